@@ -1,0 +1,221 @@
+"""The configuration model: frozen dataclasses, every reference resolved at load time.
+
+This module is pure: it imports no sockets. `load()` / `parse()` live in `exporter.loader`,
+which turns YAML into these objects or into a list of `ConfigError`s naming the key path.
+
+Invariants the rest of the code relies on:
+- every name in `Endpoint.resolvers` / `Endpoint.networks` is a key of `Config.resolvers` /
+  `Config.networks`;
+- an endpoint with `address` has `resolvers == ()` (it skips DNS, resolver label "none");
+- durations are float seconds, ports are 1-65535, `checks` is ordered dns < tcp < tls < http.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+class ResolverType(enum.StrEnum):
+    SYSTEM = "system"
+    UDP = "udp"
+    TCP = "tcp"
+    DOT = "dot"
+    DOH = "doh"
+    DOQ = "doq"
+
+
+#: Default port of each resolver transport.
+DEFAULT_RESOLVER_PORT: Mapping[ResolverType, int] = MappingProxyType(
+    {
+        ResolverType.SYSTEM: 53,
+        ResolverType.UDP: 53,
+        ResolverType.TCP: 53,
+        ResolverType.DOT: 853,
+        ResolverType.DOH: 443,
+        ResolverType.DOQ: 853,
+    }
+)
+
+#: Transports that run over TLS (and so accept `server_name` and `tls:`).
+ENCRYPTED_RESOLVER_TYPES = frozenset({ResolverType.DOT, ResolverType.DOH, ResolverType.DOQ})
+
+
+class Check(enum.StrEnum):
+    """The checks of one probe, in the order they run."""
+
+    DNS = "dns"
+    TCP = "tcp"
+    TLS = "tls"
+    HTTP = "http"
+
+
+CHECK_ORDER: tuple[Check, ...] = (Check.DNS, Check.TCP, Check.TLS, Check.HTTP)
+
+#: Label value of the resolver of an endpoint given by `address` (no DNS).
+NO_RESOLVER = "none"
+
+
+def _frozen_map() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsOptions:
+    """How to verify a TLS peer.
+
+    `ca_file` replaces the system roots; `extra_ca_file` adds to them (Signal serves
+    certificates from its own private roots). `server_name` overrides the SNI and the name the
+    certificate is checked against (default: the endpoint's host or the resolver's
+    server_name).
+    """
+
+    ca_file: str | None = None
+    extra_ca_file: str | None = None
+    server_name: str | None = None
+    insecure_skip_verify: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusRange:
+    """An accepted HTTP status: a single code (low == high) or a class like `2xx`."""
+
+    low: int
+    high: int
+
+    def __contains__(self, status: object) -> bool:
+        return isinstance(status, int) and self.low <= status <= self.high
+
+    def __str__(self) -> str:
+        if self.low == self.high:
+            return str(self.low)
+        return f"{self.low // 100}xx"
+
+
+DEFAULT_EXPECT_STATUS: tuple[StatusRange, ...] = (
+    StatusRange(low=200, high=299),
+    StatusRange(low=300, high=399),
+)
+
+#: Default cap on the HTTP body read by a probe, bytes.
+DEFAULT_BODY_LIMIT = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpOptions:
+    """One HTTP/1.1 request per probe over the probe's own connection."""
+
+    method: str = "GET"
+    path: str = "/"
+    expect_status: tuple[StatusRange, ...] = DEFAULT_EXPECT_STATUS
+    fail_if_body_matches: tuple[re.Pattern[bytes], ...] = ()
+    headers: Mapping[str, str] = field(default_factory=_frozen_map)
+    body_limit: int = DEFAULT_BODY_LIMIT
+
+    def status_ok(self, status: int) -> bool:
+        return any(status in r for r in self.expect_status)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolver:
+    """A DNS resolver and the transport to reach it.
+
+    For `system`, `address` is None and the nameservers come from resolv.conf at probe time.
+    For `doh`, `url` is the full query URL; `address`, when given, is dialled instead of
+    resolving the URL's host (which would need a resolver of its own).
+    """
+
+    name: str
+    type: ResolverType
+    address: str | None = None
+    port: int = 53
+    server_name: str | None = None
+    url: str | None = None
+    tls: TlsOptions = field(default_factory=TlsOptions)
+
+    @property
+    def encrypted(self) -> bool:
+        return self.type in ENCRYPTED_RESOLVER_TYPES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Proxy:
+    """A SOCKS proxy. Names are resolved by the exporter and the proxy is given addresses, so
+    the resolver under test, not the proxy, answers DNS."""
+
+    scheme: str  # "socks5" or "socks4"
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def redacted_url(self) -> str:
+        """The URL with any credentials hidden, for logs and pages."""
+        auth = "<redacted>@" if self.username or self.password else ""
+        return f"{self.scheme}://{auth}{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Network:
+    """The path every socket of a probe takes out of the machine.
+
+    Any combination of `netns` (sockets created inside that Linux network namespace),
+    `interface` (SO_BINDTODEVICE), `source_address` (bind) and `proxy` (SOCKS; the connection to
+    the proxy itself honours the other three). The empty network is the host's default route.
+    """
+
+    name: str
+    source_address: str | None = None
+    interface: str | None = None
+    proxy: Proxy | None = None
+    netns: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Endpoint:
+    """One thing to reach. Exactly one of host/address drives dialling: with `address` the
+    probe skips DNS and dials it, using `host` (if also given) only for SNI and Host."""
+
+    service: str
+    name: str
+    host: str | None
+    address: str | None
+    port: int
+    checks: tuple[Check, ...]
+    tls: TlsOptions = field(default_factory=TlsOptions)
+    http: HttpOptions = field(default_factory=HttpOptions)
+    #: Resolver names this endpoint is probed through; () when given by address.
+    resolvers: tuple[str, ...] = ()
+    #: Network names this endpoint is probed through.
+    networks: tuple[str, ...] = ()
+    #: IP families probed (4, 6); for an address endpoint, the address's own family.
+    families: tuple[int, ...] = (4,)
+
+    @property
+    def server_name(self) -> str | None:
+        """The TLS SNI and name checked in the certificate."""
+        return self.tls.server_name or self.host
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Service:
+    name: str
+    endpoints: Mapping[str, Endpoint]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    interval: float = 60.0
+    timeout: float = 10.0
+    concurrency: int = 64
+    ip_families: tuple[int, ...] = (4,)
+    resolvers: Mapping[str, Resolver] = field(default_factory=lambda: MappingProxyType({}))
+    networks: Mapping[str, Network] = field(default_factory=lambda: MappingProxyType({}))
+    services: Mapping[str, Service] = field(default_factory=lambda: MappingProxyType({}))
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return tuple(e for s in self.services.values() for e in s.endpoints.values())

@@ -1,0 +1,187 @@
+"""The result model: what a probe observed, as facts. Pure: no sockets, no clocks.
+
+A probe returns one `Observation` per tuple. Everything a later judgement (verdicts,
+dashboards, the `/probes` page) needs is here; nothing here is an opinion beyond `error`,
+which names *what* failed in a closed vocabulary, never free text.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+class ErrorKind(enum.StrEnum):
+    """Closed set of failure kinds; a bounded label value (`messaging_probes_total{result}`).
+
+    Names follow OONI's failure strings where one exists (netxlite errno.go), shortened.
+    """
+
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    RESET = "reset"
+    EOF = "eof"
+    HOST_UNREACHABLE = "host_unreachable"
+    NETWORK_UNREACHABLE = "network_unreachable"
+    #: The network's source address / interface / namespace could not be used.
+    NETWORK_SETUP = "network_setup"
+    #: The SOCKS proxy refused, failed or could not be reached.
+    PROXY = "proxy_error"
+    DNS_NXDOMAIN = "dns_nxdomain"
+    DNS_SERVFAIL = "dns_servfail"
+    DNS_REFUSED = "dns_refused"
+    #: NOERROR but no record of the asked type.
+    DNS_NO_ANSWER = "dns_no_answer"
+    #: Any other rcode, a malformed or mismatched reply, or a DoH HTTP error.
+    DNS_BAD_RESPONSE = "dns_bad_response"
+    #: The certificate chains to no trusted root.
+    CERT_UNKNOWN_AUTHORITY = "cert_unknown_authority"
+    #: The certificate is not valid for the name asked.
+    CERT_HOSTNAME = "cert_hostname_mismatch"
+    CERT_EXPIRED = "cert_expired"
+    CERT_INVALID = "cert_invalid"
+    #: The handshake failed on a TLS alert or a protocol error.
+    TLS_ERROR = "tls_error"
+    #: The status is not one of `http.expect_status`.
+    HTTP_STATUS = "http_status"
+    #: The body matched `http.fail_if_body_matches`.
+    HTTP_BODY_MATCH = "http_body_match"
+    #: The peer did not speak HTTP/1.x we could parse.
+    HTTP_PROTOCOL = "http_protocol_error"
+    #: Anything not foreseen; the probe's log says what.
+    OTHER = "other"
+
+
+class Phase(enum.StrEnum):
+    """Timed phases of a probe (label `phase`)."""
+
+    DNS = "dns"
+    CONNECT = "connect"
+    TLS = "tls"
+    HTTP = "http"
+    TOTAL = "total"
+
+
+PHASES: tuple[Phase, ...] = tuple(Phase)
+
+#: Label value of `messaging_probes_total{result}` for a successful probe.
+RESULT_SUCCESS = "success"
+RESULTS: tuple[str, ...] = (RESULT_SUCCESS, *(k.value for k in ErrorKind))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class TupleKey:
+    """One cell of the probe matrix; its fields are the per-tuple labels."""
+
+    service: str
+    endpoint: str
+    network: str
+    resolver: str
+    family: int
+
+    def labels(self) -> tuple[str, str, str, str, str]:
+        return (self.service, self.endpoint, self.network, self.resolver, str(self.family))
+
+
+LABEL_NAMES: tuple[str, ...] = ("service", "endpoint", "network", "resolver", "family")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DnsObservation:
+    """One DNS question and what came back."""
+
+    qname: str
+    qtype: str  # "A" / "AAAA"
+    server: str  # where the query went, e.g. "udp://8.8.8.8:53" (for detail pages only)
+    rcode: str | None = None  # "NOERROR", "NXDOMAIN", ... None when no reply
+    answers: tuple[str, ...] = ()  # addresses of the asked type, in reply order
+    cnames: tuple[str, ...] = ()
+    ttl: int | None = None
+    error: ErrorKind | None = None
+    detail: str | None = None  # exception text, for the detail page and logs only
+    duration: float = 0.0  # seconds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectAttempt:
+    address: str
+    port: int
+    error: ErrorKind | None = None
+    detail: str | None = None
+    duration: float = 0.0  # seconds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Certificate:
+    subject: str
+    issuer: str
+    not_after: float  # unix seconds
+    not_before: float  # unix seconds
+    sans: tuple[str, ...] = ()
+    #: Whether the chain was verified (False under insecure_skip_verify or a failed check).
+    verified: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsObservation:
+    server_name: str | None
+    version: str | None = None
+    cipher: str | None = None
+    alpn: str | None = None
+    certificate: Certificate | None = None
+    error: ErrorKind | None = None
+    detail: str | None = None
+    duration: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpObservation:
+    method: str
+    url: str
+    status: int | None = None
+    reason: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body_bytes: int = 0
+    body_truncated: bool = False
+    #: The first bytes of the body (at most 4 KiB), for blockpage matching and the detail page.
+    body_head: bytes = b""
+    error: ErrorKind | None = None
+    detail: str | None = None
+    duration: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observation:
+    """Everything one probe of one tuple saw. `error is None` means success."""
+
+    key: TupleKey
+    started: float  # unix seconds (wall clock), for display
+    finished: float  # unix seconds (wall clock)
+    error: ErrorKind | None = None
+    failed_phase: Phase | None = None
+    #: Phase durations in seconds; a phase that did not run is absent. `total` always present.
+    phases: Mapping[Phase, float] = field(default_factory=lambda: MappingProxyType({}))
+    dns: DnsObservation | None = None
+    connects: tuple[ConnectAttempt, ...] = ()
+    address: str | None = None  # the address the connection that counted went to
+    tls: TlsObservation | None = None
+    http: HttpObservation | None = None
+    attempts: int = 1  # 2 when the probe was retried after a failure
+    log: tuple[str, ...] = ()
+
+    @property
+    def success(self) -> bool:
+        return self.error is None
+
+    @property
+    def result(self) -> str:
+        """The `result` label of `messaging_probes_total`."""
+        return RESULT_SUCCESS if self.error is None else self.error.value
+
+    @property
+    def cert_not_after(self) -> float | None:
+        if self.tls is not None and self.tls.certificate is not None and self.tls.error is None:
+            return self.tls.certificate.not_after
+        return None
