@@ -13,6 +13,7 @@ Invariants the rest of the code relies on:
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,10 @@ CHECK_ORDER: tuple[Check, ...] = (Check.DNS, Check.TCP, Check.TLS, Check.HTTP)
 
 #: Label value of the resolver of an endpoint given by `address` (no DNS).
 NO_RESOLVER = "none"
+
+#: The service name under which `canaries:` are probed: endpoints expected to work from
+#: anywhere, on every network and through every resolver; they tell "network down" apart.
+CANARY_SERVICE = "canary"
 
 
 def _frozen_map() -> Mapping[str, str]:
@@ -120,6 +125,20 @@ class HttpOptions:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class IdentityCheck:
+    """Ask the resolver who it is (`o-o.myaddr.l.google.com TXT`, `id.server CH TXT`, ...).
+
+    An answer not matching `expect` means another server answered in the resolver's place:
+    transparent interception.
+    """
+
+    qname: str
+    qtype: str = "TXT"
+    qclass: str = "IN"
+    expect: re.Pattern[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Resolver:
     """A DNS resolver and the transport to reach it.
 
@@ -135,6 +154,10 @@ class Resolver:
     server_name: str | None = None
     url: str | None = None
     tls: TlsOptions = field(default_factory=TlsOptions)
+    #: The address runs no DNS server at all: any answer proves an on-path injector.
+    silent: bool = False
+    #: A whoami-style query whose answer names the server that really answered.
+    identity: IdentityCheck | None = None
 
     @property
     def encrypted(self) -> bool:
@@ -194,6 +217,11 @@ class Endpoint:
     networks: tuple[str, ...] = ()
     #: IP families probed (4, 6); for an address endpoint, the address's own family.
     families: tuple[int, ...] = (4,)
+    #: Where the service's addresses may be (its own published ranges); () = unknown.
+    expected_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    #: An innocuous SNI sent to the same address first, as OONI's SNI test does: when it
+    #: gets further than the real name, the real name is filtered.
+    control_sni: str | None = None
 
     @property
     def server_name(self) -> str | None:
@@ -216,6 +244,10 @@ class Config:
     resolvers: Mapping[str, Resolver] = field(default_factory=lambda: MappingProxyType({}))
     networks: Mapping[str, Network] = field(default_factory=lambda: MappingProxyType({}))
     services: Mapping[str, Service] = field(default_factory=lambda: MappingProxyType({}))
+    #: Addresses censors are documented to answer for blocked names (sinkholes, blockpages).
+    blockpage_addresses: frozenset[str] = frozenset()
+    #: Body/title/Location patterns of known blockpages.
+    blockpage_patterns: tuple[re.Pattern[bytes], ...] = ()
 
     def endpoints(self) -> tuple[Endpoint, ...]:
         return tuple(e for s in self.services.values() for e in s.endpoints.values())

@@ -167,6 +167,9 @@ class Observation:
     connects: tuple[ConnectAttempt, ...] = ()
     address: str | None = None  # the address the connection that counted went to
     tls: TlsObservation | None = None
+    #: The control handshake to the same address with `control_sni`, made before the real one
+    #: (censors may keep blocking a flow for minutes after a hit).
+    control: TlsObservation | None = None
     http: HttpObservation | None = None
     attempts: int = 1  # 2 when the probe was retried after a failure
     log: tuple[str, ...] = ()

@@ -1,0 +1,269 @@
+"""The network seam: every socket a probe opens is made here, so a probe never knows how.
+
+A `Dialer` turns one configured `Network` into sockets: created inside its Linux network
+namespace (`netns`), bound to its interface (SO_BINDTODEVICE) and source address, and, for a
+proxy network, tunnelled through SOCKS. Probes and resolvers ask for a connected TCP socket or
+an unconnected UDP socket and do the rest (TLS, DNS, HTTP) themselves.
+
+Invariants:
+- every socket returned is non-blocking and fresh (never pooled): a reset by a middlebox is
+  never hidden by a reused connection;
+- a proxy network never hands out UDP sockets (`ProxyUnsupported`): traffic never leaks past
+  the proxy;
+- namespace switching happens synchronously around `socket()` on the calling thread, and a
+  socket keeps the namespace it was created in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import errno
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+
+from socksio import socks4, socks5
+
+from exporter.config import Network, Proxy
+from exporter.errors import NetworkSetupError, ProxyFailure, ProxyUnsupported
+
+CLONE_NEWNET = 0x40000000
+NETNS_RUN_DIR = "/run/netns"
+
+
+def _libc_setns() -> ctypes._CFuncPtr:  # type: ignore[name-defined]  # ctypes' private type
+    libc = ctypes.CDLL(None, use_errno=True)
+    fn = libc.setns
+    fn.argtypes = (ctypes.c_int, ctypes.c_int)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _setns(fd: int) -> None:
+    # os.setns exists from Python 3.12; on 3.11 call libc directly.
+    setns = getattr(os, "setns", None)
+    if setns is not None:
+        setns(fd, CLONE_NEWNET)
+        return
+    if _libc_setns()(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+@contextlib.contextmanager
+def namespace(name: str | None) -> Iterator[None]:
+    """Run the body with this thread inside network namespace `name` (as `ip netns` names it).
+
+    Only synchronous code may run inside: an `await` would let other tasks create sockets in
+    the wrong namespace.
+    """
+    if name is None:
+        yield
+        return
+    path = os.path.join(NETNS_RUN_DIR, name)
+    try:
+        target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise NetworkSetupError(exc.errno, f"network namespace {name!r}: {exc.strerror}") from exc
+    try:
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            try:
+                _setns(target)
+            except OSError as exc:
+                raise NetworkSetupError(
+                    exc.errno, f"network namespace {name!r}: cannot enter: {exc.strerror}"
+                ) from exc
+            try:
+                yield
+            finally:
+                _setns(own)
+        finally:
+            os.close(own)
+    finally:
+        os.close(target)
+
+
+def family_of(address: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+
+
+class Dialer:
+    """Opens sockets the way one `Network` says. Stateless between calls; cheap to build."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+
+    @property
+    def name(self) -> str:
+        return self.network.name
+
+    @property
+    def carries_udp(self) -> bool:
+        return self.network.proxy is None
+
+    def describe(self) -> str:
+        """A one-line description for logs and pages (proxy credentials redacted)."""
+        parts = []
+        n = self.network
+        if n.netns:
+            parts.append(f"netns={n.netns}")
+        if n.interface:
+            parts.append(f"interface={n.interface}")
+        if n.source_address:
+            parts.append(f"source={n.source_address}")
+        if n.proxy:
+            parts.append(f"proxy={n.proxy.redacted_url}")
+        return " ".join(parts) or "default route"
+
+    def make_socket(self, family: socket.AddressFamily, kind: socket.SocketKind) -> socket.socket:
+        """A fresh non-blocking socket in the network's namespace, bound as configured."""
+        n = self.network
+        with namespace(n.netns):
+            sock = socket.socket(family, kind)
+        try:
+            sock.setblocking(False)
+            if n.interface:
+                try:
+                    sock.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_BINDTODEVICE, n.interface.encode() + b"\0"
+                    )
+                except OSError as exc:
+                    raise NetworkSetupError(
+                        exc.errno, f"interface {n.interface!r}: {exc.strerror}"
+                    ) from exc
+            if n.source_address:
+                if family_of(n.source_address) != family:
+                    raise NetworkSetupError(
+                        errno.EAFNOSUPPORT,
+                        f"source address {n.source_address} cannot reach an IPv"
+                        f"{6 if family == socket.AF_INET6 else 4} destination",
+                    )
+                try:
+                    sock.bind((n.source_address, 0))
+                except OSError as exc:
+                    raise NetworkSetupError(
+                        exc.errno, f"source address {n.source_address}: {exc.strerror}"
+                    ) from exc
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def udp_socket(self, family: socket.AddressFamily) -> socket.socket:
+        if self.network.proxy is not None:
+            raise ProxyUnsupported(
+                errno.EPROTONOSUPPORT,
+                f"network {self.name!r} goes through a SOCKS proxy, which carries TCP only",
+            )
+        return self.make_socket(family, socket.SOCK_DGRAM)
+
+    async def connect_tcp(self, address: str, port: int) -> socket.socket:
+        """A connected TCP socket to address:port (through the proxy if any).
+
+        The caller bounds the time (asyncio.timeout). Errors are OSErrors:
+        ConnectionRefusedError, ConnectionResetError, NetworkSetupError, ProxyFailure, ...
+        """
+        loop = asyncio.get_running_loop()
+        proxy = self.network.proxy
+        target = (proxy.host, proxy.port) if proxy else (address, port)
+        family = family_of(target[0]) if target[0] != "localhost" else socket.AF_INET
+        host = "127.0.0.1" if target[0] == "localhost" else target[0]
+        sock = self.make_socket(family, socket.SOCK_STREAM)
+        try:
+            try:
+                await loop.sock_connect(sock, (host, target[1]))
+            except OSError as exc:
+                if proxy is None:
+                    raise
+                raise ProxyFailure(
+                    f"cannot reach proxy {proxy.redacted_url}: {exc.strerror or exc}",
+                    errno_=exc.errno,
+                ) from exc
+            if proxy is not None:
+                await _socks_connect(loop, sock, proxy, address, port)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+
+# SOCKS reply codes → the errno a direct connection would have seen, so the probe reports
+# `refused` / `host_unreachable` for the far side rather than a proxy failure.
+_SOCKS5_ERRNO = {
+    socks5.SOCKS5ReplyCode.CONNECTION_REFUSED: errno.ECONNREFUSED,
+    socks5.SOCKS5ReplyCode.HOST_UNREACHABLE: errno.EHOSTUNREACH,
+    socks5.SOCKS5ReplyCode.NETWORK_UNREACHABLE: errno.ENETUNREACH,
+    socks5.SOCKS5ReplyCode.TTL_EXPIRED: errno.ETIMEDOUT,
+}
+
+
+async def _recv_some(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> bytes:
+    data = await loop.sock_recv(sock, 512)
+    if not data:
+        raise ProxyFailure("proxy closed the connection during the SOCKS handshake")
+    return data
+
+
+async def _socks_connect(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, proxy: Proxy, address: str, port: int
+) -> None:
+    """Ask the proxy to connect to address:port (an IP: names are resolved by the probe)."""
+    try:
+        if proxy.scheme == "socks4":
+            conn4 = socks4.SOCKS4Connection(user_id=(proxy.username or "").encode())
+            conn4.send(
+                socks4.SOCKS4Request.from_address(socks4.SOCKS4Command.CONNECT, (address, port))
+            )
+            await loop.sock_sendall(sock, conn4.data_to_send())
+            reply4 = conn4.receive_data(await _recv_some(loop, sock))
+            if reply4.reply_code != socks4.SOCKS4ReplyCode.REQUEST_GRANTED:
+                raise ProxyFailure(
+                    f"SOCKS4 proxy refused: {reply4.reply_code.name}",
+                    errno_=errno.ECONNREFUSED,
+                    reached=True,
+                )
+            return
+        conn = socks5.SOCKS5Connection()
+        method = (
+            socks5.SOCKS5AuthMethod.USERNAME_PASSWORD
+            if proxy.username is not None
+            else socks5.SOCKS5AuthMethod.NO_AUTH_REQUIRED
+        )
+        conn.send(socks5.SOCKS5AuthMethodsRequest([method]))
+        await loop.sock_sendall(sock, conn.data_to_send())
+        auth = conn.receive_data(await _recv_some(loop, sock))
+        if not isinstance(auth, socks5.SOCKS5AuthReply) or auth.method != method:
+            raise ProxyFailure("SOCKS5 proxy does not accept our authentication method")
+        if method == socks5.SOCKS5AuthMethod.USERNAME_PASSWORD:
+            conn.send(
+                socks5.SOCKS5UsernamePasswordRequest(
+                    (proxy.username or "").encode(), (proxy.password or "").encode()
+                )
+            )
+            await loop.sock_sendall(sock, conn.data_to_send())
+            userpass = conn.receive_data(await _recv_some(loop, sock))
+            if not isinstance(userpass, socks5.SOCKS5UsernamePasswordReply) or not userpass.success:
+                raise ProxyFailure("SOCKS5 proxy rejected the credentials")
+        conn.send(
+            socks5.SOCKS5CommandRequest.from_address(socks5.SOCKS5Command.CONNECT, (address, port))
+        )
+        await loop.sock_sendall(sock, conn.data_to_send())
+        reply = conn.receive_data(await _recv_some(loop, sock))
+        if not isinstance(reply, socks5.SOCKS5Reply):
+            raise ProxyFailure("SOCKS5 proxy sent an unexpected reply")
+        if reply.reply_code != socks5.SOCKS5ReplyCode.SUCCEEDED:
+            raise ProxyFailure(
+                f"SOCKS5 proxy could not connect: {reply.reply_code.name}",
+                errno_=_SOCKS5_ERRNO.get(reply.reply_code),
+                reached=True,
+            )
+    except ProxyFailure:
+        raise
+    except OSError as exc:
+        raise ProxyFailure(f"SOCKS handshake failed: {exc.strerror or exc}") from exc
+    except Exception as exc:  # socksio raises ProtocolError/ValueError on garbage
+        raise ProxyFailure(f"SOCKS handshake failed: {exc}") from exc

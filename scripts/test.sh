@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install everything the tests need on a fresh Debian/Ubuntu machine, then lint, type-check
+# and run the whole suite (unit, lab and end-to-end). Needs root: the tests make network
+# namespaces, and apt-get installs the real servers they talk to.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SYSTEM_PACKAGES=(
+    python3-venv   # the virtualenv the suite runs in
+    iproute2       # ip netns / veth for namespace networks and the lab
+    nftables       # the lab's censoring middleboxes
+    prometheus     # promtool check metrics on a real scrape
+    microsocks     # a real SOCKS5 server for proxy networks
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "scripts/test.sh: run as root (the tests create network namespaces)" >&2
+    exit 1
+fi
+
+missing=()
+for pkg in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing system packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+VENV="${VENV:-.venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test]'
+
+echo "== ruff"
+"$VENV/bin/ruff" check exporter tests
+"$VENV/bin/ruff" format --check exporter tests
+echo "== mypy"
+"$VENV/bin/mypy"
+echo "== pytest"
+exec "$VENV/bin/pytest" "$@"

@@ -1,0 +1,295 @@
+"""The network seam against real sockets: source binding, interface binding, a namespace the
+test makes, and a real SOCKS5 server (Debian's microsocks)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from exporter.config import Network, Proxy
+from exporter.errors import NetworkSetupError, ProxyFailure, ProxyUnsupported, classify
+from exporter.model import ErrorKind
+from exporter.network import Dialer, namespace
+
+
+class BannerServer:
+    """Accepts, records the peer address, sends a banner and closes."""
+
+    def __init__(self, banner: bytes) -> None:
+        self.banner = banner
+        self.peers: list[str] = []
+        self.server: asyncio.Server | None = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.peers.append(writer.get_extra_info("peername")[0])
+        writer.write(self.banner)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    async def start(self, sock: socket.socket) -> None:
+        self.server = await asyncio.start_server(self._handle, sock=sock)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+def listening_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(16)
+    sock.setblocking(False)
+    return sock
+
+
+@pytest.fixture
+async def banner() -> AsyncIterator[tuple[BannerServer, int]]:
+    server = BannerServer(b"host")
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    await server.start(sock)
+    yield server, port
+    await server.close()
+
+
+async def read_banner(sock: socket.socket) -> bytes:
+    loop = asyncio.get_running_loop()
+    try:
+        return await asyncio.wait_for(loop.sock_recv(sock, 64), 5)
+    finally:
+        sock.close()
+
+
+async def test_default_network_connects(banner: tuple[BannerServer, int]) -> None:
+    server, port = banner
+    sock = await Dialer(Network(name="default")).connect_tcp("127.0.0.1", port)
+    assert await read_banner(sock) == b"host"
+    assert server.peers == ["127.0.0.1"]
+
+
+async def test_source_address_is_bound(banner: tuple[BannerServer, int]) -> None:
+    server, port = banner
+    dialer = Dialer(Network(name="b", source_address="127.0.0.2"))
+    assert await read_banner(await dialer.connect_tcp("127.0.0.1", port)) == b"host"
+    assert server.peers == ["127.0.0.2"]
+    udp = dialer.udp_socket(socket.AF_INET)
+    try:
+        assert udp.getsockname()[0] == "127.0.0.2"
+    finally:
+        udp.close()
+
+
+async def test_source_address_of_other_family_is_a_setup_error() -> None:
+    dialer = Dialer(Network(name="b", source_address="127.0.0.2"))
+    with pytest.raises(NetworkSetupError, match="cannot reach an IPv6 destination") as info:
+        await dialer.connect_tcp("::1", 9)
+    assert classify(info.value) is ErrorKind.NETWORK_SETUP
+
+
+async def test_unusable_source_address_is_a_setup_error() -> None:
+    # 192.0.2.1 (TEST-NET-1) is not configured on this machine; bind fails locally, no packet
+    # is ever sent.
+    dialer = Dialer(Network(name="b", source_address="192.0.2.1"))
+    with pytest.raises(NetworkSetupError, match=r"source address 192\.0\.2\.1") as info:
+        await dialer.connect_tcp("127.0.0.1", 9)
+    assert info.value.errno == errno.EADDRNOTAVAIL
+    assert classify(info.value) is ErrorKind.NETWORK_SETUP
+
+
+async def test_interface_binding(banner: tuple[BannerServer, int]) -> None:
+    _, port = banner
+    sock = await Dialer(Network(name="lo", interface="lo")).connect_tcp("127.0.0.1", port)
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, 16).rstrip(b"\0") == b"lo"
+    assert await read_banner(sock) == b"host"
+
+
+async def test_missing_interface_is_a_setup_error() -> None:
+    dialer = Dialer(Network(name="x", interface="mx-nosuch0"))
+    with pytest.raises(NetworkSetupError, match="interface 'mx-nosuch0'") as info:
+        await dialer.connect_tcp("127.0.0.1", 9)
+    assert classify(info.value) is ErrorKind.NETWORK_SETUP
+
+
+async def test_missing_namespace_is_a_setup_error() -> None:
+    dialer = Dialer(Network(name="x", netns="mx-nosuch-ns"))
+    with pytest.raises(NetworkSetupError, match="network namespace 'mx-nosuch-ns'"):
+        await dialer.connect_tcp("127.0.0.1", 9)
+
+
+# --- a namespace the test makes -------------------------------------------------------------
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.fail("this test needs root and iproute2's `ip` (CI runs as root)")
+    name = f"mx-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+async def test_netns_sockets_live_in_the_namespace(
+    netns: str, banner: tuple[BannerServer, int]
+) -> None:
+    host_server, port = banner
+    # The same address and port inside the namespace: only a socket made there reaches it.
+    with namespace(netns):
+        inner_sock = listening_socket(port=port)
+    inner = BannerServer(b"inner")
+    await inner.start(inner_sock)
+    try:
+        inside = Dialer(Network(name="vpn", netns=netns))
+        assert await read_banner(await inside.connect_tcp("127.0.0.1", port)) == b"inner"
+        outside = Dialer(Network(name="default"))
+        assert await read_banner(await outside.connect_tcp("127.0.0.1", port)) == b"host"
+        assert inner.peers == ["127.0.0.1"]
+        assert host_server.peers == ["127.0.0.1"]
+    finally:
+        await inner.close()
+
+
+async def test_netns_udp_socket_is_in_the_namespace(netns: str) -> None:
+    with namespace(netns):
+        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.setblocking(False)
+    port = receiver.getsockname()[1]
+    loop = asyncio.get_running_loop()
+    try:
+        sender = Dialer(Network(name="vpn", netns=netns)).udp_socket(socket.AF_INET)
+        try:
+            await loop.sock_sendto(sender, b"ping", ("127.0.0.1", port))
+            data, _ = await asyncio.wait_for(loop.sock_recvfrom(receiver, 16), 5)
+            assert data == b"ping"
+        finally:
+            sender.close()
+    finally:
+        receiver.close()
+
+
+def test_namespace_is_left_after_the_block(netns: str) -> None:
+    before = os.readlink("/proc/thread-self/ns/net")
+    with namespace(netns):
+        inside = os.readlink("/proc/thread-self/ns/net")
+    assert inside != before
+    assert os.readlink("/proc/thread-self/ns/net") == before
+
+
+# --- SOCKS5 through a real server -----------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_listening(port: int, proc: asyncio.subprocess.Process) -> None:
+    """Poll until the proxy accepts: it announces nothing we could await."""
+    loop = asyncio.get_running_loop()
+    for _ in range(200):
+        if proc.returncode is not None:
+            raise RuntimeError(f"microsocks exited with {proc.returncode}")
+        with socket.socket() as probe:
+            probe.setblocking(False)
+            try:
+                await loop.sock_connect(probe, ("127.0.0.1", port))
+                return
+            except ConnectionRefusedError:
+                await asyncio.sleep(0.02)
+    raise RuntimeError("microsocks did not start listening")
+
+
+@pytest.fixture
+async def microsocks() -> AsyncIterator[tuple[int, str, str]]:
+    binary = shutil.which("microsocks")
+    if binary is None:
+        pytest.fail("Debian's microsocks is required (apt-get install microsocks; .ci/run does)")
+    port = free_port()
+    user, password = "probe", "s3cret-pass"
+    proc = await asyncio.create_subprocess_exec(
+        binary,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-u",
+        user,
+        "-P",
+        password,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await wait_listening(port, proc)
+        yield port, user, password
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 5)
+
+
+async def test_socks5_with_credentials(
+    microsocks: tuple[int, str, str], banner: tuple[BannerServer, int]
+) -> None:
+    proxy_port, user, password = microsocks
+    server, port = banner
+    proxy = Proxy(
+        scheme="socks5", host="127.0.0.1", port=proxy_port, username=user, password=password
+    )
+    dialer = Dialer(Network(name="tor", proxy=proxy))
+    assert await read_banner(await dialer.connect_tcp("127.0.0.1", port)) == b"host"
+    assert server.peers == ["127.0.0.1"]
+    assert password not in dialer.describe()
+    assert password not in repr(proxy)
+
+
+async def test_socks5_wrong_password(microsocks: tuple[int, str, str]) -> None:
+    proxy_port, user, _ = microsocks
+    proxy = Proxy(
+        scheme="socks5", host="127.0.0.1", port=proxy_port, username=user, password="wrong"
+    )
+    with pytest.raises(ProxyFailure) as info:
+        await Dialer(Network(name="tor", proxy=proxy)).connect_tcp("127.0.0.1", 9)
+    assert classify(info.value) is ErrorKind.PROXY
+
+
+async def test_socks5_refusal_behind_the_proxy_is_refused(
+    microsocks: tuple[int, str, str],
+) -> None:
+    proxy_port, user, password = microsocks
+    closed = free_port()
+    proxy = Proxy(
+        scheme="socks5", host="127.0.0.1", port=proxy_port, username=user, password=password
+    )
+    with pytest.raises(ProxyFailure) as info:
+        await Dialer(Network(name="tor", proxy=proxy)).connect_tcp("127.0.0.1", closed)
+    assert info.value.reached
+    assert classify(info.value) is ErrorKind.REFUSED
+
+
+async def test_dead_proxy_is_a_proxy_error() -> None:
+    proxy = Proxy(scheme="socks5", host="127.0.0.1", port=free_port())
+    with pytest.raises(ProxyFailure, match="cannot reach proxy") as info:
+        await Dialer(Network(name="tor", proxy=proxy)).connect_tcp("127.0.0.1", 9)
+    assert classify(info.value) is ErrorKind.PROXY
+
+
+def test_proxy_network_refuses_udp() -> None:
+    proxy = Proxy(scheme="socks5", host="127.0.0.1", port=1080)
+    with pytest.raises(ProxyUnsupported, match="carries TCP only"):
+        Dialer(Network(name="tor", proxy=proxy)).udp_socket(socket.AF_INET)
