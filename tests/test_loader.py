@@ -1,0 +1,1209 @@
+"""exporter.loader: YAML → Config, or every error at once."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from exporter.config import (
+    CHECK_ORDER,
+    DEFAULT_BODY_LIMIT,
+    DEFAULT_EXPECT_STATUS,
+    Check,
+    Network,
+    Proxy,
+    Resolver,
+    ResolverType,
+    StatusRange,
+    TlsOptions,
+)
+from exporter.loader import (
+    ConfigError,
+    ConfigErrors,
+    load,
+    parse,
+    parse_duration,
+    parse_yaml,
+)
+from exporter.matrix import expand
+
+REPO = Path(__file__).resolve().parent.parent
+
+PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+#: A minimal valid services block, for cases about the other keys.
+SERVICES = """
+services:
+  s:
+    endpoints:
+      e: {host: example.org, port: 443}
+"""
+
+
+def y(text: str) -> str:
+    return textwrap.dedent(text).lstrip("\n")
+
+
+def error_lines(text: str | bytes) -> set[str]:
+    with pytest.raises(ConfigErrors) as info:
+        parse_yaml(text)
+    lines = str(info.value).split("\n")
+    assert len(lines) == len(info.value.errors)
+    return set(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Bad configs → exact error lines
+
+BAD: list[tuple[str, str, set[str]]] = [
+    # ---- top level
+    (
+        "unknown-top-key",
+        "intervall: 10s\n" + SERVICES,
+        {
+            "intervall: unknown key (allowed: interval, timeout, concurrency, ip_families, "
+            "resolvers, networks, services)"
+        },
+    ),
+    (
+        "interval-not-a-string",
+        "interval: 12\n" + SERVICES,
+        {"interval: expected a duration like 500ms, 10s, 2m, got 12"},
+    ),
+    (
+        "interval-bad-unit",
+        "interval: 12x\n" + SERVICES,
+        {
+            'interval: invalid duration "12x": expected a number and a unit (h, m, s, ms) '
+            "like 500ms, 10s, 2m, 1h, 1m30s"
+        },
+    ),
+    (
+        "interval-zero",
+        "interval: 0s\n" + SERVICES,
+        {'interval: must be more than 0, got "0s"'},
+    ),
+    (
+        "timeout-longer-than-interval",
+        "interval: 10s\ntimeout: 30s\n" + SERVICES,
+        {"timeout: must not be longer than interval (30s > 10s)"},
+    ),
+    (
+        "timeout-null",
+        "timeout:\n" + SERVICES,
+        {"timeout: expected a duration like 500ms, 10s, 2m, got null"},
+    ),
+    (
+        "concurrency",
+        "concurrency: 0\n" + SERVICES,
+        {"concurrency: expected an integer of at least 1, got 0"},
+    ),
+    (
+        "concurrency-bool",
+        "concurrency: true\n" + SERVICES,
+        {"concurrency: expected an integer of at least 1, got true"},
+    ),
+    (
+        "ip-families-empty",
+        "ip_families: []\n" + SERVICES,
+        {"ip_families: must not be empty (a list of IP families like [4] or [4, 6])"},
+    ),
+    (
+        "ip-families-scalar",
+        "ip_families: 4\n" + SERVICES,
+        {"ip_families: expected a list of IP families like [4] or [4, 6], got 4"},
+    ),
+    (
+        "ip-families-bad-and-duplicate",
+        "ip_families: [4, 5, 4]\n" + SERVICES,
+        {"ip_families[1]: expected 4 or 6, got 5", "ip_families[2]: 4 is listed twice"},
+    ),
+    (
+        "top-level-list",
+        "- a\n- b\n",
+        {"<top level>: expected a mapping of keys like interval, services, got a list"},
+    ),
+    (
+        "empty-document",
+        "# nothing\n",
+        {"<top level>: the config is empty; it needs at least services:"},
+    ),
+    (
+        "services-missing",
+        "interval: 10s\n",
+        {"services: missing required key (a mapping of services to probe)"},
+    ),
+    (
+        "services-empty",
+        "services: {}\n",
+        {"services: must define at least one service"},
+    ),
+    (
+        "resolvers-empty",
+        "resolvers: {}\n" + SERVICES,
+        {"resolvers: must define at least one resolver (omit it for the system one)"},
+    ),
+    (
+        "networks-empty",
+        "networks: {}\n" + SERVICES,
+        {"networks: must define at least one network (omit it for default: {})"},
+    ),
+    # ---- names
+    (
+        "bad-names",
+        y(
+            """
+            resolvers:
+              Google: {type: udp, address: 8.8.8.8}
+              none: {type: system}
+            networks:
+              "-x": {}
+            services:
+              my service:
+                endpoints:
+                  no: {host: example.org, port: 443}
+                  ok: {host: example.org, port: 443}
+            """
+        ),
+        {
+            'resolvers.Google: invalid resolver name "Google": use lowercase letters, digits, '
+            "'_', '.' and '-', starting with a letter or digit (names are Prometheus label "
+            "values)",
+            'resolvers.none: the resolver name "none" is reserved (it labels endpoints given '
+            "by address, which skip DNS)",
+            'networks.-x: invalid network name "-x": use lowercase letters, digits, '
+            "'_', '.' and '-', starting with a letter or digit (names are Prometheus label "
+            "values)",
+            'services.my service: invalid service name "my service": use lowercase letters, '
+            "digits, '_', '.' and '-', starting with a letter or digit (names are Prometheus "
+            "label values)",
+            "services.my service.endpoints.false: an endpoint name must be a string, got false "
+            "(quote it)",
+        },
+    ),
+    # ---- resolvers
+    (
+        "resolver-type-missing-and-bad",
+        y(
+            """
+            resolvers:
+              a: {address: 8.8.8.8}
+              b: {type: dns, address: 8.8.8.8}
+            """
+        )
+        + SERVICES,
+        {
+            "resolvers.a.type: missing required key (one of system, udp, tcp, dot, doh, doq)",
+            'resolvers.b.type: expected one of system, udp, tcp, dot, doh, doq, got "dns"',
+        },
+    ),
+    (
+        "resolver-unknown-key",
+        "resolvers:\n  a: {type: udp, adress: 8.8.8.8}\n" + SERVICES,
+        {
+            "resolvers.a.adress: unknown key (allowed: type, address, port, server_name, url, tls)",
+            "resolvers.a.address: missing required key for type udp (the resolver's IP address)",
+        },
+    ),
+    (
+        "system-with-address-and-port",
+        "resolvers:\n  sys: {type: system, address: 1.1.1.1, port: 53}\n" + SERVICES,
+        {
+            "resolvers.sys.address: not allowed for type system (it uses the nameservers of "
+            "the host's resolv.conf)",
+            "resolvers.sys.port: not allowed for type system (it uses the nameservers of the "
+            "host's resolv.conf)",
+        },
+    ),
+    (
+        "udp-bad-address-and-port",
+        "resolvers:\n  a: {type: udp, address: 8.8.8, port: 70000}\n" + SERVICES,
+        {
+            "resolvers.a.address: expected an IP address like 192.0.2.1 or 2001:db8::1, "
+            'got "8.8.8"',
+            "resolvers.a.port: 70000 is not a port (1-65535)",
+        },
+    ),
+    (
+        "udp-with-tls-keys",
+        y(
+            """
+            resolvers:
+              a: {type: tcp, address: 8.8.8.8, server_name: dns.google, tls: {}, url: "https://x/"}
+            """
+        )
+        + SERVICES,
+        {
+            "resolvers.a.server_name: not allowed for type tcp (only for dot, doh, doq)",
+            "resolvers.a.tls: not allowed for type tcp (only for dot, doh, doq)",
+            "resolvers.a.url: not allowed for type tcp (only for doh)",
+        },
+    ),
+    (
+        "dot-doq-need-server-name",
+        y(
+            """
+            resolvers:
+              a: {type: dot, address: 1.1.1.1}
+              b: {type: doq}
+            """
+        )
+        + SERVICES,
+        {
+            "resolvers.a.server_name: missing required key for type dot: the name in the "
+            "server's certificate (or set tls.insecure_skip_verify: true)",
+            "resolvers.b.server_name: missing required key for type doq: the name in the "
+            "server's certificate (or set tls.insecure_skip_verify: true)",
+            "resolvers.b.address: missing required key for type doq (the resolver's IP address)",
+        },
+    ),
+    (
+        "dot-two-server-names",
+        y(
+            """
+            resolvers:
+              a:
+                type: dot
+                address: 1.1.1.1
+                server_name: a.example
+                tls: {server_name: b.example}
+            """
+        )
+        + SERVICES,
+        {"resolvers.a.tls.server_name: give only one of server_name and tls.server_name"},
+    ),
+    (
+        "doh-url-problems",
+        y(
+            """
+            resolvers:
+              plain: {type: doh, url: "http://1.1.1.1/dns-query"}
+              nohost: {type: doh, url: "https:///dns-query"}
+              byname: {type: doh, url: "https://cloudflare-dns.com/dns-query"}
+              withport: {type: doh, url: "https://1.1.1.1/dns-query", port: 8443}
+              nourl: {type: doh, address: 1.1.1.1}
+              badport: {type: doh, url: "https://1.1.1.1:99999/dns-query"}
+            """
+        )
+        + SERVICES,
+        {
+            'resolvers.plain.url: must be an https:// URL, got "http://1.1.1.1/dns-query"',
+            'resolvers.nohost.url: the URL "https:///dns-query" has no host',
+            "resolvers.byname.address: required for type doh when the url host "
+            '"cloudflare-dns.com" is not an IP address: the exporter does not resolve a DoH '
+            "server through another resolver, so give the IP address to dial",
+            "resolvers.withport.port: not allowed for type doh (put the port in the url: "
+            "https://host:port/path)",
+            "resolvers.nourl.url: missing required key for type doh (like "
+            "https://1.1.1.1/dns-query)",
+            'resolvers.badport.url: invalid URL "https://1.1.1.1:99999/dns-query": Port out '
+            "of range 0-65535",
+        },
+    ),
+    # ---- networks
+    (
+        "network-keys",
+        y(
+            """
+            networks:
+              a: {source_address: 192.0.2.300, interface: averyveryverylongname, netns: a/b}
+              b: {srouce_address: 192.0.2.1}
+              c: []
+            """
+        )
+        + SERVICES,
+        {
+            "networks.a.source_address: expected an IP address like 192.0.2.1 or 2001:db8::1, "
+            'got "192.0.2.300"',
+            'networks.a.interface: "averyveryverylongname" is longer than 15 characters '
+            "(Linux IFNAMSIZ)",
+            "networks.a.netns: \"a/b\" is not a namespace name (letters, digits, '_', '.', '-')",
+            "networks.b.srouce_address: unknown key (allowed: source_address, interface, proxy, "
+            "netns)",
+            "networks.c: expected a mapping of network options (or {}), got a list",
+        },
+    ),
+    (
+        "proxy-urls",
+        y(
+            """
+            networks:
+              http: {proxy: "http://127.0.0.1:8080"}
+              name: {proxy: "socks5://proxy.example:1080"}
+              noport: {proxy: "socks5://127.0.0.1"}
+              s4auth: {proxy: "socks4://user:secret@127.0.0.1:1080"}
+              nopass: {proxy: "socks5://user@127.0.0.1:1080"}
+              path: {proxy: "socks5://u:secret@127.0.0.1:1080/x"}
+              socks5h: {proxy: "socks5h://127.0.0.1:9050"}
+              v6src: {source_address: "2001:db8::1", proxy: "socks5://127.0.0.1:9050"}
+            """
+        )
+        + SERVICES,
+        {
+            'networks.http.proxy: unsupported proxy scheme "http": use socks5 or socks4',
+            'networks.name.proxy: the proxy host "proxy.example" must be an IP address or '
+            "localhost",
+            "networks.noport.proxy: the proxy URL needs a port (1-65535): expected a URL like "
+            "socks5://127.0.0.1:9050, socks5://user:pass@127.0.0.1:1080",
+            "networks.s4auth.proxy: socks4 takes no credentials; use socks5://user:pass@host:port",
+            "networks.nopass.proxy: proxy credentials must be user:password, both non-empty",
+            "networks.path.proxy: a proxy URL has no path, query or fragment: expected a URL "
+            "like socks5://127.0.0.1:9050, socks5://user:pass@127.0.0.1:1080",
+            'networks.socks5h.proxy: unsupported proxy scheme "socks5h": use socks5 or socks4 '
+            "(names are always resolved by the exporter, through the resolver under test)",
+            "networks.v6src.source_address: 2001:db8::1 and the proxy host 127.0.0.1 are of "
+            "different IP families: the connection to the proxy cannot bind this address",
+        },
+    ),
+    # ---- the matrix
+    (
+        "proxy-carries-only-tcp",
+        y(
+            """
+            resolvers:
+              system: {type: system}
+              google: {type: udp, address: 8.8.8.8}
+              google-tcp: {type: tcp, address: 8.8.8.8}
+              cf-doh: {type: doh, url: "https://1.1.1.1/dns-query"}
+              adguard-doq: {type: doq, address: 94.140.14.140, server_name: dns.example}
+            networks:
+              default: {}
+              tor: {proxy: "socks5://127.0.0.1:9050"}
+            services:
+              telegram:
+                endpoints:
+                  web: {host: web.telegram.org, port: 443}
+                  dc2: {address: 149.154.167.51, port: 443}
+                  narrowed: {host: web.telegram.org, port: 443, resolvers: [google-tcp, cf-doh]}
+            """
+        ),
+        {
+            'services.telegram.endpoints.web: resolver "system" (type system) cannot be used '
+            'through network "tor": a SOCKS proxy carries only TCP; narrow resolvers/networks '
+            "of this endpoint or service",
+            'services.telegram.endpoints.web: resolver "google" (type udp) cannot be used '
+            'through network "tor": a SOCKS proxy carries only TCP; narrow resolvers/networks '
+            "of this endpoint or service",
+            'services.telegram.endpoints.web: resolver "adguard-doq" (type doq) cannot be used '
+            'through network "tor": a SOCKS proxy carries only TCP; narrow resolvers/networks '
+            "of this endpoint or service",
+        },
+    ),
+    (
+        "doq-only-source-address",
+        y(
+            """
+            resolvers:
+              q: {type: doq, address: 94.140.14.140, server_name: dns.example}
+            networks:
+              src: {source_address: 192.0.2.10}
+              wg0: {interface: wg0}
+              both: {interface: wg0, netns: vpn}
+            services:
+              s:
+                endpoints:
+                  e: {host: example.org, port: 443}
+            """
+        ),
+        {
+            'services.s.endpoints.e: resolver "q" (type doq) cannot be used through network '
+            '"wg0": DoQ opens its own socket and honours only a network\'s source_address, '
+            "not interface; narrow resolvers/networks of this endpoint or service",
+            'services.s.endpoints.e: resolver "q" (type doq) cannot be used through network '
+            '"both": DoQ opens its own socket and honours only a network\'s source_address, '
+            "not interface and netns; narrow resolvers/networks of this endpoint or service",
+        },
+    ),
+    # ---- services
+    (
+        "service-references",
+        y(
+            """
+            resolvers:
+              system: {type: system}
+              google: {type: udp, address: 8.8.8.8}
+              cloudflare-doh: {type: doh, url: "https://1.1.1.1/dns-query"}
+            services:
+              telegram:
+                resolvers: [google, gogle, google]
+                networks: [default, wg0]
+                endpoints:
+                  web: {host: web.telegram.org, port: 443, resolvers: []}
+            """
+        ),
+        {
+            'services.telegram.resolvers[1]: unknown resolver "gogle" (defined: '
+            "cloudflare-doh, google, system)",
+            'services.telegram.resolvers[2]: "google" is listed twice',
+            'services.telegram.networks[1]: unknown network "wg0" (defined: default)',
+            "services.telegram.endpoints.web.resolvers: must not be empty (omit it to use "
+            "every resolver)",
+        },
+    ),
+    (
+        "service-shape",
+        y(
+            """
+            services:
+              a: {endpoint: {}}
+              b: {endpoints: {}}
+              c: [x]
+            """
+        ),
+        {
+            "services.a.endpoint: unknown key (allowed: endpoints, resolvers, networks)",
+            "services.a.endpoints: missing required key (a mapping of endpoints)",
+            "services.b.endpoints: must define at least one endpoint",
+            "services.c: expected a mapping with endpoints, got a list",
+        },
+    ),
+    # ---- endpoints
+    (
+        "endpoint-basics",
+        y(
+            """
+            services:
+              telegram:
+                endpoints:
+                  web: {host: web.telegram.org, prot: 443, port: 70000}
+                  nothing: {port: 443}
+                  noport: {host: example.org}
+                  ip-as-host: {host: 149.154.167.51, port: 443}
+                  badaddr: {address: "149.154.167", port: "443"}
+            """
+        ),
+        {
+            "services.telegram.endpoints.web.prot: unknown key (allowed: host, address, port, "
+            "checks, tls, http, resolvers, networks, ip_families)",
+            "services.telegram.endpoints.web.port: 70000 is not a port (1-65535)",
+            "services.telegram.endpoints.nothing: needs host (a DNS name) or address (an IP "
+            "address), or both",
+            "services.telegram.endpoints.noport.port: missing required key (1-65535)",
+            'services.telegram.endpoints.ip-as-host.host: "149.154.167.51" is an IP address; '
+            "give it as address:",
+            "services.telegram.endpoints.badaddr.address: expected an IP address like "
+            '192.0.2.1 or 2001:db8::1, got "149.154.167"',
+            'services.telegram.endpoints.badaddr.port: expected a port number (1-65535), got "443"',
+        },
+    ),
+    (
+        "endpoint-checks",
+        y(
+            """
+            services:
+              s:
+                endpoints:
+                  a: {host: example.org, port: 443, checks: [tcp, ping, tcp]}
+                  b: {address: 192.0.2.1, port: 443, checks: [dns, tcp]}
+                  c: {host: example.org, port: 443, checks: [tls, http]}
+                  d: {host: example.org, port: 443, checks: []}
+                  e: {host: example.org, port: 443, checks: dns}
+            """
+        ),
+        {
+            'services.s.endpoints.a.checks[1]: expected one of dns, tcp, tls, http, got "ping"',
+            "services.s.endpoints.a.checks[2]: tcp is listed twice",
+            "services.s.endpoints.b.checks[0]: dns is not possible for an endpoint given by "
+            "address (it is dialled directly); remove dns or address",
+            "services.s.endpoints.c.checks: tls needs tcp (add tcp)",
+            "services.s.endpoints.c.checks: http needs tcp (add tcp)",
+            "services.s.endpoints.d.checks: must not be empty (a list of checks among dns, tcp, "
+            "tls, http)",
+            "services.s.endpoints.e.checks: expected a list of checks among dns, tcp, tls, "
+            'http, got "dns"',
+        },
+    ),
+    (
+        "address-endpoint-restrictions",
+        y(
+            """
+            services:
+              s:
+                endpoints:
+                  a: {address: 192.0.2.1, port: 443, resolvers: [system], ip_families: [4]}
+            """
+        ),
+        {
+            "services.s.endpoints.a.resolvers: not allowed for an endpoint given by address "
+            "(it skips DNS)",
+            "services.s.endpoints.a.ip_families: not allowed for an endpoint given by address "
+            "(its address sets the family)",
+        },
+    ),
+    (
+        "endpoint-families-and-networks",
+        y(
+            """
+            services:
+              s:
+                endpoints:
+                  a: {host: example.org, port: 443, ip_families: [6, 6], networks: [tor]}
+            """
+        ),
+        {
+            "services.s.endpoints.a.ip_families[1]: 6 is listed twice",
+            'services.s.endpoints.a.networks[0]: unknown network "tor" (defined: default)',
+        },
+    ),
+    (
+        "options-without-their-check",
+        y(
+            """
+            services:
+              s:
+                endpoints:
+                  a: {host: example.org, port: 443, checks: [tcp], tls: {}, http: {}}
+            """
+        ),
+        {
+            "services.s.endpoints.a.tls: TLS options given but tls is not in checks",
+            "services.s.endpoints.a.http: HTTP options given but http is not in checks",
+        },
+    ),
+    # ---- tls
+    (
+        "tls-options",
+        y(
+            """
+            services:
+              s:
+                endpoints:
+                  a:
+                    host: example.org
+                    port: 443
+                    tls:
+                      ca_file: /nonexistent/ca.pem
+                      extra_ca_file: /
+                      server_name: "not a name"
+                      insecure_skip_verify: "yes"
+                      verify: false
+            """
+        ),
+        {
+            'services.s.endpoints.a.tls.ca_file: "/nonexistent/ca.pem" does not exist',
+            'services.s.endpoints.a.tls.extra_ca_file: "/" is not a regular file',
+            "services.s.endpoints.a.tls.server_name: expected a DNS name like example.org, "
+            'got "not a name"',
+            'services.s.endpoints.a.tls.insecure_skip_verify: expected true or false, got "yes"',
+            "services.s.endpoints.a.tls.verify: unknown key (allowed: ca_file, extra_ca_file, "
+            "server_name, insecure_skip_verify)",
+        },
+    ),
+    # ---- http
+    (
+        "http-options",
+        y(
+            r"""
+            services:
+              s:
+                endpoints:
+                  a:
+                    host: example.org
+                    port: 443
+                    http:
+                      method: FETCH
+                      path: index.html
+                      expect_status: [200, 6xx, 99, "200"]
+                      fail_if_body_matches: ["blocked", "(unclosed"]
+                      headers: {X-Count: 1, "Bad Name": x}
+                      body_limit: 32MiB
+                  b:
+                    host: example.org
+                    port: 443
+                    http: {body_limit: 1MB, expect_status: [], headers: [a], redirect: true}
+            """
+        ),
+        {
+            "services.s.endpoints.a.http.method: expected one of GET, HEAD, POST, PUT, OPTIONS, "
+            'got "FETCH"',
+            'services.s.endpoints.a.http.path: expected a path starting with /, got "index.html"',
+            "services.s.endpoints.a.http.expect_status[1]: expected a status code 100-599 or "
+            'a class 1xx-5xx, got "6xx"',
+            "services.s.endpoints.a.http.expect_status[2]: expected a status code 100-599 or "
+            "a class 1xx-5xx, got 99",
+            "services.s.endpoints.a.http.expect_status[3]: expected a status code 100-599 or "
+            'a class 1xx-5xx, got "200"',
+            "services.s.endpoints.a.http.fail_if_body_matches[1]: invalid regular expression "
+            '"(unclosed": missing ), unterminated subpattern at position 0',
+            "services.s.endpoints.a.http.headers.X-Count: expected a string value, got 1 "
+            "(quote it)",
+            'services.s.endpoints.a.http.headers.Bad Name: invalid header name "Bad Name"',
+            'services.s.endpoints.a.http.body_limit: "32MiB" is more than the maximum of 16MiB',
+            "services.s.endpoints.b.http.redirect: unknown key (allowed: method, path, "
+            "expect_status, fail_if_body_matches, headers, body_limit)",
+            "services.s.endpoints.b.http.body_limit: expected a size in bytes or like 256KiB, "
+            '1MiB (units B, KiB, MiB), got "1MB"',
+            "services.s.endpoints.b.http.expect_status: must not be empty (a list of status "
+            "codes or classes like 2xx)",
+            "services.s.endpoints.b.http.headers: expected a mapping of header names to values, "
+            "got a list",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [(t, e) for _, t, e in BAD], ids=[i for i, _, _ in BAD]
+)
+def test_bad_config_reports_exact_errors(text: str, expected: set[str]) -> None:
+    assert error_lines(text) == expected
+
+
+def test_bad_table_is_large() -> None:
+    assert len(BAD) >= 30
+
+
+# --------------------------------------------------------------------------------------------
+# Good configs → resolved objects
+
+
+def test_defaults() -> None:
+    config = parse_yaml(SERVICES)
+    assert config.interval == 60.0
+    assert config.timeout == 10.0
+    assert config.concurrency == 64
+    assert config.ip_families == (4,)
+    assert dict(config.resolvers) == {
+        "system": Resolver(name="system", type=ResolverType.SYSTEM, port=53)
+    }
+    assert dict(config.networks) == {"default": Network(name="default")}
+    endpoint = config.services["s"].endpoints["e"]
+    assert endpoint.service == "s"
+    assert endpoint.name == "e"
+    assert endpoint.host == "example.org"
+    assert endpoint.address is None
+    assert endpoint.port == 443
+    assert endpoint.checks == CHECK_ORDER
+    assert endpoint.tls == TlsOptions()
+    assert endpoint.http.method == "GET"
+    assert endpoint.http.path == "/"
+    assert endpoint.http.expect_status == DEFAULT_EXPECT_STATUS
+    assert endpoint.http.body_limit == DEFAULT_BODY_LIMIT
+    assert endpoint.resolvers == ("system",)
+    assert endpoint.networks == ("default",)
+    assert endpoint.families == (4,)
+
+
+def test_top_level_scalars() -> None:
+    config = parse_yaml(
+        "interval: 1m30s\ntimeout: 500ms\nconcurrency: 8\nip_families: [6, 4]\n" + SERVICES
+    )
+    assert config.interval == 90.0
+    assert config.timeout == 0.5
+    assert config.concurrency == 8
+    assert config.ip_families == (4, 6)
+    assert config.services["s"].endpoints["e"].families == (4, 6)
+
+
+NARROWING = y(
+    """
+    ip_families: [4, 6]
+    resolvers:
+      system: {type: system}
+      google: {type: udp, address: 8.8.8.8}
+      cf-doh: {type: doh, url: "https://1.1.1.1/dns-query"}
+    networks:
+      default:
+      uplink-b: {source_address: 192.0.2.10}
+      wg0: {interface: wg0}
+    services:
+      telegram:
+        resolvers: [cf-doh, google]
+        networks: [default]
+        endpoints:
+          web: {host: web.telegram.org, port: 443}
+          narrowed: {host: web.telegram.org, port: 443, resolvers: [system], networks: [wg0]}
+          v6only: {host: web.telegram.org, port: 443, ip_families: [6]}
+          dc2: {address: 149.154.167.51, port: 443}
+          dc2-v6: {address: "2001:67c:4e8:f002::a", port: 443}
+      other:
+        endpoints:
+          all: {host: example.org, port: 443}
+    """
+)
+
+
+def test_narrowing_and_families() -> None:
+    config = parse_yaml(NARROWING)
+    tg = config.services["telegram"].endpoints
+    # service-level narrowing, in the order of the list
+    assert tg["web"].resolvers == ("cf-doh", "google")
+    assert tg["web"].networks == ("default",)
+    assert tg["web"].families == (4, 6)
+    # endpoint-level narrowing overrides the service's
+    assert tg["narrowed"].resolvers == ("system",)
+    assert tg["narrowed"].networks == ("wg0",)
+    assert tg["v6only"].families == (6,)
+    # an address endpoint: no resolvers, its own family
+    assert tg["dc2"].resolvers == ()
+    assert tg["dc2"].families == (4,)
+    assert tg["dc2"].checks == (Check.TCP,)
+    assert tg["dc2-v6"].address == "2001:67c:4e8:f002::a"
+    assert tg["dc2-v6"].families == (6,)
+    # no narrowing: everything, in config order
+    everything = config.services["other"].endpoints["all"]
+    assert everything.resolvers == ("system", "google", "cf-doh")
+    assert everything.networks == ("default", "uplink-b", "wg0")
+    # `default:` with no value is the empty network
+    assert config.networks["default"] == Network(name="default")
+    # the matrix expands without surprises
+    keys = {(t.key.endpoint, t.key.resolver, t.key.family) for t in expand(config)}
+    assert ("dc2", "none", 4) in keys
+    assert ("dc2-v6", "none", 6) in keys
+    assert ("v6only", "google", 4) not in keys
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "checks"),
+    [
+        ("{host: a.example, port: 443, checks: [http, tcp, tls]}", "dns tcp tls http"),
+        ("{host: a.example, port: 443, checks: [tcp]}", "dns tcp"),
+        ("{host: a.example, port: 443, checks: [dns]}", "dns"),
+        ("{host: a.example, port: 443}", "dns tcp tls http"),
+        ("{address: 192.0.2.1, port: 443}", "tcp"),
+        ("{address: 192.0.2.1, port: 80, checks: [http, tcp]}", "tcp http"),
+        ("{host: a.example, address: 192.0.2.1, port: 443}", "tcp tls http"),
+    ],
+)
+def test_checks_normalisation(endpoint: str, checks: str) -> None:
+    config = parse_yaml(f"services:\n  s:\n    endpoints:\n      e: {endpoint}\n")
+    got = config.services["s"].endpoints["e"].checks
+    assert got == tuple(Check(c) for c in checks.split())
+
+
+RESOLVERS = y(
+    """
+    resolvers:
+      udp: {type: udp, address: 8.8.8.8}
+      tcp: {type: tcp, address: "2001:4860:4860:0:0:0:0:8888", port: 5353}
+      dot: {type: dot, address: 1.1.1.1, server_name: one.one.one.one}
+      dot-tls-name: {type: dot, address: 1.1.1.1, tls: {server_name: one.one.one.one}}
+      dot-insecure: {type: dot, address: 1.1.1.1, tls: {insecure_skip_verify: true}}
+      doq: {type: doq, address: 94.140.14.140, server_name: unfiltered.adguard-dns.com}
+      doh-ip: {type: doh, url: "https://1.1.1.1:8443/dns-query"}
+      doh-name: {type: doh, url: "https://cloudflare-dns.com/dns-query", address: 1.1.1.1}
+      doh-sni: {type: doh, url: "https://1.1.1.1/dns-query", server_name: cloudflare-dns.com}
+    """
+)
+
+
+def test_resolvers() -> None:
+    r = parse_yaml(RESOLVERS + SERVICES).resolvers
+    assert list(r) == [
+        "udp",
+        "tcp",
+        "dot",
+        "dot-tls-name",
+        "dot-insecure",
+        "doq",
+        "doh-ip",
+        "doh-name",
+        "doh-sni",
+    ]
+    assert r["udp"] == Resolver(name="udp", type=ResolverType.UDP, address="8.8.8.8", port=53)
+    # addresses are normalised; an explicit port wins
+    assert r["tcp"].address == "2001:4860:4860::8888"
+    assert r["tcp"].port == 5353
+    assert r["dot"].port == 853
+    assert r["dot"].server_name == "one.one.one.one"
+    assert r["dot"].encrypted
+    # tls.server_name alone also names the certificate
+    assert r["dot-tls-name"].server_name == "one.one.one.one"
+    assert r["dot-insecure"].server_name is None
+    assert r["dot-insecure"].tls.insecure_skip_verify is True
+    assert r["doq"].port == 853
+    # DoH: the port and, for an IP host, the address come from the URL
+    assert r["doh-ip"].url == "https://1.1.1.1:8443/dns-query"
+    assert r["doh-ip"].port == 8443
+    assert r["doh-ip"].address == "1.1.1.1"
+    assert r["doh-ip"].server_name == "1.1.1.1"
+    assert r["doh-name"].port == 443
+    assert r["doh-name"].address == "1.1.1.1"
+    assert r["doh-name"].server_name == "cloudflare-dns.com"
+    assert r["doh-sni"].server_name == "cloudflare-dns.com"
+
+
+def test_networks_and_proxy_credentials() -> None:
+    config = parse_yaml(
+        y(
+            """
+            resolvers:
+              doh: {type: doh, url: "https://1.1.1.1/dns-query"}
+            networks:
+              all: {source_address: 192.0.2.10, interface: wg0, netns: vpn.1,
+                    proxy: "socks5://alice:s%40cret@127.0.0.1:1080"}
+              tor: {proxy: "SOCKS5://localhost:9050"}
+              s4: {proxy: "socks4://[::1]:1080"}
+            """
+        )
+        + SERVICES
+    )
+    net = config.networks["all"]
+    assert net.source_address == "192.0.2.10"
+    assert net.interface == "wg0"
+    assert net.netns == "vpn.1"
+    assert net.proxy == Proxy(
+        scheme="socks5", host="127.0.0.1", port=1080, username="alice", password="s@cret"
+    )
+    assert net.proxy.redacted_url == "socks5://<redacted>@127.0.0.1:1080"
+    assert "s@cret" not in repr(net)
+    assert "s%40cret" not in repr(config)
+    assert "s@cret" not in repr(config)
+    assert config.networks["tor"].proxy == Proxy(scheme="socks5", host="localhost", port=9050)
+    assert config.networks["s4"].proxy == Proxy(scheme="socks4", host="::1", port=1080)
+
+
+def test_proxy_errors_never_show_the_password() -> None:
+    text = y(
+        """
+        networks:
+          a: {proxy: "socks5://alice:hunter2@proxy.example:1080"}
+          b: {proxy: "socks4://alice:hunter2@127.0.0.1:1080"}
+          c: {proxy: "socks5://alice:hunter2@127.0.0.1:bad"}
+        """
+    )
+    lines = error_lines(text + SERVICES)
+    assert len(lines) == 3
+    assert not any("hunter2" in line for line in lines)
+
+
+def test_http_options() -> None:
+    config = parse_yaml(
+        y(
+            r"""
+            services:
+              s:
+                endpoints:
+                  e:
+                    host: example.org
+                    port: 443
+                    http:
+                      method: POST
+                      path: /v2/register?x=1
+                      expect_status: [204, 4xx]
+                      fail_if_body_matches: ['(?i)<title>blocked', '\d{3} denied']
+                      headers: {User-Agent: probe/1.0, X-Empty: ""}
+                      body_limit: 1MiB
+                  f: {host: example.org, port: 443, http: {body_limit: 4096, method: HEAD}}
+            """
+        )
+    )
+    http = config.services["s"].endpoints["e"].http
+    assert http.method == "POST"
+    assert http.path == "/v2/register?x=1"
+    assert http.expect_status == (StatusRange(low=204, high=204), StatusRange(low=400, high=499))
+    assert http.status_ok(204)
+    assert http.status_ok(404)
+    assert not http.status_ok(200)
+    assert [p.pattern for p in http.fail_if_body_matches] == [
+        b"(?i)<title>blocked",
+        rb"\d{3} denied",
+    ]
+    assert http.fail_if_body_matches[0].search(b"<TITLE>Blocked by order")
+    assert dict(http.headers) == {"User-Agent": "probe/1.0", "X-Empty": ""}
+    assert isinstance(http.headers, MappingProxyType)
+    assert http.body_limit == 1024 * 1024
+    f = config.services["s"].endpoints["f"].http
+    assert (f.method, f.body_limit) == ("HEAD", 4096)
+
+
+def test_mappings_are_immutable_and_ordered() -> None:
+    config = parse_yaml(NARROWING)
+    for mapping in (
+        config.resolvers,
+        config.networks,
+        config.services,
+        config.services["telegram"].endpoints,
+    ):
+        assert isinstance(mapping, MappingProxyType)
+    assert list(config.services) == ["telegram", "other"]
+    assert list(config.services["telegram"].endpoints) == [
+        "web",
+        "narrowed",
+        "v6only",
+        "dc2",
+        "dc2-v6",
+    ]
+    with pytest.raises(TypeError):
+        config.services["x"] = config.services["other"]  # type: ignore[index]
+
+
+def test_ca_files_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "roots.pem").write_bytes(PEM)
+    (tmp_path / "not-pem.txt").write_bytes(b"hello\n")
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        y(
+            """
+            resolvers:
+              dot: {type: dot, address: 1.1.1.1, server_name: a.example, tls: {ca_file: roots.pem}}
+            services:
+              s:
+                endpoints:
+                  e: {host: example.org, port: 443, tls: {extra_ca_file: roots.pem}}
+            """
+        )
+    )
+    config = load(path)
+    assert config.resolvers["dot"].tls.ca_file == str(tmp_path / "roots.pem")
+    assert config.services["s"].endpoints["e"].tls.extra_ca_file == str(tmp_path / "roots.pem")
+
+    path.write_text(
+        "services:\n  s:\n    endpoints:\n"
+        "      e: {host: example.org, port: 443, tls: {ca_file: not-pem.txt}}\n"
+    )
+    with pytest.raises(ConfigErrors) as info:
+        load(path)
+    assert str(info.value) == (
+        f'services.s.endpoints.e.tls.ca_file: "{tmp_path / "not-pem.txt"}" holds no PEM '
+        "certificate (-----BEGIN CERTIFICATE-----)"
+    )
+
+
+def test_yaml_merge_keys_may_override() -> None:
+    config = parse_yaml(
+        y(
+            """
+            services:
+              s:
+                endpoints:
+                  a: &base {host: example.org, port: 443, checks: [dns, tcp]}
+                  b:
+                    <<: *base
+                    port: 5222
+            """
+        )
+    )
+    assert config.services["s"].endpoints["b"].port == 5222
+    assert config.services["s"].endpoints["b"].host == "example.org"
+
+
+def test_parse_takes_plain_data() -> None:
+    config = parse({"services": {"s": {"endpoints": {"e": {"address": "192.0.2.1", "port": 80}}}}})
+    assert config.services["s"].endpoints["e"].address == "192.0.2.1"
+    with pytest.raises(ConfigErrors) as info:
+        parse({"services": {1: {"endpoints": {"e": {"address": "192.0.2.1", "port": 80}}}}})
+    assert str(info.value) == "services.1: a service name must be a string, got 1 (quote it)"
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+
+
+def test_every_error_at_once() -> None:
+    text = y(
+        """
+        interval: 12
+        resolvers:
+          google: {type: udp, address: 8.8.8.8}
+        networks:
+          tor: {proxy: "socks5://127.0.0.1:9050"}
+        services:
+          telegram:
+            resolvers: [gogle]
+            endpoints:
+              web: {host: web.telegram.org, port: 70000}
+          whatsapp:
+            endpoints:
+              web: {host: web.whatsapp.com, port: 443}
+        """
+    )
+    with pytest.raises(ConfigErrors) as info:
+        parse_yaml(text)
+    assert [str(e) for e in info.value.errors] == [
+        "interval: expected a duration like 500ms, 10s, 2m, got 12",
+        'services.telegram.resolvers[0]: unknown resolver "gogle" (defined: google)',
+        "services.telegram.endpoints.web.port: 70000 is not a port (1-65535)",
+        'services.whatsapp.endpoints.web: resolver "google" (type udp) cannot be used through '
+        'network "tor": a SOCKS proxy carries only TCP; narrow resolvers/networks of this '
+        "endpoint or service",
+    ]
+    assert str(info.value) == "\n".join(str(e) for e in info.value.errors)
+
+
+def test_config_error_str() -> None:
+    error = ConfigError("services.telegram.endpoints.web.port", "70000 is not a port (1-65535)")
+    assert str(error) == "services.telegram.endpoints.web.port: 70000 is not a port (1-65535)"
+    errors = ConfigErrors([error, ConfigError("interval", "bad")])
+    assert str(errors) == f"{error}\ninterval: bad"
+    assert errors.errors[1] == ConfigError("interval", "bad")
+
+
+def test_duplicate_keys() -> None:
+    text = y(
+        """
+        interval: 10s
+        services:
+          s:
+            endpoints:
+              web: {host: example.org, port: 443}
+              web: {host: example.com, port: 443}
+        interval: 20s
+        """
+    )
+    assert error_lines(text) == {
+        '<yaml>: line 6, column 7: duplicate key "web" (first on line 5)',
+        '<yaml>: line 7, column 1: duplicate key "interval" (first on line 1)',
+    }
+
+
+def test_duplicate_keys_are_reported_with_other_errors() -> None:
+    text = "concurrency: 0\nconcurrency: -1\n" + SERVICES
+    assert error_lines(text) == {
+        '<yaml>: line 2, column 1: duplicate key "concurrency" (first on line 1)',
+        "concurrency: expected an integer of at least 1, got -1",
+    }
+
+
+def test_yaml_syntax_error() -> None:
+    text = "services:\n  s:\n    endpoints: [a\n  b: c\n"
+    lines = error_lines(text)
+    assert len(lines) == 1
+    (line,) = lines
+    assert re.fullmatch(r"<yaml>: line \d+, column \d+: .+", line), line
+    assert error_lines("a: b: c\n") == {
+        "<yaml>: line 1, column 5: mapping values are not allowed here"
+    }
+
+
+def test_non_utf8_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"services:\n  s\xff: {}\n")
+    with pytest.raises(ConfigErrors) as info:
+        load(path)
+    assert str(info.value) == f"{path}: not valid UTF-8: byte 0xff at line 2, column 4"
+
+
+def test_yaml_errors_in_a_file_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("a: b: c\n")
+    with pytest.raises(ConfigErrors) as info:
+        load(path)
+    assert str(info.value) == f"{path}: line 1, column 5: mapping values are not allowed here"
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigErrors) as info:
+        load(tmp_path / "nope.yaml")
+    assert str(info.value) == f"{tmp_path / 'nope.yaml'}: no such file"
+    with pytest.raises(ConfigErrors) as info:
+        load(tmp_path)
+    assert str(info.value) == f"{tmp_path}: is a directory, not a config file"
+
+
+def test_bom_is_accepted() -> None:
+    assert parse_yaml(b"\xef\xbb\xbf" + SERVICES.encode()).services["s"]
+
+
+# --------------------------------------------------------------------------------------------
+# Durations
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("500ms", 0.5),
+        ("10s", 10.0),
+        ("2m", 120.0),
+        ("1h", 3600.0),
+        ("1m30s", 90.0),
+        ("1h2m3s4ms", 3723.004),
+        ("1.5s", 1.5),
+        (".25s", 0.25),
+        ("0s", 0.0),
+    ],
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty duration"),
+        ("10", 'invalid duration "10": expected a number and a unit'),
+        ("10 s", 'invalid duration "10 s"'),
+        ("-1s", 'invalid duration "-1s"'),
+        ("1d", 'invalid duration "1d"'),
+        ("30s1m", "units must go from the largest to the smallest"),
+        ("1s1s", "units must go from the largest to the smallest"),
+    ],
+)
+def test_parse_duration_errors(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_duration(text)
+
+
+# --------------------------------------------------------------------------------------------
+# The shipped config, and purity
+
+
+def test_shipped_config_loads() -> None:
+    config = load(REPO / "config.yaml")
+    assert config.interval == 60.0
+    assert config.timeout == 10.0
+    assert config.ip_families == (4,)
+    assert {r.type for r in config.resolvers.values()} == set(ResolverType)
+    assert list(config.services) == ["telegram", "whatsapp", "signal", "messenger"]
+    telegram = config.services["telegram"].endpoints
+    assert telegram["web"].checks == CHECK_ORDER
+    for name, endpoint in telegram.items():
+        if name != "web":
+            assert endpoint.checks == (Check.TCP, Check.HTTP)
+            assert endpoint.http.method == "POST"
+            assert all(endpoint.http.status_ok(s) for s in (101, 200, 302, 404, 501))
+    whatsapp = config.services["whatsapp"].endpoints
+    assert whatsapp["e16-5222"].resolvers == ("system", "google", "cloudflare-doh")
+    assert set(whatsapp["web"].resolvers) == set(config.resolvers)
+    assert whatsapp["registration"].resolvers == whatsapp["web"].resolvers
+    targets = expand(config)
+    assert len(targets) == len({t.key for t in targets})
+    for endpoint in config.endpoints():
+        assert endpoint.tls.ca_file is None or Path(endpoint.tls.ca_file).is_file()
+        assert endpoint.tls.extra_ca_file is None or Path(endpoint.tls.extra_ca_file).is_file()
+
+
+def test_loader_imports_no_sockets() -> None:
+    code = "import sys, exporter.loader; sys.exit('socket' in sys.modules or 'ssl' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("example", "bad_resolvers"),
+    [
+        ("uplink-b", set()),
+        ("wg0", {"adguard-doq"}),
+        ("vpn", {"adguard-doq"}),
+        ("tor", {"system", "google", "cloudflare", "adguard-doq"}),
+    ],
+)
+def test_shipped_network_examples_behave_as_their_comments_say(
+    example: str, bad_resolvers: set[str]
+) -> None:
+    text = (REPO / "config.yaml").read_text()
+    commented = f"  # {example}: {{"
+    assert text.count(commented) == 1
+    text = text.replace(commented, f"  {example}: {{")
+    if not bad_resolvers:
+        assert example in parse_yaml(text).networks
+        return
+    with pytest.raises(ConfigErrors) as info:
+        parse_yaml(text)
+    culprits = set()
+    for error in info.value.errors:
+        match = re.search(
+            r'resolver "([^"]+)" \(type \w+\) cannot be used through network "(.+?)"', str(error)
+        )
+        assert match, str(error)
+        assert match.group(2) == example
+        culprits.add(match.group(1))
+    assert culprits == bad_resolvers
