@@ -1,0 +1,407 @@
+"""Blocking or outage: the judgement of one round of observations. Pure.
+
+Every tuple is judged by its own observation and, as controls, the other tuples of the same
+endpoint measured in the same round: other networks, other resolvers, encrypted resolvers,
+and the canaries of each network. The rules, in order (first match wins), are the table in
+docs/verdicts.md; keep the two in step.
+
+Invariants:
+- a verdict is one of `Verdict`, a closed set (bounded label values);
+- "blocked" needs a control that got further than the tuple did (another network, another
+  address, a control SNI) or positive evidence (a bogon, a sinkhole, a blockpage); a failure
+  seen the same way everywhere is `down`, never blocked;
+- a network whose canaries all failed is `network_down`, never blocked.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from exporter.config import CANARY_SERVICE, Config, Endpoint, Resolver
+from exporter.model import ErrorKind, Observation, Phase, TupleKey
+
+
+class Verdict(enum.StrEnum):
+    OK = "ok"
+    DNS_TAMPERED = "dns_tampered"
+    DNS_FAILED = "dns_failed"
+    TCP_BLOCKED = "tcp_blocked"
+    TLS_BLOCKED = "tls_blocked"
+    TLS_MITM = "tls_mitm"
+    HTTP_BLOCKPAGE = "http_blockpage"
+    HTTP_FAILED = "http_failed"
+    DOWN = "down"
+    NETWORK_DOWN = "network_down"
+
+
+VERDICTS: tuple[Verdict, ...] = tuple(Verdict)
+
+#: Verdicts that mean someone is interfering (`messaging_probe_blocked` = 1).
+BLOCKED: frozenset[Verdict] = frozenset(
+    {
+        Verdict.DNS_TAMPERED,
+        Verdict.TCP_BLOCKED,
+        Verdict.TLS_BLOCKED,
+        Verdict.TLS_MITM,
+        Verdict.HTTP_BLOCKPAGE,
+    }
+)
+
+CERT_ERRORS = frozenset(
+    {
+        ErrorKind.CERT_UNKNOWN_AUTHORITY,
+        ErrorKind.CERT_HOSTNAME,
+        ErrorKind.CERT_EXPIRED,
+        ErrorKind.CERT_INVALID,
+    }
+)
+
+#: Failures of the exporter's own path (its proxy, namespace, interface), not of the target.
+PATH_ERRORS = frozenset({ErrorKind.PROXY, ErrorKind.NETWORK_SETUP})
+
+#: Sizes of the prefixes compared when judging whether two answers agree: CDNs hand out
+#: different addresses of the same block to different resolvers.
+V4_PREFIX = 24
+V6_PREFIX = 48
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    verdict: Verdict
+    #: One sentence of evidence for the detail page and logs (never a label).
+    reason: str
+
+    @property
+    def blocked(self) -> bool:
+        return self.verdict in BLOCKED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Judgement:
+    findings: Mapping[TupleKey, Finding]
+    #: Per network: False when every canary failed there.
+    network_up: Mapping[str, bool]
+    #: Per (network, resolver): False when the resolver answered no canary question.
+    resolver_up: Mapping[tuple[str, str], bool]
+    #: Per (network, resolver): True when someone else answered in the resolver's place.
+    resolver_intercepted: Mapping[tuple[str, str], bool]
+
+
+EMPTY_JUDGEMENT = Judgement(
+    findings=MappingProxyType({}),
+    network_up=MappingProxyType({}),
+    resolver_up=MappingProxyType({}),
+    resolver_intercepted=MappingProxyType({}),
+)
+
+
+def is_bogon(address: str) -> bool:
+    """Private, loopback, link-local, reserved, documentation, multicast and the like."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return True
+    return not ip.is_global or ip.is_multicast or ip.is_reserved
+
+
+def _prefix(address: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    bits = V4_PREFIX if ip.version == 4 else V6_PREFIX
+    return ipaddress.ip_network(f"{ip}/{bits}", strict=False)
+
+
+def _group_key(key: TupleKey) -> tuple[str, str, int]:
+    return (key.service, key.endpoint, key.family)
+
+
+def _phase_reached(obs: Observation, phase: Phase) -> bool:
+    """Whether the probe got past `phase` (it completed it without error)."""
+    if obs.error is None:
+        return phase in obs.phases or phase == Phase.DNS
+    order = (Phase.DNS, Phase.CONNECT, Phase.TLS, Phase.HTTP)
+    failed = obs.failed_phase
+    if failed is None or phase not in order or failed not in order:
+        return False
+    return order.index(phase) < order.index(failed) and phase in obs.phases
+
+
+def _blockpage_reason(obs: Observation, config: Config) -> str | None:
+    http = obs.http
+    if http is None or not config.blockpage_patterns:
+        return None
+    location = next((v for k, v in http.headers if k.lower() == "location"), "")
+    for pattern in config.blockpage_patterns:
+        if pattern.search(http.body_head):
+            return f"the body matches the blockpage pattern {pattern.pattern!r}"
+        if location and pattern.search(location.encode(errors="replace")):
+            return f"redirect to {location[:100]!r} matches the blockpage pattern"
+    return None
+
+
+def _dns_tamper_reason(
+    obs: Observation,
+    resolver: Resolver | None,
+    endpoint: Endpoint | None,
+    peers: list[Observation],
+    encrypted_prefixes: set[ipaddress.IPv4Network | ipaddress.IPv6Network],
+    config: Config,
+) -> str | None:
+    dns = obs.dns
+    if dns is None:
+        return None
+    if dns.error is ErrorKind.DNS_NXDOMAIN:
+        answered = [p for p in peers if p.dns is not None and p.dns.answers and p is not obs]
+        if answered:
+            return f"NXDOMAIN while {len(answered)} other resolver tuple(s) answered the name"
+        return None
+    if not dns.answers:
+        return None
+    for address in dns.answers:
+        if address in config.blockpage_addresses:
+            return f"answered {address}, a known sinkhole/blockpage address"
+        if is_bogon(address):
+            return f"answered {address}, a bogon (private, reserved or special-purpose)"
+    if endpoint is not None and endpoint.expected_networks:
+        outside = [
+            a
+            for a in dns.answers
+            if not any(ipaddress.ip_address(a) in net for net in endpoint.expected_networks)
+        ]
+        if outside:
+            return f"answered {outside[0]}, outside the service's expected_networks"
+        return None  # inside the published ranges: consistent whatever others say
+    if resolver is not None and not resolver.encrypted and encrypted_prefixes:
+        mine = {p for p in (_prefix(a) for a in dns.answers) if p is not None}
+        if mine.isdisjoint(encrypted_prefixes):
+            return (
+                f"answered {', '.join(dns.answers[:3])}, disjoint from what encrypted resolvers "
+                "answered in the same round"
+            )
+    return None
+
+
+def judge(
+    config: Config,
+    observations: Mapping[TupleKey, Observation],
+    resolver_checks: Mapping[tuple[str, str], Observation] | None = None,
+) -> Judgement:
+    """Judge one round. `resolver_checks` are the identity / silent-resolver queries, keyed
+    by (network, resolver)."""
+    resolver_checks = resolver_checks or {}
+    by_network: dict[str, list[Observation]] = defaultdict(list)
+    by_group: dict[tuple[str, str, int], list[Observation]] = defaultdict(list)
+    for key, obs in observations.items():
+        by_network[key.network].append(obs)
+        by_group[_group_key(key)].append(obs)
+
+    network_up = _network_up(config, by_network)
+    resolver_up = _resolver_up(observations.values())
+    intercepted = _intercepted(config, resolver_checks)
+
+    endpoints = {(e.service, e.name): e for e in config.endpoints()}
+    findings: dict[TupleKey, Finding] = {}
+    for key, obs in observations.items():
+        group = by_group[_group_key(key)]
+        healthy = [p for p in group if network_up.get(p.key.network, True)]
+        findings[key] = classify(
+            obs,
+            endpoint=endpoints.get((key.service, key.endpoint)),
+            resolver=config.resolvers.get(key.resolver),
+            peers=healthy,
+            network_up=network_up.get(key.network, True),
+            resolver_up=resolver_up.get((key.network, key.resolver), True),
+            config=config,
+        )
+    return Judgement(
+        findings=MappingProxyType(findings),
+        network_up=MappingProxyType(network_up),
+        resolver_up=MappingProxyType(resolver_up),
+        resolver_intercepted=MappingProxyType(intercepted),
+    )
+
+
+def _network_up(config: Config, by_network: Mapping[str, list[Observation]]) -> dict[str, bool]:
+    """Canaries decide; without canaries, any success on the network counts."""
+    result: dict[str, bool] = {}
+    for network in config.networks:
+        obs = by_network.get(network, [])
+        if not obs:
+            continue
+        canaries = [o for o in obs if o.key.service == CANARY_SERVICE]
+        judged = canaries or obs
+        # A failure of the exporter's own path (proxy, namespace) means the network is
+        # unusable from here, whatever the canaries would say.
+        result[network] = any(o.success for o in judged)
+    return result
+
+
+def _resolver_up(observations: Iterable[Observation]) -> dict[tuple[str, str], bool]:
+    """A resolver is up on a network when it answered a canary's question there, or, without
+    canaries, any question with a reply."""
+    canary: dict[tuple[str, str], bool] = {}
+    anyreply: dict[tuple[str, str], bool] = {}
+    for obs in observations:
+        if obs.dns is None:
+            continue
+        pair = (obs.key.network, obs.key.resolver)
+        replied = obs.dns.rcode is not None
+        anyreply[pair] = anyreply.get(pair, False) or replied
+        if obs.key.service == CANARY_SERVICE:
+            canary[pair] = canary.get(pair, False) or bool(obs.dns.answers)
+    return {pair: canary.get(pair, up) for pair, up in anyreply.items()}
+
+
+def _intercepted(
+    config: Config, checks: Mapping[tuple[str, str], Observation]
+) -> dict[tuple[str, str], bool]:
+    result: dict[tuple[str, str], bool] = {}
+    for (network, name), obs in checks.items():
+        resolver = config.resolvers.get(name)
+        dns = obs.dns
+        if resolver is None or dns is None:
+            continue
+        if resolver.silent:
+            result[(network, name)] = dns.rcode is not None
+        elif resolver.identity is not None:
+            if dns.rcode is None:
+                result[(network, name)] = False  # no reply: unknown, not intercepted
+            else:
+                pattern = resolver.identity.expect
+                result[(network, name)] = not any(pattern.search(a) for a in dns.answers)
+    return result
+
+
+def classify(
+    obs: Observation,
+    *,
+    endpoint: Endpoint | None,
+    resolver: Resolver | None,
+    peers: list[Observation],
+    network_up: bool,
+    resolver_up: bool,
+    config: Config,
+) -> Finding:
+    """The verdict of one tuple. `peers` are the tuples of the same endpoint and family in the
+    same round on networks that are up (the tuple itself may be among them)."""
+    if not network_up:
+        return Finding(verdict=Verdict.NETWORK_DOWN, reason="every canary failed on this network")
+    if obs.error in PATH_ERRORS:
+        return Finding(
+            verdict=Verdict.NETWORK_DOWN,
+            reason=f"the network itself is unusable from here ({obs.error})",
+        )
+    others = [p for p in peers if p is not obs]
+    encrypted_prefixes = {
+        prefix
+        for p in others
+        if p.dns is not None
+        and p.dns.error is None
+        and (r := config.resolvers.get(p.key.resolver)) is not None
+        and r.encrypted
+        and not any(is_bogon(a) or a in config.blockpage_addresses for a in p.dns.answers)
+        for prefix in (_prefix(a) for a in p.dns.answers)
+        if prefix is not None
+    }
+    tamper = _dns_tamper_reason(obs, resolver, endpoint, peers, encrypted_prefixes, config)
+    if tamper is not None:
+        return Finding(verdict=Verdict.DNS_TAMPERED, reason=tamper)
+
+    if obs.success:
+        blockpage = _blockpage_reason(obs, config)
+        if blockpage is not None:
+            return Finding(verdict=Verdict.HTTP_BLOCKPAGE, reason=blockpage)
+        return Finding(verdict=Verdict.OK, reason="every check passed")
+
+    phase = obs.failed_phase
+    error = obs.error
+    if phase == Phase.DNS:
+        if not resolver_up:
+            return Finding(
+                verdict=Verdict.DNS_FAILED,
+                reason="the resolver answers no canary question on this network",
+            )
+        if others and all(p.dns is not None and p.dns.error is not None for p in others):
+            return Finding(
+                verdict=Verdict.DOWN,
+                reason=f"the name fails ({error}) through every healthy resolver and network",
+            )
+        return Finding(verdict=Verdict.DNS_FAILED, reason=f"the resolver failed: {error}")
+
+    if phase == Phase.CONNECT:
+        got_further = [p for p in others if _phase_reached(p, Phase.CONNECT)]
+        if got_further:
+            where = _where(got_further[0], obs)
+            return Finding(
+                verdict=Verdict.TCP_BLOCKED,
+                reason=f"TCP connect failed ({error}) while it succeeded {where}",
+            )
+        return Finding(
+            verdict=Verdict.DOWN,
+            reason=f"TCP connect fails ({error}) on every healthy network",
+        )
+
+    if phase == Phase.TLS:
+        verified_elsewhere = [p for p in others if _phase_reached(p, Phase.TLS)]
+        if error in CERT_ERRORS:
+            if verified_elsewhere:
+                issuer = ""
+                if obs.tls is not None and obs.tls.certificate is not None:
+                    issuer = f" (presented by {obs.tls.certificate.issuer!r})"
+                return Finding(
+                    verdict=Verdict.TLS_MITM,
+                    reason=f"certificate rejected: {error}{issuer}, while it validates "
+                    f"{_where(verified_elsewhere[0], obs)}",
+                )
+            return Finding(
+                verdict=Verdict.DOWN,
+                reason=f"the certificate is rejected ({error}) on every healthy network",
+            )
+        control = obs.control
+        if control is not None and (control.error is None or control.error in CERT_ERRORS):
+            return Finding(
+                verdict=Verdict.TLS_BLOCKED,
+                reason=f"the handshake failed ({error}) while the control SNI "
+                f"{control.server_name!r} to the same address got a server reply",
+            )
+        if verified_elsewhere:
+            return Finding(
+                verdict=Verdict.TLS_BLOCKED,
+                reason=f"the handshake failed ({error}) while it succeeded "
+                f"{_where(verified_elsewhere[0], obs)}",
+            )
+        return Finding(
+            verdict=Verdict.DOWN,
+            reason=f"the TLS handshake fails ({error}) on every healthy network",
+        )
+
+    if phase == Phase.HTTP:
+        blockpage = _blockpage_reason(obs, config)
+        if blockpage is not None:
+            return Finding(verdict=Verdict.HTTP_BLOCKPAGE, reason=blockpage)
+        worked = [p for p in others if p.success]
+        if worked:
+            return Finding(
+                verdict=Verdict.HTTP_FAILED,
+                reason=f"HTTP failed ({error}) while it succeeded {_where(worked[0], obs)}",
+            )
+        return Finding(
+            verdict=Verdict.DOWN, reason=f"HTTP fails ({error}) on every healthy network"
+        )
+
+    return Finding(verdict=Verdict.DOWN, reason=f"the probe failed ({error})")
+
+
+def _where(peer: Observation, obs: Observation) -> str:
+    if peer.key.network != obs.key.network:
+        return f"on network {peer.key.network!r}"
+    if peer.address and peer.address != obs.address:
+        return f"to {peer.address} on the same network"
+    return f"through resolver {peer.key.resolver!r}"

@@ -1,0 +1,337 @@
+"""The judgement rules as a table: each row is a round of facts and the verdicts it must give.
+
+Every case named in the verdicts issue has a row; the negatives (an outage is not blocked, a
+dead network is not blocked, a DoH answer is not tampered) are rows too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from exporter.config import Config
+from exporter.model import ErrorKind, Observation, Phase, TlsObservation, TupleKey
+from exporter.verdict import BLOCKED, Verdict, is_bogon, judge
+from tests.fakes.observations import (
+    REAL,
+    REAL_OTHER,
+    cert,
+    check,
+    dns_failed,
+    failed,
+    key,
+    lab_config,
+    ok,
+)
+
+C = "clean"
+X = "censor"
+
+
+def canaries_ok(*networks: str) -> list[Observation]:
+    return [
+        ok(key(n, r, service="canary", endpoint="example"), answers=("93.184.216.34",))
+        for n in networks
+        for r in ("isp", "google", "doh")
+    ]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    observations: list[Observation]
+    expected: dict[TupleKey, Verdict]
+    config: Callable[[], Config] = lab_config
+
+
+CASES = [
+    Case(
+        "1 clean path is ok",
+        [ok(key(C, "google")), ok(key(C, "doh")), *canaries_ok(C)],
+        {key(C, "google"): Verdict.OK, key(C, "doh"): Verdict.OK},
+    ),
+    Case(
+        "2 bogon answer from the ISP resolver (Iran 10.10.34.35)",
+        [
+            failed(key(X, "isp"), Phase.CONNECT, ErrorKind.TIMEOUT, answers=("10.10.34.35",)),
+            ok(key(X, "doh")),
+            *canaries_ok(X),
+        ],
+        {key(X, "isp"): Verdict.DNS_TAMPERED, key(X, "doh"): Verdict.OK},
+    ),
+    Case(
+        "2 private bogon even when the connection then succeeds",
+        [ok(key(X, "isp"), answers=("192.168.1.1",)), *canaries_ok(X)],
+        {key(X, "isp"): Verdict.DNS_TAMPERED},
+    ),
+    Case(
+        "2 IPv6 sinkhole d0::11 / Turkey 195.175.254.2 (blockpage_addresses)",
+        [ok(key(X, "isp"), answers=("195.175.254.2",)), ok(key(X, "doh")), *canaries_ok(X)],
+        {key(X, "isp"): Verdict.DNS_TAMPERED, key(X, "doh"): Verdict.OK},
+    ),
+    Case(
+        "2 answer outside expected_networks",
+        [ok(key(X, "isp"), answers=("5.3.3.17",)), ok(key(X, "doh")), *canaries_ok(X)],
+        {key(X, "isp"): Verdict.DNS_TAMPERED, key(X, "doh"): Verdict.OK},
+        lambda: lab_config(expected_networks=("91.108.56.0/22",)),
+    ),
+    Case(
+        "2 inside expected_networks is consistent even if other resolvers differ",
+        [ok(key(X, "isp"), answers=("91.108.57.1",)), ok(key(X, "doh")), *canaries_ok(X)],
+        {key(X, "isp"): Verdict.OK},
+        lambda: lab_config(expected_networks=("91.108.56.0/22",)),
+    ),
+    Case(
+        "2 disjoint from the encrypted resolver's answer; DoH itself not tampered",
+        [
+            failed(key(X, "isp"), Phase.TLS, ErrorKind.CERT_HOSTNAME, answers=("5.3.3.17",)),
+            ok(key(X, "doh")),
+            *canaries_ok(X),
+        ],
+        {key(X, "isp"): Verdict.DNS_TAMPERED, key(X, "doh"): Verdict.OK},
+    ),
+    Case(
+        "2 same /24 as the encrypted answer is consistent (CDN spread)",
+        [ok(key(X, "isp"), answers=(REAL_OTHER,)), ok(key(X, "doh")), *canaries_ok(X)],
+        {key(X, "isp"): Verdict.OK},
+    ),
+    Case(
+        "2 NXDOMAIN while other resolvers answer",
+        [dns_failed(key(X, "isp"), ErrorKind.DNS_NXDOMAIN), ok(key(X, "doh")), *canaries_ok(X)],
+        {key(X, "isp"): Verdict.DNS_TAMPERED, key(X, "doh"): Verdict.OK},
+    ),
+    Case(
+        "7 NXDOMAIN through every resolver is down, not tampering",
+        [
+            dns_failed(key(C, "isp"), ErrorKind.DNS_NXDOMAIN),
+            dns_failed(key(C, "google"), ErrorKind.DNS_NXDOMAIN),
+            dns_failed(key(C, "doh"), ErrorKind.DNS_NXDOMAIN),
+            *canaries_ok(C),
+        ],
+        {
+            key(C, "isp"): Verdict.DOWN,
+            key(C, "google"): Verdict.DOWN,
+            key(C, "doh"): Verdict.DOWN,
+        },
+    ),
+    Case(
+        "4 TCP reset on one network, fine on another",
+        [
+            failed(key(X, "google"), Phase.CONNECT, ErrorKind.REFUSED),
+            ok(key(C, "google")),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.TCP_BLOCKED, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "4 TCP drop (timeout) on one network, fine on another",
+        [
+            failed(key(X, "google"), Phase.CONNECT, ErrorKind.TIMEOUT),
+            ok(key(C, "google")),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.TCP_BLOCKED, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "7 refused on every network is down, not blocked",
+        [
+            failed(key(X, "google"), Phase.CONNECT, ErrorKind.REFUSED),
+            failed(key(C, "google"), Phase.CONNECT, ErrorKind.REFUSED),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.DOWN, key(C, "google"): Verdict.DOWN},
+    ),
+    Case(
+        "5 TLS reset after the ClientHello while the control SNI got a reply",
+        [
+            failed(
+                key(X, "google"),
+                Phase.TLS,
+                ErrorKind.RESET,
+                control=TlsObservation(server_name="example.lab", certificate=cert()),
+            ),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.TLS_BLOCKED},
+    ),
+    Case(
+        "5 TLS silence with the control SNI also silent, and nowhere better: down",
+        [
+            failed(
+                key(X, "google"),
+                Phase.TLS,
+                ErrorKind.TIMEOUT,
+                control=TlsObservation(server_name="example.lab", error=ErrorKind.TIMEOUT),
+            ),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.DOWN},
+    ),
+    Case(
+        "5 TLS reset here, handshake fine on the clean network (no control SNI)",
+        [
+            failed(key(X, "google"), Phase.TLS, ErrorKind.RESET),
+            ok(key(C, "google")),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.TLS_BLOCKED, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "5 foreign CA here, validates elsewhere: MITM",
+        [
+            failed(
+                key(X, "google"),
+                Phase.TLS,
+                ErrorKind.CERT_UNKNOWN_AUTHORITY,
+                tls=TlsObservation(
+                    server_name="web.telegram.lab",
+                    certificate=cert("Evil CA", verified=False),
+                    error=ErrorKind.CERT_UNKNOWN_AUTHORITY,
+                ),
+            ),
+            ok(key(C, "google")),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.TLS_MITM, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "7 certificate rejected everywhere is down (the service's own fault)",
+        [
+            failed(key(X, "google"), Phase.TLS, ErrorKind.CERT_EXPIRED),
+            failed(key(C, "google"), Phase.TLS, ErrorKind.CERT_EXPIRED),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.DOWN, key(C, "google"): Verdict.DOWN},
+    ),
+    Case(
+        "6 blockpage body served with 200",
+        [
+            ok(key(X, "google"), body=b"<html><TITLE>Access Denied</title>by order of</html>"),
+            ok(key(C, "google")),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.HTTP_BLOCKPAGE, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "6 HTTP failure elsewhere fine, no blockpage pattern: http_failed",
+        [
+            failed(key(X, "google"), Phase.HTTP, ErrorKind.HTTP_STATUS),
+            ok(key(C, "google")),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.HTTP_FAILED},
+    ),
+    Case(
+        "8 every canary fails: network_down, not blocked",
+        [
+            failed(key(X, "google"), Phase.CONNECT, ErrorKind.TIMEOUT),
+            ok(key(C, "google")),
+            failed(key(X, "google", "canary", "example"), Phase.CONNECT, ErrorKind.TIMEOUT),
+            *canaries_ok(C),
+        ],
+        {key(X, "google"): Verdict.NETWORK_DOWN, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "8 a resolver that answers nothing is dns_failed, not tampering",
+        [
+            dns_failed(key(X, "isp"), ErrorKind.TIMEOUT),
+            dns_failed(key(X, "isp", "canary", "example"), ErrorKind.TIMEOUT),
+            ok(key(X, "google")),
+            ok(key(X, "google", "canary", "example")),
+        ],
+        {key(X, "isp"): Verdict.DNS_FAILED, key(X, "google"): Verdict.OK},
+    ),
+    Case(
+        "the exporter's own proxy failing is network_down",
+        [failed(key(X, "google"), Phase.CONNECT, ErrorKind.PROXY), ok(key(C, "google"))],
+        {key(X, "google"): Verdict.NETWORK_DOWN},
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_verdict_table(case: Case) -> None:
+    observations = {o.key: o for o in case.observations}
+    judgement = judge(case.config(), observations)
+    got = {k: judgement.findings[k].verdict for k in case.expected}
+    assert got == case.expected, {k: judgement.findings[k].reason for k in case.expected}
+    for k in case.expected:
+        assert judgement.findings[k].reason
+
+
+def test_network_and_resolver_health() -> None:
+    observations = [
+        dns_failed(key(X, "isp", "canary", "example"), ErrorKind.TIMEOUT),
+        ok(key(X, "google", "canary", "example")),
+        failed(key("dead", "google", "canary", "example"), Phase.CONNECT, ErrorKind.TIMEOUT),
+    ]
+    config = lab_config(networks=(C, X, "dead"))
+    judgement = judge(config, {o.key: o for o in observations})
+    assert judgement.network_up == {X: True, "dead": False}
+    assert judgement.resolver_up[(X, "isp")] is False
+    assert judgement.resolver_up[(X, "google")] is True
+
+
+@pytest.mark.parametrize(
+    ("resolver", "rcode", "answers", "intercepted"),
+    [
+        ("silent", None, (), False),  # silence from a silent address: as it should be
+        ("silent", "NOERROR", ("10.10.34.35",), True),  # only an injector answers there
+        ("whoami", "NOERROR", ("google-public-dns-b",), False),
+        ("whoami", "NOERROR", ("isp-resolver-7",), True),  # someone else answered
+        ("whoami", None, (), False),  # no reply: unknown, not interception
+    ],
+)
+def test_interception(
+    resolver: str, rcode: str | None, answers: tuple[str, ...], intercepted: bool
+) -> None:
+    judgement = judge(
+        lab_config(), {}, {(X, resolver): check(X, resolver, rcode=rcode, answers=answers)}
+    )
+    assert judgement.resolver_intercepted[(X, resolver)] is intercepted
+
+
+def test_blocked_set_is_exactly_the_issue_list() -> None:
+    assert {v.value for v in BLOCKED} == {
+        "dns_tampered",
+        "tcp_blocked",
+        "tls_blocked",
+        "tls_mitm",
+        "http_blockpage",
+    }
+    assert [v.value for v in Verdict] == [
+        "ok",
+        "dns_tampered",
+        "dns_failed",
+        "tcp_blocked",
+        "tls_blocked",
+        "tls_mitm",
+        "http_blockpage",
+        "http_failed",
+        "down",
+        "network_down",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("address", "bogon"),
+    [
+        ("10.10.34.34", True),
+        ("127.0.0.1", True),
+        ("192.0.2.1", True),
+        ("198.18.0.1", True),
+        ("224.0.0.1", True),
+        ("100.64.0.1", True),
+        ("d0::11", True),
+        ("fe80::1", True),
+        ("2001:db8::1", True),
+        ("garbage", True),
+        ("149.154.167.51", False),
+        ("2001:67c:4e8::1", False),
+        (REAL, False),
+    ],
+)
+def test_is_bogon(address: str, bogon: bool) -> None:
+    assert is_bogon(address) is bogon
