@@ -1,0 +1,298 @@
+"""The running exporter: config, prober, scheduler, store, registry and web server wired up.
+
+Injection points (tests use them; the CLI takes the defaults):
+- `prober_factory(config) -> prober`: default builds `exporter.probe.Prober`;
+- `load_config(path) -> Config` raising `ConfigErrors`: default `exporter.loader.load`;
+- `clock` and `rng` for the scheduler.
+
+Reload (SIGHUP or POST /-/reload, one at a time): a bad config keeps the running one, sets
+`config_last_reload_successful` to 0 and logs each error line; a good one builds a new
+prober, swaps the scheduler's matrix, and closes the old prober once its in-flight probes end.
+
+Stop (SIGTERM/SIGINT): cancel the scheduler and its probes, stop the web server, close the
+probers; bounded by `STOP_TIMEOUT` seconds of real time whatever a prober does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from exporter import __version__
+from exporter.clock import Clock, SystemClock
+from exporter.collector import Collector, ReloadStatus
+from exporter.config import Config
+from exporter.loader import ConfigErrors, load
+from exporter.logs import fields
+from exporter.matrix import expand
+from exporter.model import Observation
+from exporter.scheduler import SAFETY_MARGIN, ProberLike, Scheduler
+from exporter.store import Store
+from exporter.web import ReloadOutcome, Site, WebServer, make_app
+
+ProberFactory = Callable[[Config], ProberLike]
+ConfigLoader = Callable[[str], Config]
+
+#: Real seconds a stop may take, all steps together (SIGTERM must end the process promptly).
+STOP_TIMEOUT = 4.5
+
+
+def default_prober_factory(config: Config) -> ProberLike:
+    """The real prober (imported here so that tests with a fake never load the probe stack)."""
+    from exporter.probe import Prober  # lazy: a fake prober never loads the network stack
+
+    return Prober(config)
+
+
+def default_load_config(path: str) -> Config:
+    return load(path)
+
+
+def error_lines(exc: ConfigErrors) -> tuple[str, ...]:
+    """One line per config problem."""
+    return tuple(str(e) for e in exc.errors) or (str(exc),)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """What the command line decides for a running exporter."""
+
+    config_file: str
+    listen_host: str | None = None  # None: every interface
+    listen_port: int = 10053
+    enable_lifecycle: bool = False
+
+
+class App:
+    """One exporter: build it with a loaded config, `start()`, and `stop()` (or `run()`)."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        config: Config,
+        prober_factory: ProberFactory = default_prober_factory,
+        load_config: ConfigLoader = default_load_config,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._settings = settings
+        self._prober_factory = prober_factory
+        self._load_config = load_config
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._log = logger or logging.getLogger("exporter.app")
+        self.store = Store()
+        self.scheduler = Scheduler(
+            config=config,
+            targets=expand(config),
+            prober=prober_factory(config),
+            store=self.store,
+            clock=self._clock,
+            rng=rng if rng is not None else random.Random(),
+        )
+        self._reload_status = ReloadStatus(
+            successful=True, last_success_timestamp=self._clock.time()
+        )
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(
+            Collector(
+                store=self.store,
+                scheduler_stats=self.scheduler.stats,
+                reload_status=self.reload_status,
+            )
+        )
+        self.web_app = make_app(
+            Site(
+                registry=self.registry,
+                store=self.store,
+                ready=lambda: self.scheduler.ready,
+                target=self.scheduler.target,
+                target_count=lambda: len(self.scheduler.targets()),
+                reload=self.reload,
+                enable_lifecycle=settings.enable_lifecycle,
+                version=__version__,
+            )
+        )
+        self._web = WebServer(self.web_app)
+        self._reload_lock = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._reloads: set[asyncio.Task[ReloadOutcome]] = set()
+        self._old_probers: list[ProberLike] = []
+        self._scheduler_task: asyncio.Task[None] | None = None
+        self._stop_requested = asyncio.Event()
+        #: Set once `start()` has the web server listening (and `run()` its signal handlers).
+        self.started = asyncio.Event()
+        self.addresses: list[tuple[str, int]] = []
+
+    @property
+    def config(self) -> Config:
+        return self.scheduler.config
+
+    def reload_status(self) -> ReloadStatus:
+        return self._reload_status
+
+    # ---- lifecycle
+
+    async def start(self) -> list[tuple[str, int]]:
+        """Start probing and serving; returns the addresses the web server listens on."""
+        self.addresses = await self._web.start(
+            self._settings.listen_host, self._settings.listen_port
+        )
+        self._scheduler_task = asyncio.create_task(self.scheduler.run(), name="scheduler")
+        for host, port in self.addresses:
+            self._log.info("listening", extra=fields(address=host, port=port))
+        self.started.set()
+        return self.addresses
+
+    def request_stop(self) -> None:
+        """Make `run()` return (what SIGTERM and SIGINT do)."""
+        self._stop_requested.set()
+
+    async def run(self, *, install_signal_handlers: bool = True) -> int:
+        """Start, serve until `request_stop()` (SIGTERM/SIGINT), reload on SIGHUP, stop."""
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        if install_signal_handlers:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_stop)
+                installed.append(sig)
+            loop.add_signal_handler(signal.SIGHUP, self._reload_in_background)
+            installed.append(signal.SIGHUP)
+        try:
+            await self.start()
+            self._log.info(
+                "started",
+                extra=fields(version=__version__, tuples=len(self.scheduler.targets())),
+            )
+            await self._stop_requested.wait()
+            self._log.info("stopping")
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await self.stop()
+        return 0
+
+    async def stop(self) -> None:
+        """Cancel probing, stop serving, close probers; at most STOP_TIMEOUT real seconds."""
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await self._stop()
+        except TimeoutError:
+            self._log.error("stop timed out; some probes did not end when cancelled")
+
+    async def _stop(self) -> None:
+        task, self._scheduler_task = self._scheduler_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})
+        await self._web.stop()
+        background: list[asyncio.Task[None] | asyncio.Task[ReloadOutcome]] = [
+            *self._reloads,
+            *self._retiring,
+        ]
+        for t in background:
+            t.cancel()
+        if background:
+            await asyncio.wait(background)
+        for prober in [*self._old_probers, self.scheduler.prober]:
+            await self._close_prober(prober, wait=False)
+        self._old_probers.clear()
+
+    # ---- reload
+
+    def _reload_in_background(self) -> None:
+        task = asyncio.create_task(self.reload(), name="reload")
+        self._reloads.add(task)  # keep a reference until it ends; the outcome is logged
+        task.add_done_callback(self._reloads.discard)
+
+    async def reload(self) -> ReloadOutcome:
+        """Load the config file again and apply it, or keep the running one."""
+        async with self._reload_lock:
+            path = self._settings.config_file
+            try:
+                config = self._load_config(path)
+                prober = self._prober_factory(config)
+            except ConfigErrors as exc:
+                return self._reload_failed(error_lines(exc))
+            except Exception as exc:  # a prober that cannot be built: keep the running one
+                return self._reload_failed((f"{path}: cannot build the prober: {exc}",))
+            old = self.scheduler.prober
+            self.scheduler.update(config, expand(config), prober=prober)
+            self._old_probers.append(old)
+            task = asyncio.create_task(self._retire(old), name="retire prober")
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+            self._reload_status = ReloadStatus(
+                successful=True, last_success_timestamp=self._clock.time()
+            )
+            self._log.info(
+                "config reloaded",
+                extra=fields(file=path, tuples=len(self.scheduler.targets())),
+            )
+            return ReloadOutcome(ok=True)
+
+    def _reload_failed(self, lines: tuple[str, ...]) -> ReloadOutcome:
+        self._reload_status = ReloadStatus(
+            successful=False, last_success_timestamp=self._reload_status.last_success_timestamp
+        )
+        self._log.error(
+            "config reload failed, keeping the running config",
+            extra=fields(file=self._settings.config_file, errors=len(lines)),
+        )
+        for line in lines:
+            self._log.error("config error", extra=fields(error=line))
+        return ReloadOutcome(ok=False, errors=lines)
+
+    async def _retire(self, prober: ProberLike) -> None:
+        """Close a replaced prober once its probes ended (at most timeout + margin later)."""
+        await self._close_prober(prober, wait=True)
+        with contextlib.suppress(ValueError):
+            self._old_probers.remove(prober)
+
+    async def _close_prober(self, prober: ProberLike, *, wait: bool) -> None:
+        if wait:
+            released = asyncio.create_task(self.scheduler.released(prober))
+            timer = asyncio.create_task(
+                self._clock.sleep(self.scheduler.config.timeout + SAFETY_MARGIN)
+            )
+            try:
+                await asyncio.wait({released, timer}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                released.cancel()
+                timer.cancel()
+                await asyncio.wait({released, timer})
+        try:
+            await prober.aclose()
+        except Exception:
+            self._log.exception("closing a prober failed")
+
+
+async def probe_once(
+    config: Config,
+    *,
+    prober_factory: ProberFactory = default_prober_factory,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+) -> tuple[Observation, ...]:
+    """Probe every tuple of `config` once, all at once under the concurrency limit (`once`)."""
+    prober = prober_factory(config)
+    scheduler = Scheduler(
+        config=config,
+        targets=expand(config),
+        prober=prober,
+        store=Store(),
+        clock=clock if clock is not None else SystemClock(),
+        rng=rng if rng is not None else random.Random(),
+    )
+    try:
+        return await scheduler.probe_all()
+    finally:
+        await prober.aclose()

@@ -1,0 +1,232 @@
+"""The command line: `messaging-exporter [run|check|once] [flags]`, Prometheus-style flags.
+
+Flags may come before or after the subcommand (`--config.file x check` and
+`check --config.file x` are the same). `main(argv)` returns the exit status instead of exiting,
+so tests run it in-process; the prober factory and config loader can be injected.
+
+Exit status: 0 on success, 1 on an invalid config or an address that cannot be listened on,
+2 on bad usage (argparse), 130 on Ctrl-C during `once`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from exporter import __version__, render
+from exporter.app import (
+    App,
+    ConfigLoader,
+    ProberFactory,
+    Settings,
+    default_load_config,
+    default_prober_factory,
+    error_lines,
+    probe_once,
+)
+from exporter.config import Config
+from exporter.loader import ConfigErrors
+from exporter.logs import FORMATS, LEVELS, configure
+from exporter.matrix import expand
+from exporter.web import parse_listen_address
+
+COMMANDS = ("run", "check", "once")
+DEFAULT_CONFIG_FILE = "config.yaml"
+DEFAULT_LISTEN_ADDRESS = ":10053"
+#: The multiplication sign of the `check` line ("x" where the terminal cannot print it).
+TIMES = "\N{MULTIPLICATION SIGN}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """The parsed command line."""
+
+    command: str
+    config_file: str = DEFAULT_CONFIG_FILE
+    listen_address: str = DEFAULT_LISTEN_ADDRESS
+    listen_host: str | None = None
+    listen_port: int = 10053
+    enable_lifecycle: bool = False
+    log_level: str = "info"
+    log_format: str = "logfmt"
+    output_format: str = "text"  # `once --format`
+
+
+def _listen_address(text: str) -> str:
+    try:
+        parse_listen_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a flag absent after the subcommand must not reset one given before it.
+    s = argparse.SUPPRESS
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        metavar="PATH",
+        default=s,
+        help=f"configuration file (default {DEFAULT_CONFIG_FILE})",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        metavar="ADDR",
+        type=_listen_address,
+        default=s,
+        help=f"[HOST]:PORT to serve on; ':PORT' is every interface, IPv6 as [::1]:PORT "
+        f"(default {DEFAULT_LISTEN_ADDRESS})",
+    )
+    parser.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        default=s,
+        help="enable POST /-/reload",
+    )
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        choices=tuple(LEVELS),
+        default=s,
+        help="only log messages at this level or above (default info)",
+    )
+    parser.add_argument(
+        "--log.format",
+        dest="log_format",
+        choices=FORMATS,
+        default=s,
+        help="log line format (default logfmt)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="messaging-exporter",
+        description="Prometheus exporter probing messaging services through every resolver "
+        "and network, to tell censorship from outages.",
+    )
+    parser.add_argument("--version", action="version", version=f"messaging-exporter {__version__}")
+    _add_common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="{run,check,once}")
+    _add_common(sub.add_parser("run", help="probe and serve metrics (the default)"))
+    _add_common(sub.add_parser("check", help="validate the config and print the matrix size"))
+    once = sub.add_parser("once", help="probe every tuple once and print the results")
+    _add_common(once)
+    once.add_argument(
+        "--format",
+        dest="output_format",
+        choices=("text", "json"),
+        default="text",
+        help="table (text) or JSON (default text)",
+    )
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> Options:
+    """The Options of `argv`; raises SystemExit on bad usage, --help and --version."""
+    ns = vars(build_parser().parse_args(list(argv)))
+    listen = str(ns.get("listen_address", DEFAULT_LISTEN_ADDRESS))
+    host, port = parse_listen_address(listen)
+    return Options(
+        command=str(ns.get("command") or "run"),
+        config_file=str(ns.get("config_file", DEFAULT_CONFIG_FILE)),
+        listen_address=listen,
+        listen_host=host,
+        listen_port=port,
+        enable_lifecycle=bool(ns.get("enable_lifecycle", False)),
+        log_level=str(ns.get("log_level", "info")),
+        log_format=str(ns.get("log_format", "logfmt")),
+        output_format=str(ns.get("output_format", "text")),
+    )
+
+
+def _print(text: str, *, err: bool = False) -> None:
+    stream = sys.stderr if err else sys.stdout
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        text = text.replace(TIMES, "x")
+    print(text, file=stream, flush=True)
+
+
+def _load(options: Options, load_config: ConfigLoader) -> Config | None:
+    try:
+        return load_config(options.config_file)
+    except ConfigErrors as exc:
+        for line in error_lines(exc):
+            _print(line, err=True)
+        return None
+
+
+def summary(path: str, config: Config) -> str:
+    """The `check` line: what the config defines and the size of the probe matrix."""
+    endpoints = config.endpoints()
+    tuples = len(expand(config))
+    return (
+        f"{path}: OK, {len(config.services)} services, {len(endpoints)} endpoints, "
+        f"{len(config.resolvers)} resolvers, {len(config.networks)} networks, "
+        f"{tuples} tuples (endpoints {TIMES} networks {TIMES} resolvers {TIMES} families)"
+    )
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    prober_factory: ProberFactory = default_prober_factory,
+    load_config: ConfigLoader = default_load_config,
+) -> int:
+    """Run the command line `argv` (default: sys.argv[1:]); returns the exit status."""
+    try:
+        options = parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    handler = configure(level=options.log_level, fmt=options.log_format)
+    try:
+        config = _load(options, load_config)
+        if config is None:
+            return 1
+        if options.command == "check":
+            _print(summary(options.config_file, config))
+            return 0
+        if options.command == "once":
+            observations = asyncio.run(probe_once(config, prober_factory=prober_factory))
+            if options.output_format == "json":
+                _print(json.dumps([render.summary_json(o) for o in observations], indent=1))
+            else:
+                _print(render.text_table(observations).rstrip("\n"))
+            return 0
+        settings = Settings(
+            config_file=options.config_file,
+            listen_host=options.listen_host,
+            listen_port=options.listen_port,
+            enable_lifecycle=options.enable_lifecycle,
+        )
+        return asyncio.run(_serve(settings, config, prober_factory, load_config))
+    except KeyboardInterrupt:  # Ctrl-C outside `run` (which handles SIGINT itself)
+        return 130
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
+async def _serve(
+    settings: Settings, config: Config, prober_factory: ProberFactory, load_config: ConfigLoader
+) -> int:
+    app = App(
+        settings=settings, config=config, prober_factory=prober_factory, load_config=load_config
+    )
+    try:
+        return await app.run()
+    except OSError as exc:  # typically: the listen address is in use or not ours
+        host = settings.listen_host or ""
+        where = f"[{host}]" if ":" in host else host
+        _print(f"cannot listen on {where}:{settings.listen_port}: {exc.strerror or exc}", err=True)
+        return 1

@@ -1,0 +1,429 @@
+"""Observations as people read them: a text table and JSON (for `once` and `/probes`) and HTML
+pages (for the web UI). Pure: strings in, strings out.
+
+Everything a peer controls (DNS answers, certificate names, HTTP headers and bodies, error
+text) ends up here, so every value put into HTML goes through `html.escape`, attributes
+included, and URLs are built with `urlencode`, never by pasting.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from urllib.parse import urlencode
+
+from exporter.config import Endpoint, Network, Resolver
+from exporter.matrix import Target
+from exporter.model import (
+    LABEL_NAMES,
+    PHASES,
+    Certificate,
+    ConnectAttempt,
+    DnsObservation,
+    HttpObservation,
+    Observation,
+    Phase,
+    TlsObservation,
+    TupleKey,
+)
+
+Json = dict[str, object]
+
+
+def iso_time(unix: float) -> str:
+    """Unix seconds as RFC 3339 UTC with milliseconds."""
+    whole = int(unix)
+    millis = round((unix - whole) * 1000)
+    if millis == 1000:
+        whole, millis = whole + 1, 0
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000.0, 1)
+
+
+def labels_of(key: TupleKey) -> dict[str, str]:
+    return dict(zip(LABEL_NAMES, key.labels(), strict=True))
+
+
+def probe_query(key: TupleKey) -> str:
+    """The query string selecting one tuple on /probes."""
+    return urlencode(labels_of(key))
+
+
+# ---- JSON
+
+
+def summary_json(obs: Observation) -> Json:
+    """One row of the table: labels, result, failed phase, phase durations (ms), finish time."""
+    return {
+        **labels_of(obs.key),
+        "result": obs.result,
+        "failed_phase": obs.failed_phase.value if obs.failed_phase else None,
+        "phases_ms": {p.value: _ms(s) for p, s in _ordered_phases(obs.phases)},
+        "started": iso_time(obs.started),
+        "finished": iso_time(obs.finished),
+    }
+
+
+def _dns_json(dns: DnsObservation) -> Json:
+    return {
+        "qname": dns.qname,
+        "qtype": dns.qtype,
+        "server": dns.server,
+        "rcode": dns.rcode,
+        "answers": list(dns.answers),
+        "cnames": list(dns.cnames),
+        "ttl": dns.ttl,
+        "error": dns.error.value if dns.error else None,
+        "detail": dns.detail,
+        "duration_ms": _ms(dns.duration),
+    }
+
+
+def _connect_json(c: ConnectAttempt) -> Json:
+    return {
+        "address": c.address,
+        "port": c.port,
+        "error": c.error.value if c.error else None,
+        "detail": c.detail,
+        "duration_ms": _ms(c.duration),
+    }
+
+
+def _cert_json(cert: Certificate) -> Json:
+    return {
+        "subject": cert.subject,
+        "issuer": cert.issuer,
+        "sans": list(cert.sans),
+        "not_before": iso_time(cert.not_before),
+        "not_after": iso_time(cert.not_after),
+        "verified": cert.verified,
+    }
+
+
+def _tls_json(tls: TlsObservation) -> Json:
+    return {
+        "server_name": tls.server_name,
+        "version": tls.version,
+        "cipher": tls.cipher,
+        "alpn": tls.alpn,
+        "certificate": _cert_json(tls.certificate) if tls.certificate else None,
+        "error": tls.error.value if tls.error else None,
+        "detail": tls.detail,
+        "duration_ms": _ms(tls.duration),
+    }
+
+
+def _http_json(h: HttpObservation) -> Json:
+    return {
+        "method": h.method,
+        "url": h.url,
+        "status": h.status,
+        "reason": h.reason,
+        "headers": [[k, v] for k, v in h.headers],
+        "body_bytes": h.body_bytes,
+        "body_truncated": h.body_truncated,
+        "body_head": h.body_head.decode("utf-8", "backslashreplace"),
+        "error": h.error.value if h.error else None,
+        "detail": h.detail,
+        "duration_ms": _ms(h.duration),
+    }
+
+
+def target_json(target: Target) -> Json:
+    """What the tuple probes, from the config; a proxy only as its redacted URL."""
+    return {
+        "endpoint": _endpoint_json(target.endpoint),
+        "resolver": _resolver_json(target.resolver) if target.resolver else None,
+        "network": _network_json(target.network),
+    }
+
+
+def _endpoint_json(e: Endpoint) -> Json:
+    return {
+        "host": e.host,
+        "address": e.address,
+        "port": e.port,
+        "checks": [c.value for c in e.checks],
+        "server_name": e.server_name,
+    }
+
+
+def _resolver_json(r: Resolver) -> Json:
+    return {"type": r.type.value, "address": r.address, "port": r.port, "url": r.url}
+
+
+def _network_json(n: Network) -> Json:
+    return {
+        "source_address": n.source_address,
+        "interface": n.interface,
+        "netns": n.netns,
+        "proxy": n.proxy.redacted_url if n.proxy else None,
+    }
+
+
+def detail_json(obs: Observation, target: Target | None = None) -> Json:
+    """One probe in full."""
+    out: Json = {
+        **summary_json(obs),
+        "attempts": obs.attempts,
+        "address": obs.address,
+        "dns": _dns_json(obs.dns) if obs.dns else None,
+        "connects": [_connect_json(c) for c in obs.connects],
+        "tls": _tls_json(obs.tls) if obs.tls else None,
+        "http": _http_json(obs.http) if obs.http else None,
+        "log": list(obs.log),
+    }
+    if target is not None:
+        out["target"] = target_json(target)
+    return out
+
+
+# ---- text table
+
+TABLE_PHASES: tuple[Phase, ...] = PHASES
+
+
+def text_table(observations: Iterable[Observation]) -> str:
+    """A fixed-width table: labels, result, failed phase and each phase in ms ("-" = not run)."""
+    header = [
+        *(n.upper() for n in LABEL_NAMES),
+        "RESULT",
+        "FAILED",
+        *(f"{p.value.upper()}_MS" for p in TABLE_PHASES),
+    ]
+    rows: list[list[str]] = [header]
+    for obs in observations:
+        phases = [
+            "-" if (s := obs.phases.get(p)) is None else f"{s * 1000.0:.1f}" for p in TABLE_PHASES
+        ]
+        rows.append(
+            [
+                *obs.key.labels(),
+                obs.result,
+                obs.failed_phase.value if obs.failed_phase else "-",
+                *phases,
+            ]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    numeric_from = len(header) - len(TABLE_PHASES)
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(w) if i >= numeric_from else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _ordered_phases(phases: Mapping[Phase, float]) -> list[tuple[Phase, float]]:
+    return [(p, phases[p]) for p in PHASES if p in phases]
+
+
+# ---- HTML
+
+_STYLE = """
+body { font-family: sans-serif; margin: 1.5em; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left; vertical-align: top; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.fail { color: #a00; } .ok { color: #070; }
+pre { background: #f6f6f6; padding: 0.5em; white-space: pre-wrap; word-break: break-all; }
+"""
+
+
+def _e(value: object) -> str:
+    """HTML-escaped text of any value; None as an empty string."""
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f"<title>{_e(title)}</title><style>{_STYLE}</style></head>\n"
+        f"<body>\n<h1>{_e(title)}</h1>\n{body}\n</body></html>\n"
+    )
+
+
+def landing_html(version: str, links: Sequence[tuple[str, str]]) -> str:
+    """The `/` page: the version and links (path, description)."""
+    items = "\n".join(
+        f'<li><a href="{_e(href)}">{_e(href)}</a> {_e(what)}</li>' for href, what in links
+    )
+    return _page(
+        "messaging-exporter",
+        f"<p>Version {_e(version)}</p>\n<ul>\n{items}\n</ul>",
+    )
+
+
+def probes_html(observations: Iterable[Observation], *, targets: int) -> str:
+    """The `/probes` page: one row per tuple with a link to its detail."""
+    head = "".join(
+        f"<th>{_e(h)}</th>"
+        for h in (
+            *LABEL_NAMES,
+            "result",
+            "failed phase",
+            *(f"{p.value} ms" for p in PHASES),
+            "finished",
+        )
+    )
+    rows = []
+    count = 0
+    for obs in observations:
+        count += 1
+        cls = "ok" if obs.success else "fail"
+        cells = [
+            f'<td><a href="/probes?{_e(probe_query(obs.key))}">{_e(v)}</a></td>'
+            if i == 0
+            else f"<td>{_e(v)}</td>"
+            for i, v in enumerate(obs.key.labels())
+        ]
+        cells.append(f'<td class="{cls}">{_e(obs.result)}</td>')
+        cells.append(f"<td>{_e(obs.failed_phase.value if obs.failed_phase else '')}</td>")
+        for p in PHASES:
+            seconds = obs.phases.get(p)
+            cells.append(
+                f'<td class="num">{"" if seconds is None else f"{seconds * 1000.0:.1f}"}</td>'
+            )
+        cells.append(f"<td>{_e(iso_time(obs.finished))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    body = (
+        f"<p>{count} of {targets} tuples probed so far. "
+        '<a href="/probes?format=json">JSON</a></p>\n'
+        f"<table>\n<tr>{head}</tr>\n" + "\n".join(rows) + "\n</table>"
+    )
+    return _page("Probes", body)
+
+
+def _dl(items: Iterable[tuple[str, object]]) -> str:
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in items if v is not None)
+    return f"<table>{rows}</table>" if rows else "<p>(none)</p>"
+
+
+def _error_text(error: object, detail: str | None) -> str | None:
+    if error is None and detail is None:
+        return None
+    value = getattr(error, "value", error)
+    return f"{value}: {detail}" if detail else str(value)
+
+
+def detail_html(obs: Observation, target: Target | None = None) -> str:
+    """One probe in full, like blackbox_exporter's debug output."""
+    key = obs.key
+    parts: list[str] = []
+    parts.append(
+        _dl(
+            [
+                *labels_of(key).items(),
+                ("result", obs.result),
+                ("failed phase", obs.failed_phase.value if obs.failed_phase else None),
+                ("started", iso_time(obs.started)),
+                ("finished", iso_time(obs.finished)),
+                ("attempts", obs.attempts),
+                ("address dialled", obs.address),
+            ]
+        )
+    )
+    if target is not None:
+        t = target_json(target)
+        parts.append("<h2>Target</h2>")
+        for section in ("endpoint", "resolver", "network"):
+            value = t[section]
+            if isinstance(value, dict):
+                parts.append(f"<h3>{_e(section)}</h3>" + _dl(value.items()))
+    parts.append("<h2>Phases (ms)</h2>")
+    parts.append(_dl((p.value, f"{s * 1000.0:.1f}") for p, s in _ordered_phases(obs.phases)))
+    if obs.dns is not None:
+        d = obs.dns
+        parts.append("<h2>DNS</h2>")
+        parts.append(
+            _dl(
+                [
+                    ("question", f"{d.qname} {d.qtype}"),
+                    ("server", d.server),
+                    ("rcode", d.rcode),
+                    ("answers", ", ".join(d.answers) or None),
+                    ("cnames", ", ".join(d.cnames) or None),
+                    ("ttl", d.ttl),
+                    ("error", _error_text(d.error, d.detail)),
+                    ("duration ms", f"{d.duration * 1000.0:.1f}"),
+                ]
+            )
+        )
+    if obs.connects:
+        parts.append("<h2>Connect attempts</h2>")
+        rows = "".join(
+            f"<tr><td>{_e(c.address)}</td><td>{_e(c.port)}</td>"
+            f"<td>{_e(_error_text(c.error, c.detail) or 'connected')}</td>"
+            f'<td class="num">{c.duration * 1000.0:.1f}</td></tr>'
+            for c in obs.connects
+        )
+        parts.append(
+            "<table><tr><th>address</th><th>port</th><th>outcome</th><th>ms</th></tr>"
+            f"{rows}</table>"
+        )
+    if obs.tls is not None:
+        t_ = obs.tls
+        parts.append("<h2>TLS</h2>")
+        parts.append(
+            _dl(
+                [
+                    ("server name", t_.server_name),
+                    ("version", t_.version),
+                    ("cipher", t_.cipher),
+                    ("ALPN", t_.alpn),
+                    ("error", _error_text(t_.error, t_.detail)),
+                    ("duration ms", f"{t_.duration * 1000.0:.1f}"),
+                ]
+            )
+        )
+        if t_.certificate is not None:
+            c = t_.certificate
+            parts.append("<h3>Certificate</h3>")
+            parts.append(
+                _dl(
+                    [
+                        ("subject", c.subject),
+                        ("issuer", c.issuer),
+                        ("SANs", ", ".join(c.sans) or None),
+                        ("not before", iso_time(c.not_before)),
+                        ("not after", iso_time(c.not_after)),
+                        ("verified", "yes" if c.verified else "no"),
+                    ]
+                )
+            )
+    if obs.http is not None:
+        h = obs.http
+        parts.append("<h2>HTTP</h2>")
+        parts.append(
+            _dl(
+                [
+                    ("request", f"{h.method} {h.url}"),
+                    (
+                        "status",
+                        None if h.status is None else f"{h.status} {h.reason or ''}".strip(),
+                    ),
+                    ("body bytes", f"{h.body_bytes}{' (truncated)' if h.body_truncated else ''}"),
+                    ("error", _error_text(h.error, h.detail)),
+                    ("duration ms", f"{h.duration * 1000.0:.1f}"),
+                ]
+            )
+        )
+        if h.headers:
+            parts.append("<h3>Response headers</h3>")
+            parts.append("<pre>" + _e("\n".join(f"{k}: {v}" for k, v in h.headers)) + "</pre>")
+        if h.body_head:
+            parts.append("<h3>Body (first bytes)</h3>")
+            parts.append("<pre>" + _e(h.body_head.decode("utf-8", "replace")) + "</pre>")
+    parts.append("<h2>Log</h2>")
+    parts.append("<pre>" + _e("\n".join(obs.log)) + "</pre>" if obs.log else "<p>(empty)</p>")
+    parts.append(
+        f'<p><a href="/probes?{_e(probe_query(key))}&amp;format=json">JSON</a> · '
+        '<a href="/probes">all probes</a></p>'
+    )
+    return _page("Probe " + " / ".join(key.labels()), "\n".join(parts))

@@ -1,0 +1,168 @@
+"""The store: per tuple, the last observation, counters of results and histograms of phases.
+
+Plain Python, not prometheus_client metric objects: the collector renders a snapshot on every
+scrape, and a tuple removed by a reload must vanish from /metrics, which is simplest when the
+series are just data.
+
+Copy-on-write: the value kept per tuple (`Series`) is immutable and `record()` replaces it
+whole, so `snapshot()` is a shallow copy of one dict. A scrape never waits on a probe and a
+snapshot never changes under its reader. Everything runs on one event loop; no locks.
+
+Invariant: a series exists for a key once a probe of it was recorded (or something was
+annotated on it) and until `retain()` drops it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from exporter.model import Observation, Phase, TupleKey
+
+#: Upper bounds (seconds) of the phase histograms: from 5 ms (a LAN or a nearby anycast
+#: node) to 30 s (beyond any sane probe timeout); see docs/metrics.md for the reasoning.
+PHASE_BUCKETS: tuple[float, ...] = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Histogram:
+    """An immutable histogram: `counts[i]` observations fell in bucket i (not cumulative),
+    the last count is the +Inf bucket, so `len(counts) == len(bounds) + 1`."""
+
+    bounds: tuple[float, ...]
+    counts: tuple[int, ...]
+    sum: float = 0.0
+
+    @classmethod
+    def empty(cls, bounds: tuple[float, ...]) -> Histogram:
+        return cls(bounds=bounds, counts=(0,) * (len(bounds) + 1))
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def observe(self, value: float) -> Histogram:
+        """A new histogram with `value` added (a value equal to a bound falls in it: `le`)."""
+        i = bisect.bisect_left(self.bounds, value)
+        counts = (*self.counts[:i], self.counts[i] + 1, *self.counts[i + 1 :])
+        return Histogram(bounds=self.bounds, counts=counts, sum=self.sum + value)
+
+    def cumulative(self) -> tuple[tuple[float, int], ...]:
+        """(upper bound, cumulative count) per bucket, ending with (+Inf, count)."""
+        out: list[tuple[float, int]] = []
+        running = 0
+        for bound, n in zip((*self.bounds, float("inf")), self.counts, strict=True):
+            running += n
+            out.append((bound, running))
+        return tuple(out)
+
+
+def _empty_results() -> Mapping[str, int]:
+    return MappingProxyType({})
+
+
+def _empty_phases() -> Mapping[Phase, Histogram]:
+    return MappingProxyType({})
+
+
+def _empty_extra() -> Mapping[str, object]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Series:
+    """Everything kept for one tuple. Immutable; the store swaps in a new one per change."""
+
+    key: TupleKey
+    #: The last completed probe; None when the series only has annotations so far.
+    last: Observation | None = None
+    #: Probes per result (`success` or an ErrorKind value); only results that occurred.
+    results: Mapping[str, int] = field(default_factory=_empty_results)
+    #: Duration histograms of the phases that ran at least once.
+    phases: Mapping[Phase, Histogram] = field(default_factory=_empty_phases)
+    #: Free slot for later judgements of the tuple (e.g. per-round verdicts), by name.
+    extra: Mapping[str, object] = field(default_factory=_empty_extra)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    """An immutable view of the store at one instant, keyed and ordered by TupleKey."""
+
+    series: Mapping[TupleKey, Series]
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    def get(self, key: TupleKey) -> Series | None:
+        return self.series.get(key)
+
+
+class Store:
+    """Per-tuple results of the probes; see the module docstring for the invariants."""
+
+    __slots__ = ("_buckets", "_series")
+
+    def __init__(self, *, buckets: tuple[float, ...] = PHASE_BUCKETS) -> None:
+        if list(buckets) != sorted(set(buckets)):
+            raise ValueError("histogram buckets must be strictly increasing")
+        self._buckets = buckets
+        self._series: dict[TupleKey, Series] = {}
+
+    def record(self, obs: Observation) -> None:
+        """Count one finished probe and make it the tuple's last observation."""
+        old = self._series.get(obs.key) or Series(key=obs.key)
+        results = dict(old.results)
+        results[obs.result] = results.get(obs.result, 0) + 1
+        phases = dict(old.phases)
+        for phase, seconds in obs.phases.items():
+            hist = phases.get(phase) or Histogram.empty(self._buckets)
+            phases[phase] = hist.observe(max(0.0, seconds))
+        self._series[obs.key] = replace(
+            old,
+            last=obs,
+            results=MappingProxyType(results),
+            phases=MappingProxyType(dict(sorted(phases.items(), key=_phase_order))),
+        )
+
+    def annotate(self, key: TupleKey, name: str, value: object) -> None:
+        """Attach `value` under `name` to the tuple's series (`Series.extra`); the hook for
+        judgements made after a round. Dropped with the series by `retain()`."""
+        old = self._series.get(key) or Series(key=key)
+        extra = dict(old.extra)
+        extra[name] = value
+        self._series[key] = replace(old, extra=MappingProxyType(extra))
+
+    def retain(self, keys: Iterable[TupleKey]) -> None:
+        """Drop every series whose key is not in `keys` (tuples removed by a reload)."""
+        keep = set(keys)
+        for key in [k for k in self._series if k not in keep]:
+            del self._series[key]
+
+    def snapshot(self) -> Snapshot:
+        """The current state; later `record()`s do not change it. O(number of tuples)."""
+        return Snapshot(series=MappingProxyType(dict(sorted(self._series.items()))))
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+
+_PHASE_INDEX = {p: i for i, p in enumerate(Phase)}
+
+
+def _phase_order(item: tuple[Phase, Histogram]) -> int:
+    return _PHASE_INDEX[item[0]]

@@ -1,0 +1,205 @@
+"""The HTTP server: /metrics, the landing page, health and readiness, reload, /probes.
+
+Only GETs and one bodiless POST are served, so requests are capped at `MAX_REQUEST_BYTES`.
+The handlers read state through the callables of a `Site`; they never touch the scheduler
+directly, and a scrape only renders the store's immutable snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from exporter import __version__, render
+from exporter.matrix import Target
+from exporter.model import LABEL_NAMES, TupleKey
+from exporter.store import Store
+
+#: Largest request accepted (the body of the only POST is ignored).
+MAX_REQUEST_BYTES = 4096
+
+#: Seconds a stopping server gives open requests before closing them.
+SHUTDOWN_TIMEOUT = 2.0
+
+LIFECYCLE_DISABLED = (
+    "Lifecycle API is not enabled. Start the exporter with --web.enable-lifecycle to enable "
+    "POST /-/reload.\n"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReloadOutcome:
+    """The result of a reload: `errors` has one line per problem when `ok` is False."""
+
+    ok: bool
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Site:
+    """What the web server serves, as callables into the running exporter."""
+
+    registry: CollectorRegistry
+    store: Store
+    ready: Callable[[], bool]
+    target: Callable[[TupleKey], Target | None]
+    target_count: Callable[[], int]
+    reload: Callable[[], Awaitable[ReloadOutcome]]
+    enable_lifecycle: bool = False
+    version: str = __version__
+
+
+LINKS: tuple[tuple[str, str], ...] = (
+    ("/metrics", "metrics"),
+    ("/probes", "the last probe of every tuple"),
+    ("/-/healthy", "liveness"),
+    ("/-/ready", "readiness (after the first round)"),
+)
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        text=json.dumps(data, ensure_ascii=False, indent=1) + "\n",
+        content_type="application/json",
+    )
+
+
+def _html(text: str, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=text, content_type="text/html", charset="utf-8")
+
+
+def _text(text: str, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=text, content_type="text/plain", charset="utf-8")
+
+
+def _key_from_query(query: Sequence[tuple[str, str]]) -> TupleKey | None:
+    values = dict(query)
+    try:
+        return TupleKey(
+            service=values["service"],
+            endpoint=values["endpoint"],
+            network=values["network"],
+            resolver=values["resolver"],
+            family=int(values["family"]),
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+class _Handlers:
+    def __init__(self, site: Site) -> None:
+        self._site = site
+
+    async def landing(self, request: web.Request) -> web.Response:
+        return _html(render.landing_html(self._site.version, LINKS))
+
+    async def healthy(self, request: web.Request) -> web.Response:
+        return _text("Healthy\n")
+
+    async def ready(self, request: web.Request) -> web.Response:
+        if self._site.ready():
+            return _text("Ready\n")
+        return _text("Not ready: the first round of probes has not finished.\n", status=503)
+
+    async def reload(self, request: web.Request) -> web.Response:
+        await request.read()  # any body is ignored; reading it enforces client_max_size (413)
+        if not self._site.enable_lifecycle:
+            return _text(LIFECYCLE_DISABLED, status=403)
+        outcome = await self._site.reload()
+        if outcome.ok:
+            return _text("OK\n")
+        return _text(
+            "failed to reload config, keeping the running one:\n"
+            + "".join(f"{line}\n" for line in outcome.errors),
+            status=500,
+        )
+
+    async def probes(self, request: web.Request) -> web.Response:
+        fmt = request.query.get("format", "html")
+        if fmt not in ("html", "json"):
+            return _text("format must be html or json\n", status=400)
+        selected = [(n, request.query[n]) for n in LABEL_NAMES if n in request.query]
+        snapshot = self._site.store.snapshot()
+        if len(selected) == len(LABEL_NAMES):
+            key = _key_from_query(selected)
+            series = snapshot.get(key) if key is not None else None
+            if key is None or series is None or series.last is None:
+                return _text("no probe of this tuple\n", status=404)
+            target = self._site.target(key)
+            if fmt == "json":
+                return _json(render.detail_json(series.last, target))
+            return _html(render.detail_html(series.last, target))
+        observations = [
+            s.last
+            for k, s in snapshot.series.items()
+            if s.last is not None and all(render.labels_of(k)[n] == v for n, v in selected)
+        ]
+        if fmt == "json":
+            return _json(
+                {
+                    "targets": self._site.target_count(),
+                    "probes": [render.summary_json(o) for o in observations],
+                }
+            )
+        return _html(render.probes_html(observations, targets=self._site.target_count()))
+
+
+def make_app(site: Site) -> web.Application:
+    """The aiohttp application of `site`."""
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    h = _Handlers(site)
+    app.router.add_get("/", h.landing)
+    app.router.add_get("/metrics", make_aiohttp_handler(site.registry))
+    app.router.add_get("/-/healthy", h.healthy)
+    app.router.add_get("/-/ready", h.ready)
+    app.router.add_post("/-/reload", h.reload)
+    app.router.add_get("/probes", h.probes)
+    return app
+
+
+def parse_listen_address(text: str) -> tuple[str | None, int]:
+    """`--web.listen-address`: ":PORT" (every interface), "HOST:PORT" or "[V6]:PORT".
+
+    Returns (host or None for every interface, port). Raises ValueError.
+    """
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        raise ValueError(f"{text!r} has no port: expected [HOST]:PORT, e.g. :10053")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if not host:
+            raise ValueError(f"{text!r}: empty IPv6 address in brackets")
+    elif ":" in host:
+        raise ValueError(f"{text!r}: put an IPv6 address in brackets, e.g. [::1]:10053")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: the port must be a number 0-65535")
+    return (host or None), int(port_text)
+
+
+class WebServer:
+    """Serves an aiohttp app on one listen address; `start()` returns the bound addresses."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+        )
+        self._started = False
+
+    async def start(self, host: str | None, port: int) -> list[tuple[str, int]]:
+        """Listen on `host` (None: every interface) and `port` (0: any free port)."""
+        await self._runner.setup()
+        self._started = True
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        return [(str(a[0]), int(a[1])) for a in self._runner.addresses]
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            await self._runner.cleanup()

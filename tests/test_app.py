@@ -1,0 +1,152 @@
+"""The App: signals, reload and stop, with fake probers on a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from exporter.app import App, Settings
+from exporter.config import Config
+from exporter.loader import load
+from tests.conftest import CONFIG_YAML, AppFactory
+from tests.fakes.clock import FakeClock
+from tests.fakes.prober import FakeProber, factory
+
+TWO_TUPLES = CONFIG_YAML.replace("      dc1: {address: 127.0.0.1, port: 443, checks: [tcp]}\n", "")
+
+
+async def test_sighup_reloads_and_sigterm_stops(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG_YAML)
+    loads = asyncio.Queue[str]()
+
+    def load_config(p: str) -> Config:
+        # The rest of a reload runs without yielding, so it is done when the queue wakes us.
+        try:
+            return load(p)
+        finally:
+            loads.put_nowait(p)
+
+    make, probers = factory(clock=clock, duration=lambda t: 0.5)
+    app = App(
+        settings=Settings(config_file=str(path), listen_host="127.0.0.1", listen_port=0),
+        config=load(path),
+        prober_factory=make,
+        load_config=load_config,
+        clock=clock,
+        rng=random.Random(3),
+    )
+    run = asyncio.create_task(app.run(install_signal_handlers=True))
+    await app.started.wait()
+    loop = asyncio.get_running_loop()
+    await clock.advance(60.0)
+    assert app.scheduler.ready
+
+    path.write_text(TWO_TUPLES)
+    os.kill(os.getpid(), signal.SIGHUP)
+    assert await loads.get() == str(path)
+    assert len(app.scheduler.targets()) == 2
+    assert app.reload_status().successful
+
+    path.write_text("nonsense: [")
+    os.kill(os.getpid(), signal.SIGHUP)
+    assert await loads.get() == str(path)
+    assert not app.reload_status().successful
+    assert len(app.scheduler.targets()) == 2
+
+    port = app.addresses[0][1]
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert await run == 0
+    assert all(p.closed for p in probers)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        assert not loop.remove_signal_handler(sig)  # run() removed its handlers
+    with pytest.raises(aiohttp.ClientConnectionError):
+        async with aiohttp.ClientSession() as session:
+            await session.get(f"http://127.0.0.1:{port}/-/healthy")
+
+
+async def test_reload_closes_the_old_prober_after_its_probes(
+    make_app: AppFactory, clock: FakeClock, tmp_path: Path
+) -> None:
+    app, probers = make_app(duration=lambda t: 4.0)
+    await app.start()
+    try:
+        first_slot = min(app.scheduler.offsets().values())
+        await clock.advance(first_slot + 1.0)
+        old = probers[0]
+        assert old.running == 1
+        outcome = await app.reload()
+        assert outcome.ok
+        new = probers[1]
+        assert app.scheduler.prober is new
+        await clock.advance(2.0)
+        assert not old.closed  # its probe is still running
+        await clock.advance(1.5)
+        assert old.closed
+        assert old.cancelled == 0  # the probe in flight was left to finish
+        assert not new.closed
+    finally:
+        await app.stop()
+    assert new.closed
+
+
+async def test_reload_keeps_running_when_the_prober_cannot_be_built(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG_YAML)
+    built: list[FakeProber] = []
+
+    def make(config: Config) -> FakeProber:
+        if built:
+            raise OSError("no such CA file")
+        built.append(FakeProber(clock=clock))
+        return built[0]
+
+    app = App(
+        settings=Settings(config_file=str(path)),
+        config=load(path),
+        prober_factory=make,
+        clock=clock,
+    )
+    outcome = await app.reload()
+    assert not outcome.ok
+    assert outcome.errors == (f"{path}: cannot build the prober: no such CA file",)
+    assert not app.reload_status().successful
+    assert app.scheduler.prober is built[0]
+    await app.stop()
+
+
+async def test_reload_errors_are_logged_line_by_line(
+    make_app: AppFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app, _ = make_app()
+    (tmp_path / "config.yaml").write_text("interval: soon\ntimeout: never\nservices: {}\n")
+    outcome = await app.reload()
+    assert not outcome.ok
+    assert len(outcome.errors) == 3
+    logged = [
+        getattr(r, "fields", {}).get("error") for r in caplog.records if r.msg == "config error"
+    ]
+    assert logged == list(outcome.errors)
+    await app.stop()
+
+
+async def test_stop_cancels_probes_and_closes_the_prober(
+    make_app: AppFactory, clock: FakeClock
+) -> None:
+    app, probers = make_app(CONFIG_YAML.replace("timeout: 5s", "timeout: 50s"), hang=lambda t: True)
+    await app.start()
+    await clock.advance(max(app.scheduler.offsets().values()) + 0.5)
+    assert probers[0].running == 3
+    await app.stop()
+    assert probers[0].running == 0
+    assert probers[0].cancelled == 3
+    assert probers[0].closed
+    await app.stop()  # idempotent

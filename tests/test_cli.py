@@ -1,0 +1,310 @@
+"""The command line, in-process (main(argv) -> status) and as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from exporter import __version__
+from exporter.cli import main, parse_args
+from exporter.loader import ConfigErrors, load
+from exporter.matrix import Target
+from exporter.model import ErrorKind
+from tests.conftest import CONFIG_YAML
+from tests.fakes.prober import factory
+
+REPO = Path(__file__).resolve().parent.parent
+BAD_YAML = "interval: soon\nservices:\n  Telegram: {}\n"
+
+
+def write(tmp_path: Path, text: str, name: str = "config.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def expected_errors(path: str) -> list[str]:
+    """One line per error, as the loader reports them."""
+    with pytest.raises(ConfigErrors) as info:
+        load(path)
+    assert len(info.value.errors) >= 2
+    return [str(e) for e in info.value.errors]
+
+
+def _refuse_dc1(target: Target) -> ErrorKind | None:
+    return ErrorKind.REFUSED if target.key.endpoint == "dc1" else None
+
+
+# ---- parsing
+
+
+def test_defaults() -> None:
+    options = parse_args([])
+    assert options.command == "run"
+    assert options.config_file == "config.yaml"
+    assert (options.listen_host, options.listen_port) == (None, 10053)
+    assert not options.enable_lifecycle
+    assert (options.log_level, options.log_format) == ("info", "logfmt")
+
+
+def test_flags_before_or_after_the_subcommand() -> None:
+    before = parse_args(["--config.file", "x.yaml", "--web.enable-lifecycle", "check"])
+    after = parse_args(["check", "--config.file", "x.yaml", "--web.enable-lifecycle"])
+    assert before == after
+    assert before.command == "check"
+    assert before.config_file == "x.yaml"
+    mixed = parse_args(
+        ["--log.level", "debug", "once", "--format", "json", "--web.listen-address", "[::1]:9100"]
+    )
+    assert mixed.log_level == "debug"
+    assert mixed.output_format == "json"
+    assert (mixed.listen_host, mixed.listen_port) == ("::1", 9100)
+    # given on both sides, the later one wins
+    assert parse_args(["--config.file", "a", "run", "--config.file", "b"]).config_file == "b"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--web.listen-address", "10053", "check"], "no port"),
+        (["--web.listen-address", "::1:80"], "brackets"),
+        (["--log.level", "trace"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"messaging-exporter {__version__}\n"
+
+
+# ---- check
+
+
+def test_check_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, CONFIG_YAML)
+    assert main(["check", "--config.file", path]) == 0
+    out, err = capsys.readouterr()
+    assert out == (
+        f"{path}: OK, 2 services, 3 endpoints, 1 resolvers, 1 networks, "
+        "3 tuples (endpoints \N{MULTIPLICATION SIGN} networks \N{MULTIPLICATION SIGN} "
+        "resolvers \N{MULTIPLICATION SIGN} families)\n"
+    )
+    assert err == ""
+
+
+def test_check_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, BAD_YAML)
+    assert main(["--config.file", path, "check"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == expected_errors(path)
+    assert err.startswith("interval: ")
+    assert "services.Telegram: " in err
+
+
+def test_check_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = str(tmp_path / "nope.yaml")
+    assert main(["check", "--config.file", missing]) == 1
+    assert capsys.readouterr().err == f"{missing}: no such file\n"
+
+
+# ---- once
+
+
+def test_once_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, CONFIG_YAML)
+    make, built = factory(error=_refuse_dc1)
+    assert main(["once", "--config.file", path, "--log.level", "error"], prober_factory=make) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "SERVICE",
+        "ENDPOINT",
+        "NETWORK",
+        "RESOLVER",
+        "FAMILY",
+        "RESULT",
+        "FAILED",
+        "DNS_MS",
+        "CONNECT_MS",
+        "TLS_MS",
+        "HTTP_MS",
+        "TOTAL_MS",
+    ]
+    rows = {tuple(line.split()[:2]): line.split() for line in lines[1:]}
+    assert set(rows) == {("signal", "chat"), ("telegram", "dc1"), ("telegram", "web")}
+    assert rows[("telegram", "dc1")][5:8] == ["refused", "connect", "10.0"]
+    assert rows[("telegram", "dc1")][8:11] == ["-", "-", "-"]
+    assert rows[("telegram", "web")][5:] == [
+        "success",
+        "-",
+        "10.0",
+        "20.0",
+        "30.0",
+        "40.0",
+        "100.0",
+    ]
+    assert len(built) == 1
+    assert built[0].closed
+
+
+def test_once_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, CONFIG_YAML)
+    make, _ = factory(error=_refuse_dc1)
+    assert main(["--config.file", path, "once", "--format", "json"], prober_factory=make) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert [(d["service"], d["endpoint"], d["result"]) for d in data] == [
+        ("signal", "chat", "success"),
+        ("telegram", "dc1", "refused"),
+        ("telegram", "web", "success"),
+    ]
+    assert data[1]["failed_phase"] == "connect"
+    assert data[2]["phases_ms"]["tls"] == 30.0
+    # the failure was logged at info, on stderr
+    assert 'msg="probe failed"' in captured.err
+    assert "endpoint=dc1" in captured.err
+
+
+def test_once_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, BAD_YAML)
+    make, built = factory()
+    assert main(["once", "--config.file", path], prober_factory=make) == 1
+    assert built == []
+    assert "interval" in capsys.readouterr().err
+
+
+# ---- as a process
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+async def _exporter(*argv: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "exporter",
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=REPO,
+        env=_env(),
+    )
+
+
+async def test_process_version() -> None:
+    proc = await _exporter("--version")
+    out, _err = await proc.communicate()
+    assert proc.returncode == 0
+    assert out.decode() == f"messaging-exporter {__version__}\n"
+
+
+async def test_process_check_bad_config(tmp_path: Path) -> None:
+    path = write(tmp_path, BAD_YAML)
+    proc = await _exporter("--config.file", path, "check")
+    out, err = await proc.communicate()
+    assert proc.returncode == 1
+    assert out == b""
+    assert err.decode().splitlines() == expected_errors(path)
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A local TCP port that refuses connections (bound, never listening)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def _read_until(stream: asyncio.StreamReader, needle: str, seen: list[str]) -> None:
+    while True:
+        line = (await stream.readline()).decode()
+        if not line:
+            raise AssertionError(f"stream ended before {needle!r}; saw:\n" + "".join(seen))
+        seen.append(line)
+        if needle in line:
+            return
+
+
+async def test_process_serves_reloads_and_stops_on_sigterm(
+    tmp_path: Path, closed_port: int
+) -> None:
+    # The real prober, aimed only at 127.0.0.1 (a port that refuses): no packet leaves the host.
+    yaml = f"""\
+interval: 2s
+timeout: 1s
+services:
+  local:
+    endpoints:
+      refused: {{address: 127.0.0.1, port: {closed_port}, checks: [tcp]}}
+"""
+    path = write(tmp_path, yaml)
+    port = _free_port()
+    proc = await _exporter(
+        "run", "--config.file", path, "--web.listen-address", f"127.0.0.1:{port}"
+    )
+    assert proc.stderr is not None
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(30):
+            await _read_until(proc.stderr, "msg=listening", seen)
+            await _read_until(proc.stderr, 'msg="ready: every tuple was probed"', seen)
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"http://127.0.0.1:{port}/-/ready") as resp:
+                    assert resp.status == 200
+                async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                    metrics = await resp.text()
+            assert 'endpoint="refused"' in metrics
+            proc.send_signal(signal.SIGHUP)
+            await _read_until(proc.stderr, 'msg="config reloaded"', seen)
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            await proc.wait()
+            assert time.monotonic() - t0 < 5.0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, "".join(seen)
+
+
+def test_run_on_a_busy_port(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, CONFIG_YAML)
+    make, built = factory()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        status = main(
+            ["run", "--config.file", path, "--web.listen-address", f"127.0.0.1:{port}"],
+            prober_factory=make,
+        )
+    assert status == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    assert built[0].closed

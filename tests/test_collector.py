@@ -1,0 +1,181 @@
+"""The collector: names, types and labels are the contract (docs/metrics.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
+
+from exporter import __version__
+from exporter.collector import Collector, ReloadStatus
+from exporter.model import ErrorKind, TupleKey
+from exporter.scheduler import LAG_BUCKETS, SchedulerStats
+from exporter.store import Histogram, Store
+from tests.fakes.prober import CERT_NOT_AFTER, make_observation
+
+KEY = TupleKey(service="telegram", endpoint="web", network="direct", resolver="google", family=4)
+LABELS = {
+    "service": "telegram",
+    "endpoint": "web",
+    "network": "direct",
+    "resolver": "google",
+    "family": "4",
+}
+
+
+def stats(**overrides: object) -> SchedulerStats:
+    values: dict[str, object] = {
+        "ready": True,
+        "targets": 3,
+        "in_flight": 2,
+        "skipped_total": 5,
+        "rounds_total": 7,
+        "round_lag_seconds": 0.25,
+        "start_lag": Histogram.empty(LAG_BUCKETS).observe(0.002).observe(0.3),
+    }
+    values.update(overrides)
+    return SchedulerStats(**values)  # type: ignore[arg-type]  # test helper
+
+
+def setup(store: Store, reload: ReloadStatus | None = None) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    status = reload or ReloadStatus(successful=True, last_success_timestamp=1_700_000_000.0)
+    registry.register(Collector(store=store, scheduler_stats=stats, reload_status=lambda: status))
+    return registry
+
+
+def test_per_tuple_metrics() -> None:
+    store = Store()
+    store.record(make_observation(KEY, total=0.2, started=1_700_000_100.0))
+    r = setup(store)
+    assert r.get_sample_value("messaging_probe_success", LABELS) == 1.0
+    assert (
+        r.get_sample_value("messaging_probe_duration_seconds", {**LABELS, "phase": "total"}) == 0.2
+    )
+    for phase in ("dns", "connect", "tls", "http"):
+        assert r.get_sample_value("messaging_probe_duration_seconds", {**LABELS, "phase": phase})
+    assert (
+        r.get_sample_value(
+            "messaging_probe_phase_seconds_bucket", {**LABELS, "phase": "total", "le": "0.25"}
+        )
+        == 1.0
+    )
+    assert (
+        r.get_sample_value(
+            "messaging_probe_phase_seconds_bucket", {**LABELS, "phase": "total", "le": "0.1"}
+        )
+        == 0.0
+    )
+    assert (
+        r.get_sample_value(
+            "messaging_probe_phase_seconds_bucket", {**LABELS, "phase": "total", "le": "+Inf"}
+        )
+        == 1.0
+    )
+    assert r.get_sample_value("messaging_probe_phase_seconds_count", {**LABELS, "phase": "total"})
+    assert r.get_sample_value("messaging_probes_total", {**LABELS, "result": "success"}) == 1.0
+    assert r.get_sample_value("messaging_probe_timestamp_seconds", LABELS) == 1_700_000_100.2
+    assert (
+        r.get_sample_value("messaging_tls_cert_not_after_timestamp_seconds", LABELS)
+        == CERT_NOT_AFTER
+    )
+
+
+def test_failed_probe() -> None:
+    store = Store()
+    store.record(make_observation(KEY))
+    store.record(make_observation(KEY, error=ErrorKind.RESET))
+    r = setup(store)
+    assert r.get_sample_value("messaging_probe_success", LABELS) == 0.0
+    assert r.get_sample_value("messaging_probes_total", {**LABELS, "result": "reset"}) == 1.0
+    assert r.get_sample_value("messaging_probes_total", {**LABELS, "result": "success"}) == 1.0
+    # only results that occurred (besides success)
+    assert r.get_sample_value("messaging_probes_total", {**LABELS, "result": "timeout"}) is None
+    # phases that did not run have no last-duration gauge, and no certificate expiry
+    assert (
+        r.get_sample_value("messaging_probe_duration_seconds", {**LABELS, "phase": "tls"}) is None
+    )
+    assert r.get_sample_value("messaging_tls_cert_not_after_timestamp_seconds", LABELS) is None
+    # ... but the histogram of TLS keeps the earlier probe
+    assert (
+        r.get_sample_value("messaging_probe_phase_seconds_count", {**LABELS, "phase": "tls"}) == 1.0
+    )
+
+
+def test_success_counter_is_present_from_the_first_failure() -> None:
+    store = Store()
+    store.record(make_observation(KEY, error=ErrorKind.TIMEOUT))
+    r = setup(store)
+    assert r.get_sample_value("messaging_probes_total", {**LABELS, "result": "success"}) == 0.0
+
+
+def test_self_metrics() -> None:
+    r = setup(Store(), ReloadStatus(successful=False, last_success_timestamp=1_650_000_000.0))
+    assert r.get_sample_value("messaging_exporter_build_info", {"version": __version__}) == 1.0
+    assert r.get_sample_value("messaging_exporter_config_last_reload_successful") == 0.0
+    assert (
+        r.get_sample_value("messaging_exporter_config_last_reload_success_timestamp_seconds")
+        == 1_650_000_000.0
+    )
+    assert r.get_sample_value("messaging_exporter_round_lag_seconds") == 0.25
+    assert r.get_sample_value("messaging_exporter_probes_in_flight") == 2.0
+    assert r.get_sample_value("messaging_exporter_probes_skipped_total") == 5.0
+    assert r.get_sample_value("messaging_exporter_rounds_total") == 7.0
+    assert r.get_sample_value("messaging_exporter_targets") == 3.0
+    assert r.get_sample_value("messaging_exporter_probe_start_lag_seconds_count") == 2.0
+    assert (
+        r.get_sample_value("messaging_exporter_probe_start_lag_seconds_bucket", {"le": "0.005"})
+        == 1.0
+    )
+    assert r.get_sample_value("up") is None
+
+
+def test_removed_tuples_vanish_at_the_next_scrape() -> None:
+    store = Store()
+    other = TupleKey(service="signal", endpoint="chat", network="direct", resolver="none", family=6)
+    store.record(make_observation(KEY))
+    store.record(make_observation(other))
+    r = setup(store)
+    assert b'endpoint="chat"' in generate_latest(r)
+    store.retain([KEY])
+    text = generate_latest(r)
+    assert b'endpoint="chat"' not in text
+    assert b'endpoint="web"' in text
+
+
+def test_exposition_formats() -> None:
+    store = Store()
+    store.record(make_observation(KEY))
+    r = setup(store)
+    text = generate_latest(r).decode()
+    assert "# TYPE messaging_probes_total counter" in text
+    assert "# TYPE messaging_probe_phase_seconds histogram" in text
+    assert "# TYPE messaging_exporter_build_info gauge" in text
+    generate: Callable[[CollectorRegistry], bytes] = openmetrics.generate_latest  # untyped upstream
+    om = generate(r).decode()
+    assert "# TYPE messaging_probes counter" in om
+    assert om.endswith("# EOF\n")
+
+
+def test_restricted_scrape_by_name() -> None:
+    store = Store()
+    store.record(make_observation(KEY))
+    r = setup(store)
+    restricted = r.restricted_registry(["messaging_probe_success"])
+    text = generate_latest(restricted).decode()
+    assert "messaging_probe_success{" in text
+    assert "messaging_probes_total" not in text
+
+
+def test_no_forbidden_labels() -> None:
+    store = Store()
+    store.record(make_observation(KEY, error=ErrorKind.TIMEOUT))
+    store.record(make_observation(KEY))
+    r = setup(store)
+    allowed = {"service", "endpoint", "network", "resolver", "family", "phase", "result", "le"}
+    allowed |= {"version"}
+    for family in r.collect():
+        for sample in family.samples:
+            assert set(sample.labels) <= allowed, sample
+            assert not sample.name.endswith("_total") or family.type == "counter"

@@ -1,0 +1,74 @@
+"""A real scrape passes `promtool check metrics` without a single lint message."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import aiohttp
+
+from exporter.matrix import Target
+from exporter.model import ErrorKind
+from tests.conftest import AppFactory
+from tests.fakes.clock import FakeClock
+
+
+def _refuse_dc1(target: Target) -> ErrorKind | None:
+    return ErrorKind.REFUSED if target.key.endpoint == "dc1" else None
+
+
+async def promtool_check(exposition: bytes) -> tuple[int, str]:
+    promtool = shutil.which("promtool")
+    assert promtool is not None, (
+        "promtool is not installed (needed to lint /metrics): install the Prometheus "
+        "package that ships it, e.g. `apt-get install prometheus`"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        promtool,
+        "check",
+        "metrics",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate(exposition)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def test_promtool_finds_nothing_to_lint(make_app: AppFactory, clock: FakeClock) -> None:
+    app, _ = make_app(error=_refuse_dc1, duration=lambda t: 0.3)
+    addresses = await app.start()
+    try:
+        host, port = addresses[0]
+        assert host == "127.0.0.1"
+        await clock.run_until(lambda: app.scheduler.ready, limit=120.0)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/metrics") as resp,
+        ):
+            assert resp.status == 200
+            body = await resp.read()
+    finally:
+        await app.stop()
+    # the scrape covers every kind of series
+    for name in (
+        b"messaging_probe_success{",
+        b"messaging_probe_phase_seconds_bucket{",
+        b'result="refused"',
+        b"messaging_tls_cert_not_after_timestamp_seconds{",
+        b"messaging_exporter_build_info{",
+        b"messaging_exporter_probe_start_lag_seconds_bucket{",
+    ):
+        assert name in body
+    status, output = await promtool_check(body)
+    assert output == ""
+    assert status == 0
+
+
+async def test_promtool_catches_a_lint_problem() -> None:
+    # The check above only means something if promtool does lint what it is fed.
+    _status, output = await promtool_check(
+        b"# HELP bad_metric_count A counter.\n# TYPE bad_metric_count counter\nbad_metric_count 1\n"
+    )
+    assert 'counter metrics should have "_total" suffix' in output
