@@ -35,6 +35,7 @@ from exporter.matrix import expand
 from exporter.model import Observation
 from exporter.scheduler import SAFETY_MARGIN, ProberLike, Scheduler
 from exporter.store import Store
+from exporter.verdict import judge_round
 from exporter.web import ReloadOutcome, Site, WebServer, make_app
 
 ProberFactory = Callable[[Config], ProberLike]
@@ -97,6 +98,7 @@ class App:
             store=self.store,
             clock=self._clock,
             rng=rng if rng is not None else random.Random(),
+            on_round=self._judge,
         )
         self._reload_status = ReloadStatus(
             successful=True, last_success_timestamp=self._clock.time()
@@ -212,6 +214,12 @@ class App:
         task = asyncio.create_task(self.reload(), name="reload")
         self._reloads.add(task)  # keep a reference until it ends; the outcome is logged
         task.add_done_callback(self._reloads.discard)
+
+    def _judge(self) -> None:
+        """After each round: judge every tuple against the others of the round."""
+        snapshot = self.store.snapshot()
+        observations = [s.last for s in snapshot.series.values() if s.last is not None]
+        self.store.set_judgement(judge_round(self.scheduler.config, observations))
 
     async def reload(self) -> ReloadOutcome:
         """Load the config file again and apply it, or keep the running one."""

@@ -32,7 +32,8 @@ from exporter.app import (
 from exporter.config import Config
 from exporter.loader import ConfigErrors
 from exporter.logs import FORMATS, LEVELS, configure
-from exporter.matrix import expand
+from exporter.matrix import RESOLVER_CHECK_SERVICE, expand
+from exporter.verdict import judge_round
 from exporter.web import parse_listen_address
 
 COMMANDS = ("run", "check", "once")
@@ -199,10 +200,13 @@ def main(
             return 0
         if options.command == "once":
             observations = asyncio.run(probe_once(config, prober_factory=prober_factory))
+            findings = judge_round(config, observations).findings
+            shown = [o for o in observations if o.key.service != RESOLVER_CHECK_SERVICE]
             if options.output_format == "json":
-                _print(json.dumps([render.summary_json(o) for o in observations], indent=1))
+                rows = [render.summary_json(o, findings.get(o.key)) for o in shown]
+                _print(json.dumps(rows, indent=1))
             else:
-                _print(render.text_table(observations).rstrip("\n"))
+                _print(render.text_table(shown, findings).rstrip("\n"))
             return 0
         settings = Settings(
             config_file=options.config_file,

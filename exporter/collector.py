@@ -22,9 +22,11 @@ from prometheus_client.metrics_core import (
 )
 
 from exporter import __version__
+from exporter.matrix import RESOLVER_CHECK_SERVICE
 from exporter.model import LABEL_NAMES, RESULT_SUCCESS
 from exporter.scheduler import SchedulerStats
 from exporter.store import Histogram, Snapshot, Store
+from exporter.verdict import VERDICTS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +40,7 @@ class ReloadStatus:
 
 PHASE_LABELS: tuple[str, ...] = (*LABEL_NAMES, "phase")
 RESULT_LABELS: tuple[str, ...] = (*LABEL_NAMES, "result")
+VERDICT_LABELS: tuple[str, ...] = (*LABEL_NAMES, "verdict")
 
 
 def _le(bound: float) -> str:
@@ -89,8 +92,30 @@ def families(
         "unix seconds.",
         labels=LABEL_NAMES,
     )
+    verdict = GaugeMetricFamily(
+        "messaging_probe_verdict",
+        "Judgement of the tuple in the last round, one-hot over every verdict "
+        "(see docs/verdicts.md).",
+        labels=VERDICT_LABELS,
+    )
+    blocked = GaugeMetricFamily(
+        "messaging_probe_blocked",
+        "1 when the last round judged the tuple blocked "
+        "(dns_tampered, tcp_blocked, tls_blocked, tls_mitm, http_blockpage), else 0.",
+        labels=LABEL_NAMES,
+    )
+    judgement = snapshot.judgement
+    networks: set[str] = set()
     for key, series in snapshot.series.items():
+        if key.service == RESOLVER_CHECK_SERVICE:
+            continue  # interception questions: exported as messaging_resolver_intercepted
+        networks.add(key.network)
         labels = list(key.labels())
+        finding = judgement.findings.get(key)
+        if finding is not None:
+            for value in VERDICTS:
+                verdict.add_metric([*labels, value.value], 1.0 if value is finding.verdict else 0.0)
+            blocked.add_metric(labels, 1.0 if finding.blocked else 0.0)
         obs = series.last
         if obs is not None:
             success.add_metric(labels, 1.0 if obs.success else 0.0)
@@ -109,6 +134,33 @@ def families(
             results.setdefault(RESULT_SUCCESS, 0)
             for result in sorted(results, key=lambda r: (r != RESULT_SUCCESS, r)):
                 probes.add_metric([*labels, result], float(results[result]))
+
+    network_up = GaugeMetricFamily(
+        "messaging_network_up",
+        "Whether any canary succeeded on the network in the last round (without canaries: "
+        "any probe).",
+        labels=("network",),
+    )
+    for network, up in sorted(judgement.network_up.items()):
+        if network in networks:
+            network_up.add_metric([network], 1.0 if up else 0.0)
+    resolver_up = GaugeMetricFamily(
+        "messaging_resolver_up",
+        "Whether the resolver answered a canary question through the network in the last "
+        "round (without canaries: any question).",
+        labels=("network", "resolver"),
+    )
+    for (network, resolver), up in sorted(judgement.resolver_up.items()):
+        if network in networks:
+            resolver_up.add_metric([network, resolver], 1.0 if up else 0.0)
+    intercepted = GaugeMetricFamily(
+        "messaging_resolver_intercepted",
+        "1 when another server answered in the resolver's place on the network: its identity "
+        "query got a foreign answer, or an address running no DNS (silent) answered.",
+        labels=("network", "resolver"),
+    )
+    for (network, resolver), flag in sorted(judgement.resolver_intercepted.items()):
+        intercepted.add_metric([network, resolver], 1.0 if flag else 0.0)
 
     build_info = GaugeMetricFamily(
         "messaging_exporter_build_info",
@@ -130,6 +182,11 @@ def families(
         probes,
         timestamp,
         not_after,
+        verdict,
+        blocked,
+        network_up,
+        resolver_up,
+        intercepted,
         build_info,
         GaugeMetricFamily(
             "messaging_exporter_config_last_reload_successful",

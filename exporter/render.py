@@ -27,6 +27,7 @@ from exporter.model import (
     TlsObservation,
     TupleKey,
 )
+from exporter.verdict import Finding, Verdict
 
 Json = dict[str, object]
 
@@ -56,11 +57,14 @@ def probe_query(key: TupleKey) -> str:
 # ---- JSON
 
 
-def summary_json(obs: Observation) -> Json:
-    """One row of the table: labels, result, failed phase, phase durations (ms), finish time."""
+def summary_json(obs: Observation, finding: Finding | None = None) -> Json:
+    """One row of the table: labels, result, verdict, failed phase, phase durations (ms),
+    finish time."""
     return {
         **labels_of(obs.key),
         "result": obs.result,
+        "verdict": finding.verdict.value if finding else None,
+        "verdict_reason": finding.reason if finding else None,
         "failed_phase": obs.failed_phase.value if obs.failed_phase else None,
         "phases_ms": {p.value: _ms(s) for p, s in _ordered_phases(obs.phases)},
         "started": iso_time(obs.started),
@@ -165,15 +169,18 @@ def _network_json(n: Network) -> Json:
     }
 
 
-def detail_json(obs: Observation, target: Target | None = None) -> Json:
+def detail_json(
+    obs: Observation, target: Target | None = None, finding: Finding | None = None
+) -> Json:
     """One probe in full."""
     out: Json = {
-        **summary_json(obs),
+        **summary_json(obs, finding),
         "attempts": obs.attempts,
         "address": obs.address,
         "dns": _dns_json(obs.dns) if obs.dns else None,
         "connects": [_connect_json(c) for c in obs.connects],
         "tls": _tls_json(obs.tls) if obs.tls else None,
+        "control_tls": _tls_json(obs.control) if obs.control else None,
         "http": _http_json(obs.http) if obs.http else None,
         "log": list(obs.log),
     }
@@ -187,11 +194,16 @@ def detail_json(obs: Observation, target: Target | None = None) -> Json:
 TABLE_PHASES: tuple[Phase, ...] = PHASES
 
 
-def text_table(observations: Iterable[Observation]) -> str:
-    """A fixed-width table: labels, result, failed phase and each phase in ms ("-" = not run)."""
+def text_table(
+    observations: Iterable[Observation], findings: Mapping[TupleKey, Finding] | None = None
+) -> str:
+    """A fixed-width table: labels, result, verdict, failed phase and each phase in ms
+    ("-" = not run)."""
+    findings = findings or {}
     header = [
         *(n.upper() for n in LABEL_NAMES),
         "RESULT",
+        "VERDICT",
         "FAILED",
         *(f"{p.value.upper()}_MS" for p in TABLE_PHASES),
     ]
@@ -204,6 +216,7 @@ def text_table(observations: Iterable[Observation]) -> str:
             [
                 *obs.key.labels(),
                 obs.result,
+                f.verdict.value if (f := findings.get(obs.key)) else "-",
                 obs.failed_phase.value if obs.failed_phase else "-",
                 *phases,
             ]
@@ -260,13 +273,20 @@ def landing_html(version: str, links: Sequence[tuple[str, str]]) -> str:
     )
 
 
-def probes_html(observations: Iterable[Observation], *, targets: int) -> str:
+def probes_html(
+    observations: Iterable[Observation],
+    *,
+    targets: int,
+    findings: Mapping[TupleKey, Finding] | None = None,
+) -> str:
     """The `/probes` page: one row per tuple with a link to its detail."""
+    findings = findings or {}
     head = "".join(
         f"<th>{_e(h)}</th>"
         for h in (
             *LABEL_NAMES,
             "result",
+            "verdict",
             "failed phase",
             *(f"{p.value} ms" for p in PHASES),
             "finished",
@@ -284,6 +304,12 @@ def probes_html(observations: Iterable[Observation], *, targets: int) -> str:
             for i, v in enumerate(obs.key.labels())
         ]
         cells.append(f'<td class="{cls}">{_e(obs.result)}</td>')
+        finding = findings.get(obs.key)
+        vcls = "fail" if finding is not None and finding.verdict is not Verdict.OK else "ok"
+        cells.append(
+            f'<td class="{vcls}" title="{_e(finding.reason) if finding else ""}">'
+            f"{_e(finding.verdict.value) if finding else ''}</td>"
+        )
         cells.append(f"<td>{_e(obs.failed_phase.value if obs.failed_phase else '')}</td>")
         for p in PHASES:
             seconds = obs.phases.get(p)
@@ -312,7 +338,41 @@ def _error_text(error: object, detail: str | None) -> str | None:
     return f"{value}: {detail}" if detail else str(value)
 
 
-def detail_html(obs: Observation, target: Target | None = None) -> str:
+def _tls_html(title: str, t_: TlsObservation) -> list[str]:
+    parts: list[str] = [f"<h2>{_e(title)}</h2>"]
+    parts.append(
+        _dl(
+            [
+                ("server name", t_.server_name),
+                ("version", t_.version),
+                ("cipher", t_.cipher),
+                ("ALPN", t_.alpn),
+                ("error", _error_text(t_.error, t_.detail)),
+                ("duration ms", f"{t_.duration * 1000.0:.1f}"),
+            ]
+        )
+    )
+    if t_.certificate is not None:
+        c = t_.certificate
+        parts.append("<h3>Certificate</h3>")
+        parts.append(
+            _dl(
+                [
+                    ("subject", c.subject),
+                    ("issuer", c.issuer),
+                    ("SANs", ", ".join(c.sans) or None),
+                    ("not before", iso_time(c.not_before)),
+                    ("not after", iso_time(c.not_after)),
+                    ("verified", "yes" if c.verified else "no"),
+                ]
+            )
+        )
+    return parts
+
+
+def detail_html(
+    obs: Observation, target: Target | None = None, finding: Finding | None = None
+) -> str:
     """One probe in full, like blackbox_exporter's debug output."""
     key = obs.key
     parts: list[str] = []
@@ -321,6 +381,8 @@ def detail_html(obs: Observation, target: Target | None = None) -> str:
             [
                 *labels_of(key).items(),
                 ("result", obs.result),
+                ("verdict", finding.verdict.value if finding else None),
+                ("evidence", finding.reason if finding else None),
                 ("failed phase", obs.failed_phase.value if obs.failed_phase else None),
                 ("started", iso_time(obs.started)),
                 ("finished", iso_time(obs.finished)),
@@ -367,36 +429,9 @@ def detail_html(obs: Observation, target: Target | None = None) -> str:
             "<table><tr><th>address</th><th>port</th><th>outcome</th><th>ms</th></tr>"
             f"{rows}</table>"
         )
-    if obs.tls is not None:
-        t_ = obs.tls
-        parts.append("<h2>TLS</h2>")
-        parts.append(
-            _dl(
-                [
-                    ("server name", t_.server_name),
-                    ("version", t_.version),
-                    ("cipher", t_.cipher),
-                    ("ALPN", t_.alpn),
-                    ("error", _error_text(t_.error, t_.detail)),
-                    ("duration ms", f"{t_.duration * 1000.0:.1f}"),
-                ]
-            )
-        )
-        if t_.certificate is not None:
-            c = t_.certificate
-            parts.append("<h3>Certificate</h3>")
-            parts.append(
-                _dl(
-                    [
-                        ("subject", c.subject),
-                        ("issuer", c.issuer),
-                        ("SANs", ", ".join(c.sans) or None),
-                        ("not before", iso_time(c.not_before)),
-                        ("not after", iso_time(c.not_after)),
-                        ("verified", "yes" if c.verified else "no"),
-                    ]
-                )
-            )
+    for title, tls_obs in (("TLS", obs.tls), ("Control handshake (control SNI)", obs.control)):
+        if tls_obs is not None:
+            parts.extend(_tls_html(title, tls_obs))
     if obs.http is not None:
         h = obs.http
         parts.append("<h2>HTTP</h2>")

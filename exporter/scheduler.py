@@ -36,7 +36,7 @@ import heapq
 import itertools
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
@@ -142,8 +142,11 @@ class Scheduler:
         clock: Clock,
         rng: random.Random,
         logger: logging.Logger | None = None,
+        on_round: Callable[[], None] | None = None,
     ) -> None:
         self._config = config
+        #: Called after every completed round (and after `probe_all`): judges the round.
+        self._on_round = on_round
         self._prober = prober
         self._store = store
         self._clock = clock
@@ -331,6 +334,7 @@ class Scheduler:
 
         observations = await asyncio.gather(*(one(e) for e in entries))
         self._rounds += 1
+        self._round_done()
         return tuple(observations)
 
     # ---- internals
@@ -471,6 +475,15 @@ class Scheduler:
         if rnd.number > self._last_round_number:
             self._last_round_number = rnd.number
             self._round_lag = rnd.max_lag
+        self._round_done()
+
+    def _round_done(self) -> None:
+        if self._on_round is None:
+            return
+        try:
+            self._on_round()
+        except Exception:  # a bug in judging must not stop probing
+            self._log.exception("judging the round failed")
 
     def _cancel(self, entry: _Entry) -> None:
         if entry.task is not None and not entry.task.done():

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from exporter.model import Observation, Phase, TupleKey
+from exporter.verdict import EMPTY_JUDGEMENT, Judgement
 
 #: Upper bounds (seconds) of the phase histograms: from 5 ms (a LAN or a nearby anycast
 #: node) to 30 s (beyond any sane probe timeout); see docs/metrics.md for the reasoning.
@@ -104,6 +105,8 @@ class Snapshot:
     """An immutable view of the store at one instant, keyed and ordered by TupleKey."""
 
     series: Mapping[TupleKey, Series]
+    #: The judgement of the last completed round (verdicts, network and resolver health).
+    judgement: Judgement = EMPTY_JUDGEMENT
 
     def __len__(self) -> int:
         return len(self.series)
@@ -115,13 +118,14 @@ class Snapshot:
 class Store:
     """Per-tuple results of the probes; see the module docstring for the invariants."""
 
-    __slots__ = ("_buckets", "_series")
+    __slots__ = ("_buckets", "_judgement", "_series")
 
     def __init__(self, *, buckets: tuple[float, ...] = PHASE_BUCKETS) -> None:
         if list(buckets) != sorted(set(buckets)):
             raise ValueError("histogram buckets must be strictly increasing")
         self._buckets = buckets
         self._series: dict[TupleKey, Series] = {}
+        self._judgement = EMPTY_JUDGEMENT
 
     def record(self, obs: Observation) -> None:
         """Count one finished probe and make it the tuple's last observation."""
@@ -147,6 +151,10 @@ class Store:
         extra[name] = value
         self._series[key] = replace(old, extra=MappingProxyType(extra))
 
+    def set_judgement(self, judgement: Judgement) -> None:
+        """Replace the judgement of the last round (made by `verdict.judge()`)."""
+        self._judgement = judgement
+
     def retain(self, keys: Iterable[TupleKey]) -> None:
         """Drop every series whose key is not in `keys` (tuples removed by a reload)."""
         keep = set(keys)
@@ -155,7 +163,10 @@ class Store:
 
     def snapshot(self) -> Snapshot:
         """The current state; later `record()`s do not change it. O(number of tuples)."""
-        return Snapshot(series=MappingProxyType(dict(sorted(self._series.items()))))
+        return Snapshot(
+            series=MappingProxyType(dict(sorted(self._series.items()))),
+            judgement=self._judgement,
+        )
 
     def __len__(self) -> int:
         return len(self._series)

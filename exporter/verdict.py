@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from exporter.config import CANARY_SERVICE, Config, Endpoint, Resolver
+from exporter.matrix import RESOLVER_CHECK_SERVICE
 from exporter.model import ErrorKind, Observation, Phase, TupleKey
 
 
@@ -186,6 +187,19 @@ def _dns_tamper_reason(
                 "answered in the same round"
             )
     return None
+
+
+def judge_round(config: Config, observations: Iterable[Observation]) -> Judgement:
+    """Judge the last observation of every tuple: endpoint tuples are judged, resolver checks
+    (service `RESOLVER_CHECK_SERVICE`) feed interception."""
+    tuples: dict[TupleKey, Observation] = {}
+    checks: dict[tuple[str, str], Observation] = {}
+    for obs in observations:
+        if obs.key.service == RESOLVER_CHECK_SERVICE:
+            checks[(obs.key.network, obs.key.resolver)] = obs
+        else:
+            tuples[obs.key] = obs
+    return judge(config, tuples, checks)
 
 
 def judge(

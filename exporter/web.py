@@ -132,22 +132,26 @@ class _Handlers:
             if key is None or series is None or series.last is None:
                 return _text("no probe of this tuple\n", status=404)
             target = self._site.target(key)
+            finding = snapshot.judgement.findings.get(key)
             if fmt == "json":
-                return _json(render.detail_json(series.last, target))
-            return _html(render.detail_html(series.last, target))
+                return _json(render.detail_json(series.last, target, finding))
+            return _html(render.detail_html(series.last, target, finding))
         observations = [
             s.last
             for k, s in snapshot.series.items()
             if s.last is not None and all(render.labels_of(k)[n] == v for n, v in selected)
         ]
+        findings = snapshot.judgement.findings
         if fmt == "json":
             return _json(
                 {
                     "targets": self._site.target_count(),
-                    "probes": [render.summary_json(o) for o in observations],
+                    "probes": [render.summary_json(o, findings.get(o.key)) for o in observations],
                 }
             )
-        return _html(render.probes_html(observations, targets=self._site.target_count()))
+        return _html(
+            render.probes_html(observations, targets=self._site.target_count(), findings=findings)
+        )
 
 
 def make_app(site: Site) -> web.Application:

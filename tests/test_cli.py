@@ -139,6 +139,7 @@ def test_once_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "RESOLVER",
         "FAMILY",
         "RESULT",
+        "VERDICT",
         "FAILED",
         "DNS_MS",
         "CONNECT_MS",
@@ -148,10 +149,12 @@ def test_once_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     ]
     rows = {tuple(line.split()[:2]): line.split() for line in lines[1:]}
     assert set(rows) == {("signal", "chat"), ("telegram", "dc1"), ("telegram", "web")}
-    assert rows[("telegram", "dc1")][5:8] == ["refused", "connect", "10.0"]
-    assert rows[("telegram", "dc1")][8:11] == ["-", "-", "-"]
+    # One network, refused: no control got further, so an outage, not a block.
+    assert rows[("telegram", "dc1")][5:9] == ["refused", "down", "connect", "10.0"]
+    assert rows[("telegram", "dc1")][9:12] == ["-", "-", "-"]
     assert rows[("telegram", "web")][5:] == [
         "success",
+        "ok",
         "-",
         "10.0",
         "20.0",

@@ -179,3 +179,60 @@ def test_no_forbidden_labels() -> None:
         for sample in family.samples:
             assert set(sample.labels) <= allowed, sample
             assert not sample.name.endswith("_total") or family.type == "counter"
+
+
+def test_verdict_metrics_follow_the_judgement() -> None:
+    from types import MappingProxyType
+
+    from exporter.verdict import VERDICTS, Finding, Judgement, Verdict
+
+    blocked_key = TupleKey(
+        service="telegram", endpoint="web", network="censor", resolver="google", family=4
+    )
+    check_key = TupleKey(
+        service="_resolver", endpoint="silent", network="censor", resolver="nobody", family=4
+    )
+    store = Store()
+    for k in (KEY, blocked_key, check_key):
+        store.record(make_observation(k))
+    store.set_judgement(
+        Judgement(
+            findings=MappingProxyType(
+                {
+                    KEY: Finding(verdict=Verdict.OK, reason="fine"),
+                    blocked_key: Finding(verdict=Verdict.TLS_BLOCKED, reason="reset"),
+                }
+            ),
+            network_up=MappingProxyType({"direct": True, "censor": True, "gone": False}),
+            resolver_up=MappingProxyType({("censor", "google"): True}),
+            resolver_intercepted=MappingProxyType({("censor", "nobody"): True}),
+        )
+    )
+    r = setup(store)
+    blocked_labels = {**LABELS, "network": "censor"}
+    for verdict in VERDICTS:
+        expected = 1.0 if verdict is Verdict.TLS_BLOCKED else 0.0
+        value = r.get_sample_value(
+            "messaging_probe_verdict", {**blocked_labels, "verdict": verdict.value}
+        )
+        assert value == expected, verdict
+    assert r.get_sample_value("messaging_probe_blocked", blocked_labels) == 1.0
+    assert r.get_sample_value("messaging_probe_blocked", LABELS) == 0.0
+    assert r.get_sample_value("messaging_probe_verdict", {**LABELS, "verdict": "ok"}) == 1.0
+    assert r.get_sample_value("messaging_network_up", {"network": "censor"}) == 1.0
+    # a network no tuple uses any more (removed by a reload) is not exported
+    assert r.get_sample_value("messaging_network_up", {"network": "gone"}) is None
+    assert (
+        r.get_sample_value("messaging_resolver_up", {"network": "censor", "resolver": "google"})
+        == 1.0
+    )
+    assert (
+        r.get_sample_value(
+            "messaging_resolver_intercepted", {"network": "censor", "resolver": "nobody"}
+        )
+        == 1.0
+    )
+    # resolver checks are not probe series
+    check_labels = dict(zip(LABELS, check_key.labels(), strict=True))
+    assert r.get_sample_value("messaging_probe_success", check_labels) is None
+    assert r.get_sample_value("messaging_probe_success", blocked_labels) == 1.0

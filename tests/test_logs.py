@@ -123,7 +123,7 @@ def test_observation_fields() -> None:
         "family": "6",
         "result": "success",
         "duration_seconds": 0.25,
-        "address": "::1",
+        "address": "2001:67c:4e8::10",
     }
     failed = observation_fields(make_observation(KEY, error=ErrorKind.REFUSED))
     assert failed["result"] == "refused"

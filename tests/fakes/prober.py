@@ -47,7 +47,8 @@ def make_observation(
         qtype="A" if key.family == 4 else "AAAA",
         server="udp://127.0.0.1:53",
         rcode="NOERROR",
-        answers=("127.0.0.1",) if key.family == 4 else ("::1",),
+        # Public-looking look-alike addresses: facts only, no socket ever goes there.
+        answers=("91.108.56.10",) if key.family == 4 else ("2001:67c:4e8::10",),
         ttl=300,
         duration=total * 0.1,
     )
