@@ -28,7 +28,9 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import yaml
 
+from exporter.blocklists import DEFAULT_BLOCKPAGE_ADDRESSES, DEFAULT_BLOCKPAGE_PATTERNS
 from exporter.config import (
+    CANARY_SERVICE,
     CHECK_ORDER,
     DEFAULT_BODY_LIMIT,
     DEFAULT_EXPECT_STATUS,
@@ -38,6 +40,7 @@ from exporter.config import (
     Config,
     Endpoint,
     HttpOptions,
+    IdentityCheck,
     Network,
     Proxy,
     Resolver,
@@ -237,9 +240,16 @@ class _Ctx:
         return out
 
     def named(
-        self, path: str, value: object, what: str, *, reserved: str | None = None
+        self,
+        path: str,
+        value: object,
+        what: str,
+        *,
+        reserved: Mapping[str, str] = MappingProxyType({}),
     ) -> list[tuple[str, str | None, object]]:
-        """(path, name or None when invalid, body) of each entry of a mapping of names."""
+        """(path, name or None when invalid, body) of each entry of a mapping of names.
+
+        `reserved` maps names that may not be used to the reason, ending the message."""
         m = self.mapping(path, value, f"a mapping of {what} names to {what}s")
         if m is None:
             return []
@@ -259,12 +269,8 @@ class _Ctx:
                     f"invalid {what} name {_q(key)}: use lowercase letters, digits, '_', '.' and "
                     "'-', starting with a letter or digit (names are Prometheus label values)",
                 )
-            elif key == reserved:
-                self.error(
-                    entry_path,
-                    f"the {what} name {_q(key)} is reserved "
-                    "(it labels endpoints given by address, which skip DNS)",
-                )
+            elif key in reserved:
+                self.error(entry_path, f"the {what} name {_q(key)} is reserved {reserved[key]}")
             else:
                 name = key
             out.append((entry_path, name, body))
@@ -386,9 +392,17 @@ class _Ctx:
         return str(p)
 
     def name_list(
-        self, path: str, value: object, kind: str, defined: Mapping[str, object]
+        self,
+        path: str,
+        value: object,
+        kind: str,
+        defined: Mapping[str, object],
+        *,
+        refused: Mapping[str, str] = MappingProxyType({}),
     ) -> tuple[str, ...] | None:
-        """A narrowing list (resolvers: / networks:) of names that must be defined."""
+        """A narrowing list (resolvers: / networks:) of names that must be defined.
+
+        `refused` maps defined names that may not be listed to the reason."""
         items = self.nonempty_list(
             path, value, f"{kind} names", empty_hint=f"omit it to use every {kind}"
         )
@@ -405,12 +419,46 @@ class _Ctx:
                 listed = ", ".join(sorted(defined)) or "none"
                 self.error(item_path, f"unknown {kind} {_q(item)} (defined: {listed})")
                 ok = False
+            elif item in refused:
+                self.error(item_path, refused[item])
+                ok = False
             elif item in names:
                 self.error(item_path, f"{_q(item)} is listed twice")
                 ok = False
             else:
                 names.append(item)
         return tuple(names) if ok else None
+
+    def sni(self, path: str, value: object) -> str | None:
+        """A DNS name sent as TLS SNI (an IP literal is not a valid SNI)."""
+        if isinstance(value, str):
+            if _is_ip(value):
+                self.error(
+                    path,
+                    f"{_q(value)} is an IP address, which TLS never sends as SNI; give a DNS name",
+                )
+                return None
+            if _is_dns_name(value):
+                return value
+        self.error(path, f"expected a DNS name like example.com, got {_describe(value)}")
+        return None
+
+    def regex(self, path: str, value: object) -> re.Pattern[str] | None:
+        if not isinstance(value, str) or not value:
+            self.error(path, f"expected a regular expression, got {_describe(value)}")
+            return None
+        try:
+            return re.compile(value)
+        except re.error as e:
+            self.error(path, f"invalid regular expression {_q(value)}: {e}")
+            return None
+
+    def optional_list(self, path: str, value: object, what: str) -> Sequence[object] | None:
+        """A list that may be empty (`[]` replaces a default list with nothing)."""
+        if isinstance(value, list | tuple):
+            return value
+        self.error(path, f"expected a list of {what} (or [] for none), got {_describe(value)}")
+        return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -584,18 +632,74 @@ def _http(ctx: _Ctx, path: str, value: object) -> HttpOptions | None:
 # --------------------------------------------------------------------------------------------
 # Resolvers
 
-_RESOLVER_KEYS: Final = ("type", "address", "port", "server_name", "url", "tls")
-_TLS_RESOLVER_KEYS: Final = frozenset({"type", "address", "port", "server_name", "tls"})
+_RESOLVER_KEYS: Final = (
+    "type",
+    "address",
+    "port",
+    "server_name",
+    "url",
+    "tls",
+    "silent",
+    "identity",
+)
+_TLS_RESOLVER_KEYS: Final = frozenset({"type", "address", "port", "server_name", "tls", "identity"})
 _RESOLVER_TYPE_KEYS: Final[Mapping[ResolverType, frozenset[str]]] = MappingProxyType(
     {
-        ResolverType.SYSTEM: frozenset({"type"}),
-        ResolverType.UDP: frozenset({"type", "address", "port"}),
-        ResolverType.TCP: frozenset({"type", "address", "port"}),
+        ResolverType.SYSTEM: frozenset({"type", "identity"}),
+        ResolverType.UDP: frozenset({"type", "address", "port", "silent", "identity"}),
+        ResolverType.TCP: frozenset({"type", "address", "port", "silent", "identity"}),
         ResolverType.DOT: _TLS_RESOLVER_KEYS,
-        ResolverType.DOH: frozenset({"type", "url", "address", "server_name", "tls"}),
+        ResolverType.DOH: frozenset({"type", "url", "address", "server_name", "tls", "identity"}),
         ResolverType.DOQ: _TLS_RESOLVER_KEYS,
     }
 )
+_IDENTITY_KEYS: Final = ("qname", "qtype", "qclass", "expect")
+_IDENTITY_QTYPES: Final = ("TXT", "A", "AAAA")
+_IDENTITY_QCLASSES: Final = ("IN", "CH")
+
+
+def _identity(ctx: _Ctx, path: str, value: object) -> IdentityCheck | None:
+    f = ctx.fields(path, value, _IDENTITY_KEYS, "a mapping with qname and expect")
+    if f is None:
+        return None
+    n = len(ctx.errors)
+    qname: str | None = None
+    if "qname" not in f:
+        ctx.error(
+            _join(path, "qname"), "missing required key (a DNS name like o-o.myaddr.l.google.com)"
+        )
+    elif isinstance(f["qname"], str) and _is_dns_name(f["qname"]):
+        qname = f["qname"]
+    else:
+        ctx.error(
+            _join(path, "qname"),
+            f"expected a DNS name like o-o.myaddr.l.google.com, got {_describe(f['qname'])}",
+        )
+    choices: dict[str, str] = {}
+    for key, allowed, default in (
+        ("qtype", _IDENTITY_QTYPES, "TXT"),
+        ("qclass", _IDENTITY_QCLASSES, "IN"),
+    ):
+        v = f.get(key, default)
+        if isinstance(v, str) and v in allowed:
+            choices[key] = v
+        else:
+            ctx.error(_join(path, key), f"expected one of {', '.join(allowed)}, got {_describe(v)}")
+    expect: re.Pattern[str] | None = None
+    if "expect" not in f:
+        ctx.error(
+            _join(path, "expect"),
+            "missing required key (a regular expression a truthful answer matches)",
+        )
+    else:
+        expect = ctx.regex(_join(path, "expect"), f["expect"])
+    if len(ctx.errors) != n:
+        return None
+    assert qname is not None
+    assert expect is not None
+    return IdentityCheck(
+        qname=qname, qtype=choices["qtype"], qclass=choices["qclass"], expect=expect
+    )
 
 
 def _not_allowed(rtype: ResolverType, key: str) -> str:
@@ -667,6 +771,8 @@ def _resolver(ctx: _Ctx, path: str, name: str, value: object) -> Resolver | None
     )
     tls = _tls(ctx, _join(path, "tls"), f["tls"]) if "tls" in f else TlsOptions()
     doh = _doh_url(ctx, _join(path, "url"), f["url"]) if "url" in f else None
+    silent = ctx.boolean(_join(path, "silent"), f["silent"]) if "silent" in f else False
+    identity = _identity(ctx, _join(path, "identity"), f["identity"]) if "identity" in f else None
     if rtype is None:
         return None
 
@@ -730,6 +836,8 @@ def _resolver(ctx: _Ctx, path: str, name: str, value: object) -> Resolver | None
         server_name=server_name,
         url=url,
         tls=tls,
+        silent=bool(silent),
+        identity=identity,
     )
 
 
@@ -834,7 +942,7 @@ def _network(ctx: _Ctx, path: str, name: str, value: object) -> Network | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Services and endpoints
+# Services, endpoints and canaries
 
 _TOP: Final = "<top level>"
 _TOP_KEYS: Final = (
@@ -845,8 +953,12 @@ _TOP_KEYS: Final = (
     "resolvers",
     "networks",
     "services",
+    "canaries",
+    "control_sni",
+    "blockpage_addresses",
+    "blockpage_patterns",
 )
-_SERVICE_KEYS: Final = ("endpoints", "resolvers", "networks")
+_SERVICE_KEYS: Final = ("endpoints", "resolvers", "networks", "expected_networks", "control_sni")
 _ENDPOINT_KEYS: Final = (
     "host",
     "address",
@@ -857,6 +969,15 @@ _ENDPOINT_KEYS: Final = (
     "resolvers",
     "networks",
     "ip_families",
+    "control_sni",
+)
+_CANARY_WHY: Final = "canaries are probed on every network through every resolver"
+
+_IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: The shipped blockpage patterns, compiled as the loader compiles `blockpage_patterns`.
+_DEFAULT_BLOCKPAGE_PATTERNS: Final[tuple[re.Pattern[bytes], ...]] = tuple(
+    re.compile(p.encode()) for p in DEFAULT_BLOCKPAGE_PATTERNS
 )
 
 
@@ -868,6 +989,28 @@ class _Defined:
     resolvers: Mapping[str, Resolver | None]
     networks: Mapping[str, Network | None]
     families: tuple[int, ...]
+    #: The top-level control_sni.
+    control_sni: str | None
+    #: The resolvers an endpoint uses by default: every one but the silent ones, in file order.
+    dns_resolvers: tuple[str, ...]
+    #: Resolver name -> why it may not be listed in a `resolvers:` narrowing list.
+    refused_resolvers: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """What the endpoints of one service (or the canaries) inherit."""
+
+    service: str
+    resolvers: tuple[str, ...] | None  # the service's narrowing; None: every DNS resolver
+    networks: tuple[str, ...] | None  # the service's narrowing; None: every network
+    control_sni: str | None  # the service's, else the top level's
+    expected_networks: tuple[_IPNetwork, ...] = ()
+    canary: bool = False
+
+
+def _same_name(a: str, b: str) -> bool:
+    return a.rstrip(".").lower() == b.rstrip(".").lower()
 
 
 def _checks(ctx: _Ctx, path: str, value: object, *, by_address: bool) -> set[Check] | None:
@@ -896,15 +1039,53 @@ def _checks(ctx: _Ctx, path: str, value: object, *, by_address: bool) -> set[Che
     return checks if ok else None
 
 
+def _expected_networks(ctx: _Ctx, path: str, value: object) -> tuple[_IPNetwork, ...] | None:
+    items = ctx.nonempty_list(
+        path,
+        value,
+        "networks like 149.154.160.0/20",
+        empty_hint="omit it when the service's ranges are not known",
+    )
+    if items is None:
+        return None
+    nets: list[_IPNetwork] = []
+    ok = True
+    for i, item in enumerate(items):
+        item_path = f"{path}[{i}]"
+        net: _IPNetwork | None = None
+        if isinstance(item, str):
+            try:
+                net = ipaddress.ip_network(item, strict=True)
+            except ValueError:
+                try:
+                    loose = ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    pass
+                else:
+                    ctx.error(item_path, f"{_q(item)} has host bits set: the network is {loose}")
+                    ok = False
+                    continue
+        if net is None:
+            ctx.error(
+                item_path,
+                f"expected a network like 149.154.160.0/20 or 2001:db8::/32, got {_describe(item)}",
+            )
+            ok = False
+        elif net in nets:
+            ctx.error(item_path, f"{net} is listed twice")
+            ok = False
+        else:
+            nets.append(net)
+    return tuple(nets) if ok else None
+
+
 def _endpoint(
     ctx: _Ctx,
     path: str,
-    service: str,
     name: str,
     value: object,
     defined: _Defined,
-    service_resolvers: tuple[str, ...] | None,
-    service_networks: tuple[str, ...] | None,
+    scope: _Scope,
 ) -> Endpoint | None:
     f = ctx.fields(path, value, _ENDPOINT_KEYS, "a mapping of endpoint options")
     if f is None:
@@ -948,6 +1129,10 @@ def _endpoint(
         if checks is not None and Check.HTTP not in checks:
             ctx.error(_join(path, "http"), "HTTP options given but http is not in checks")
 
+    for key in ("resolvers", "networks"):
+        if scope.canary and key in f:
+            ctx.error(_join(path, key), f"not allowed for a canary ({_CANARY_WHY})")
+            del f[key]
     resolvers: tuple[str, ...] | None = ()
     if by_address:
         if "resolvers" in f:
@@ -957,16 +1142,26 @@ def _endpoint(
             )
     elif "resolvers" in f:
         resolvers = ctx.name_list(
-            _join(path, "resolvers"), f["resolvers"], "resolver", defined.resolvers
+            _join(path, "resolvers"),
+            f["resolvers"],
+            "resolver",
+            defined.resolvers,
+            refused=defined.refused_resolvers,
         )
     else:
-        resolvers = service_resolvers if service_resolvers is not None else tuple(defined.resolvers)
+        resolvers = scope.resolvers if scope.resolvers is not None else defined.dns_resolvers
+        if not resolvers and defined.refused_resolvers:
+            ctx.error(
+                path,
+                "no resolver can resolve host: every resolver is silent (silent resolvers "
+                "only detect interception); define one that answers DNS",
+            )
     if "networks" in f:
         networks = ctx.name_list(
             _join(path, "networks"), f["networks"], "network", defined.networks
         )
     else:
-        networks = service_networks if service_networks is not None else tuple(defined.networks)
+        networks = scope.networks if scope.networks is not None else tuple(defined.networks)
 
     families: tuple[int, ...] | None = defined.families
     if by_address:
@@ -979,6 +1174,28 @@ def _endpoint(
     elif "ip_families" in f:
         families = ctx.families(_join(path, "ip_families"), f["ip_families"])
 
+    # The control SNI: the endpoint's own, else the inherited default; only with tls, and
+    # never the endpoint's own server name (such a control would control nothing).
+    has_tls = checks is not None and Check.TLS in checks
+    server_name = tls.server_name or host
+    control_sni = scope.control_sni
+    if "control_sni" in f:
+        control_sni = ctx.sni(_join(path, "control_sni"), f["control_sni"])
+    own_name = (
+        control_sni is not None and server_name is not None and _same_name(control_sni, server_name)
+    )
+    if "control_sni" in f and checks is not None:
+        if not has_tls:
+            ctx.error(_join(path, "control_sni"), "control_sni given but tls is not in checks")
+        elif own_name:
+            ctx.error(
+                _join(path, "control_sni"),
+                f"{_q(str(control_sni))} is the endpoint's own server name; a control must be "
+                "another, innocuous name",
+            )
+    if not has_tls or own_name:
+        control_sni = None  # an inherited default is dropped silently
+
     if len(ctx.errors) != n:
         return None
     assert port is not None
@@ -987,7 +1204,7 @@ def _endpoint(
     assert networks is not None
     assert families is not None
     return Endpoint(
-        service=service,
+        service=scope.service,
         name=name,
         host=host,
         address=address,
@@ -998,7 +1215,35 @@ def _endpoint(
         resolvers=resolvers,
         networks=networks,
         families=families,
+        expected_networks=scope.expected_networks,
+        control_sni=control_sni,
     )
+
+
+def _endpoints(
+    ctx: _Ctx, path: str, value: object, defined: _Defined, scope: _Scope
+) -> dict[str, Endpoint]:
+    """The endpoints of a mapping of endpoint names, each checked against the matrix."""
+    entries = ctx.named(path, value, "canary endpoint" if scope.canary else "endpoint")
+    if not entries and isinstance(value, Mapping):
+        if scope.canary:
+            ctx.error(path, "must define at least one canary (omit it for none)")
+        else:
+            ctx.error(path, "must define at least one endpoint")
+    endpoints: dict[str, Endpoint] = {}
+    for entry_path, ep_name, body in entries:
+        endpoint = _endpoint(ctx, entry_path, ep_name or "", body, defined, scope)
+        if endpoint is not None and ep_name is not None:
+            endpoints[ep_name] = endpoint
+            _check_matrix(ctx, entry_path, endpoint, defined, canary=scope.canary)
+    return endpoints
+
+
+def _names(endpoints: Sequence[Endpoint]) -> str:
+    shown = ", ".join(e.name for e in endpoints[:3])
+    more = f" and {len(endpoints) - 3} more" if len(endpoints) > 3 else ""
+    verb = "is" if len(endpoints) == 1 else "are"
+    return f"{'endpoint' if len(endpoints) == 1 else 'endpoints'} {shown}{more} {verb}"
 
 
 def _service(ctx: _Ctx, path: str, name: str, value: object, defined: _Defined) -> Service | None:
@@ -1007,7 +1252,13 @@ def _service(ctx: _Ctx, path: str, name: str, value: object, defined: _Defined) 
         return None
     n = len(ctx.errors)
     resolvers = (
-        ctx.name_list(_join(path, "resolvers"), f["resolvers"], "resolver", defined.resolvers)
+        ctx.name_list(
+            _join(path, "resolvers"),
+            f["resolvers"],
+            "resolver",
+            defined.resolvers,
+            refused=defined.refused_resolvers,
+        )
         if "resolvers" in f
         else None
     )
@@ -1016,35 +1267,69 @@ def _service(ctx: _Ctx, path: str, name: str, value: object, defined: _Defined) 
         if "networks" in f
         else None
     )
+    expected: tuple[_IPNetwork, ...] | None = ()
+    if "expected_networks" in f:
+        expected = _expected_networks(ctx, _join(path, "expected_networks"), f["expected_networks"])
+    control_sni = defined.control_sni
+    if "control_sni" in f:
+        control_sni = ctx.sni(_join(path, "control_sni"), f["control_sni"])
+    scope = _Scope(
+        service=name,
+        resolvers=resolvers,
+        networks=networks,
+        control_sni=control_sni,
+        expected_networks=expected or (),
+    )
     endpoints: dict[str, Endpoint] = {}
     if "endpoints" not in f:
         ctx.error(_join(path, "endpoints"), "missing required key (a mapping of endpoints)")
     else:
-        p = _join(path, "endpoints")
-        entries = ctx.named(p, f["endpoints"], "endpoint")
-        if not entries and isinstance(f["endpoints"], Mapping):
-            ctx.error(p, "must define at least one endpoint")
-        for entry_path, ep_name, body in entries:
-            endpoint = _endpoint(
-                ctx,
-                entry_path,
-                name,
-                ep_name or "",
-                body,
-                defined,
-                resolvers,
-                networks,
-            )
-            if endpoint is not None and ep_name is not None:
-                endpoints[ep_name] = endpoint
-                _check_matrix(ctx, entry_path, endpoint, defined)
+        endpoints = _endpoints(ctx, _join(path, "endpoints"), f["endpoints"], defined, scope)
+    if expected:
+        # Judged by expected_networks, an answer of a family it has no network for would
+        # always be "outside", so every such tuple would read dns_tampered.
+        for family, rtype in ((4, "A"), (6, "AAAA")):
+            if any(net.version == family for net in expected):
+                continue
+            hosts = [e for e in endpoints.values() if e.address is None and family in e.families]
+            if hosts:
+                ctx.error(
+                    _join(path, "expected_networks"),
+                    f"has no IPv{family} network, but {_names(hosts)} probed over IPv{family}: "
+                    f"every {rtype} answer would be judged outside it (dns_tampered); add the "
+                    f"service's IPv{family} ranges or narrow ip_families",
+                )
     if len(ctx.errors) != n:
         return None
     return Service(name=name, endpoints=MappingProxyType(endpoints))
 
 
-def _check_matrix(ctx: _Ctx, path: str, endpoint: Endpoint, defined: _Defined) -> None:
+def _canaries(ctx: _Ctx, value: object, defined: _Defined) -> Service | None:
+    n = len(ctx.errors)
+    scope = _Scope(
+        service=CANARY_SERVICE,
+        resolvers=None,
+        networks=None,
+        control_sni=defined.control_sni,
+        canary=True,
+    )
+    endpoints = _endpoints(ctx, "canaries", value, defined, scope)
+    if len(ctx.errors) != n:
+        return None
+    return Service(name=CANARY_SERVICE, endpoints=MappingProxyType(endpoints))
+
+
+def _check_matrix(
+    ctx: _Ctx, path: str, endpoint: Endpoint, defined: _Defined, *, canary: bool = False
+) -> None:
     """Errors for tuples of this endpoint that could never work."""
+    if canary:
+        fix = (
+            f"{_CANARY_WHY}: remove the resolver or the network, or give the canary by "
+            "address (no DNS)"
+        )
+    else:
+        fix = "narrow resolvers/networks of this endpoint or service"
     for network_name in endpoint.networks:
         network = defined.networks.get(network_name)
         if network is None:
@@ -1057,13 +1342,12 @@ def _check_matrix(ctx: _Ctx, path: str, endpoint: Endpoint, defined: _Defined) -
                 f"resolver {_q(resolver_name)} (type {resolver.type.value}) cannot be used "
                 f"through network {_q(network_name)}"
             )
-            narrow = "narrow resolvers/networks of this endpoint or service"
             if network.proxy is not None and resolver.type in (
                 ResolverType.UDP,
                 ResolverType.SYSTEM,
                 ResolverType.DOQ,
             ):
-                ctx.error(path, f"{what}: a SOCKS proxy carries only TCP; {narrow}")
+                ctx.error(path, f"{what}: a SOCKS proxy carries only TCP; {fix}")
             if resolver.type is ResolverType.DOQ and (network.interface or network.netns):
                 used = " and ".join(
                     k for k, v in (("interface", network.interface), ("netns", network.netns)) if v
@@ -1071,8 +1355,65 @@ def _check_matrix(ctx: _Ctx, path: str, endpoint: Endpoint, defined: _Defined) -
                 ctx.error(
                     path,
                     f"{what}: DoQ opens its own socket and honours only a network's "
-                    f"source_address, not {used}; {narrow}",
+                    f"source_address, not {used}; {fix}",
                 )
+
+
+# --------------------------------------------------------------------------------------------
+# Blockpage lists
+
+
+def _blockpage_addresses(ctx: _Ctx, value: object) -> frozenset[str] | None:
+    path = "blockpage_addresses"
+    items = ctx.optional_list(path, value, "IP addresses")
+    if items is None:
+        return None
+    addresses: list[str] = []
+    ok = True
+    for i, item in enumerate(items):
+        item_path = f"{path}[{i}]"
+        address = ctx.ip(item_path, item)
+        if address is None:
+            ok = False
+        elif address in addresses:
+            ctx.error(item_path, f"{address} is listed twice")
+            ok = False
+        else:
+            addresses.append(address)
+    return frozenset(addresses) if ok else None
+
+
+def _blockpage_patterns(ctx: _Ctx, value: object) -> tuple[re.Pattern[bytes], ...] | None:
+    path = "blockpage_patterns"
+    items = ctx.optional_list(path, value, "regular expressions")
+    if items is None:
+        return None
+    patterns: list[re.Pattern[bytes]] = []
+    ok = True
+    for i, item in enumerate(items):
+        item_path = f"{path}[{i}]"
+        if not isinstance(item, str) or not item:
+            ctx.error(item_path, f"expected a regular expression, got {_describe(item)}")
+            ok = False
+            continue
+        try:
+            pattern = re.compile(item.encode())
+        except re.error as e:
+            ctx.error(item_path, f"invalid regular expression {_q(item)}: {e}")
+            ok = False
+            continue
+        if pattern.search(b"") is not None:
+            ctx.error(
+                item_path,
+                f"{_q(item)} matches the empty string, so it would match every page",
+            )
+            ok = False
+        elif any(p.pattern == pattern.pattern for p in patterns):
+            ctx.error(item_path, f"{_q(item)} is listed twice")
+            ok = False
+        else:
+            patterns.append(pattern)
+    return tuple(patterns) if ok else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -1106,6 +1447,13 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
     families: tuple[int, ...] | None = (4,)
     if "ip_families" in top:
         families = ctx.families("ip_families", top["ip_families"])
+    control_sni = ctx.sni("control_sni", top["control_sni"]) if "control_sni" in top else None
+    blockpage_addresses: frozenset[str] | None = DEFAULT_BLOCKPAGE_ADDRESSES
+    if "blockpage_addresses" in top:
+        blockpage_addresses = _blockpage_addresses(ctx, top["blockpage_addresses"])
+    blockpage_patterns: tuple[re.Pattern[bytes], ...] | None = _DEFAULT_BLOCKPAGE_PATTERNS
+    if "blockpage_patterns" in top:
+        blockpage_patterns = _blockpage_patterns(ctx, top["blockpage_patterns"])
 
     resolvers: dict[str, Resolver | None] = {}
     if "resolvers" not in top:
@@ -1113,7 +1461,12 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
             name="system", type=ResolverType.SYSTEM, port=DEFAULT_RESOLVER_PORT[ResolverType.SYSTEM]
         )
     else:
-        entries = ctx.named("resolvers", top["resolvers"], "resolver", reserved=NO_RESOLVER)
+        entries = ctx.named(
+            "resolvers",
+            top["resolvers"],
+            "resolver",
+            reserved={NO_RESOLVER: "(it labels endpoints given by address, which skip DNS)"},
+        )
         if not entries and isinstance(top["resolvers"], Mapping):
             ctx.error("resolvers", "must define at least one resolver (omit it for the system one)")
         for path, name, body in entries:
@@ -1133,26 +1486,59 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
             if name is not None:
                 networks[name] = network
 
+    silent = [name for name, r in resolvers.items() if r is not None and r.silent]
+    # A silent resolver is checked on every network (exporter.matrix.resolver_checks).
+    for name in silent:
+        resolver = resolvers[name]
+        assert resolver is not None
+        for network_name, network in networks.items():
+            if resolver.type is ResolverType.UDP and network is not None and network.proxy:
+                ctx.error(
+                    _join("resolvers", name),
+                    f"resolver {_q(name)} (type udp) cannot be used through network "
+                    f"{_q(network_name)}: a SOCKS proxy carries only TCP; a silent resolver is "
+                    "checked on every network: make it type tcp or remove the network",
+                )
     defined = _Defined(
-        resolvers=resolvers, networks=networks, families=families if families else (4,)
+        resolvers=resolvers,
+        networks=networks,
+        families=families if families else (4,),
+        control_sni=control_sni,
+        dns_resolvers=tuple(name for name in resolvers if name not in silent),
+        refused_resolvers={
+            name: f"resolver {_q(name)} is silent: it runs no DNS server and only detects "
+            "interception, so it cannot resolve endpoints"
+            for name in silent
+        },
     )
     services: dict[str, Service] = {}
     if "services" not in top:
         ctx.error("services", "missing required key (a mapping of services to probe)")
     else:
-        entries = ctx.named("services", top["services"], "service")
+        entries = ctx.named(
+            "services",
+            top["services"],
+            "service",
+            reserved={CANARY_SERVICE: "for canaries:"},
+        )
         if not entries and isinstance(top["services"], Mapping):
             ctx.error("services", "must define at least one service")
         for path, name, body in entries:
             service = _service(ctx, path, name or "", body, defined)
             if service is not None and name is not None:
                 services[name] = service
+    if "canaries" in top:
+        canaries = _canaries(ctx, top["canaries"], defined)
+        if canaries is not None:
+            services[CANARY_SERVICE] = canaries
 
     if ctx.errors:
         return None
     assert interval is not None
     assert timeout is not None
     assert families is not None
+    assert blockpage_addresses is not None
+    assert blockpage_patterns is not None
     return Config(
         interval=interval,
         timeout=timeout,
@@ -1161,6 +1547,8 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
         resolvers=MappingProxyType({k: v for k, v in resolvers.items() if v is not None}),
         networks=MappingProxyType({k: v for k, v in networks.items() if v is not None}),
         services=MappingProxyType(services),
+        blockpage_addresses=blockpage_addresses,
+        blockpage_patterns=blockpage_patterns,
     )
 
 

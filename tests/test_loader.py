@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import subprocess
 import sys
@@ -11,11 +12,14 @@ from types import MappingProxyType
 
 import pytest
 
+from exporter.blocklists import DEFAULT_BLOCKPAGE_ADDRESSES, DEFAULT_BLOCKPAGE_PATTERNS
 from exporter.config import (
+    CANARY_SERVICE,
     CHECK_ORDER,
     DEFAULT_BODY_LIMIT,
     DEFAULT_EXPECT_STATUS,
     Check,
+    IdentityCheck,
     Network,
     Proxy,
     Resolver,
@@ -68,7 +72,8 @@ BAD: list[tuple[str, str, set[str]]] = [
         "intervall: 10s\n" + SERVICES,
         {
             "intervall: unknown key (allowed: interval, timeout, concurrency, ip_families, "
-            "resolvers, networks, services)"
+            "resolvers, networks, services, canaries, control_sni, blockpage_addresses, "
+            "blockpage_patterns)"
         },
     ),
     (
@@ -207,7 +212,8 @@ BAD: list[tuple[str, str, set[str]]] = [
         "resolver-unknown-key",
         "resolvers:\n  a: {type: udp, adress: 8.8.8.8}\n" + SERVICES,
         {
-            "resolvers.a.adress: unknown key (allowed: type, address, port, server_name, url, tls)",
+            "resolvers.a.adress: unknown key (allowed: type, address, port, server_name, url, tls, "
+            "silent, identity)",
             "resolvers.a.address: missing required key for type udp (the resolver's IP address)",
         },
     ),
@@ -457,7 +463,8 @@ BAD: list[tuple[str, str, set[str]]] = [
             """
         ),
         {
-            "services.a.endpoint: unknown key (allowed: endpoints, resolvers, networks)",
+            "services.a.endpoint: unknown key (allowed: endpoints, resolvers, networks, "
+            "expected_networks, control_sni)",
             "services.a.endpoints: missing required key (a mapping of endpoints)",
             "services.b.endpoints: must define at least one endpoint",
             "services.c: expected a mapping with endpoints, got a list",
@@ -480,7 +487,7 @@ BAD: list[tuple[str, str, set[str]]] = [
         ),
         {
             "services.telegram.endpoints.web.prot: unknown key (allowed: host, address, port, "
-            "checks, tls, http, resolvers, networks, ip_families)",
+            "checks, tls, http, resolvers, networks, ip_families, control_sni)",
             "services.telegram.endpoints.web.port: 70000 is not a port (1-65535)",
             "services.telegram.endpoints.nothing: needs host (a DNS name) or address (an IP "
             "address), or both",
@@ -643,6 +650,310 @@ BAD: list[tuple[str, str, set[str]]] = [
             "codes or classes like 2xx)",
             "services.s.endpoints.b.http.headers: expected a mapping of header names to values, "
             "got a list",
+        },
+    ),  # ---- canaries
+    (
+        "canaries-shape",
+        y(
+            """
+            resolvers:
+              google: {type: udp, address: 8.8.8.8}
+            canaries:
+              example: {host: example.com, port: 443, resolvers: [google], networks: [default]}
+              Bad: {host: example.org, port: 443}
+              noport: {host: example.org}
+            """
+        )
+        + SERVICES,
+        {
+            "canaries.example.resolvers: not allowed for a canary (canaries are probed on every "
+            "network through every resolver)",
+            "canaries.example.networks: not allowed for a canary (canaries are probed on every "
+            "network through every resolver)",
+            'canaries.Bad: invalid canary endpoint name "Bad": use lowercase letters, digits, '
+            "'_', '.' and '-', starting with a letter or digit (names are Prometheus label "
+            "values)",
+            "canaries.noport.port: missing required key (1-65535)",
+        },
+    ),
+    (
+        "canaries-empty",
+        "canaries: {}\n" + SERVICES,
+        {"canaries: must define at least one canary (omit it for none)"},
+    ),
+    (
+        "canaries-list",
+        "canaries: [example.com]\n" + SERVICES,
+        {"canaries: expected a mapping of canary endpoint names to canary endpoints, got a list"},
+    ),
+    (
+        "service-named-canary",
+        y(
+            """
+            services:
+              canary:
+                endpoints:
+                  e: {host: example.org, port: 443}
+            """
+        ),
+        {'services.canary: the service name "canary" is reserved for canaries:'},
+    ),
+    (
+        "canary-through-a-proxy",
+        y(
+            """
+            resolvers:
+              google: {type: udp, address: 8.8.8.8}
+              cf-doh: {type: doh, url: "https://1.1.1.1/dns-query"}
+            networks:
+              default: {}
+              tor: {proxy: "socks5://127.0.0.1:9050"}
+            canaries:
+              example: {host: example.com, port: 443}
+              quad9: {address: 9.9.9.9, port: 443}
+            services:
+              s:
+                resolvers: [cf-doh]
+                endpoints:
+                  e: {host: example.org, port: 443}
+            """
+        ),
+        {
+            'canaries.example: resolver "google" (type udp) cannot be used through network '
+            '"tor": a SOCKS proxy carries only TCP; canaries are probed on every network '
+            "through every resolver: remove the resolver or the network, or give the canary by "
+            "address (no DNS)"
+        },
+    ),
+    # ---- silent and identity resolvers
+    (
+        "silent-resolvers",
+        y(
+            """
+            resolvers:
+              google: {type: udp, address: 8.8.8.8}
+              nobody: {type: udp, address: 192.0.2.7, silent: true}
+              dot: {type: dot, address: 1.1.1.1, server_name: one.one.one.one, silent: true}
+              sys: {type: system, silent: false}
+              tcp: {type: tcp, address: 8.8.8.8, silent: "yes"}
+            services:
+              s:
+                resolvers: [nobody]
+                endpoints:
+                  e: {host: example.org, port: 443}
+                  f: {host: example.org, port: 443, resolvers: [google, nobody]}
+            """
+        ),
+        {
+            "resolvers.dot.silent: not allowed for type dot (only for udp, tcp)",
+            "resolvers.sys.silent: not allowed for type system (it uses the nameservers of the "
+            "host's resolv.conf)",
+            'resolvers.tcp.silent: expected true or false, got "yes"',
+            'services.s.resolvers[0]: resolver "nobody" is silent: it runs no DNS server and '
+            "only detects interception, so it cannot resolve endpoints",
+            'services.s.endpoints.f.resolvers[1]: resolver "nobody" is silent: it runs no DNS '
+            "server and only detects interception, so it cannot resolve endpoints",
+        },
+    ),
+    (
+        "silent-udp-through-a-proxy",
+        y(
+            """
+            resolvers:
+              cf-doh: {type: doh, url: "https://1.1.1.1/dns-query"}
+              nobody: {type: udp, address: 192.0.2.7, silent: true}
+              nobody-tcp: {type: tcp, address: 192.0.2.7, silent: true}
+            networks:
+              default: {}
+              tor: {proxy: "socks5://127.0.0.1:9050"}
+            """
+        )
+        + SERVICES,
+        {
+            'resolvers.nobody: resolver "nobody" (type udp) cannot be used through network '
+            '"tor": a SOCKS proxy carries only TCP; a silent resolver is checked on every '
+            "network: make it type tcp or remove the network"
+        },
+    ),
+    (
+        "every-resolver-silent",
+        y(
+            """
+            resolvers:
+              nobody: {type: udp, address: 192.0.2.7, silent: true}
+            services:
+              s:
+                endpoints:
+                  e: {host: example.org, port: 443}
+                  by-address: {address: 192.0.2.1, port: 443}
+            """
+        ),
+        {
+            "services.s.endpoints.e: no resolver can resolve host: every resolver is silent "
+            "(silent resolvers only detect interception); define one that answers DNS"
+        },
+    ),
+    (
+        "identity",
+        y(
+            """
+            resolvers:
+              a: {type: udp, address: 8.8.8.8, identity: {qname: o-o.myaddr.l.google.com}}
+              b:
+                type: udp
+                address: 1.1.1.1
+                identity: {qname: 1.2.3.4, qtype: txt, qclass: HS, expect: "(unclosed"}
+              c: {type: doh, url: "https://1.1.1.1/dns-query", identity: {expect: "", name: x}}
+              d: {type: udp, address: 9.9.9.9, identity: id.server}
+            """
+        )
+        + SERVICES,
+        {
+            "resolvers.a.identity.expect: missing required key (a regular expression a "
+            "truthful answer matches)",
+            "resolvers.b.identity.qname: expected a DNS name like o-o.myaddr.l.google.com, "
+            'got "1.2.3.4"',
+            'resolvers.b.identity.qtype: expected one of TXT, A, AAAA, got "txt"',
+            'resolvers.b.identity.qclass: expected one of IN, CH, got "HS"',
+            'resolvers.b.identity.expect: invalid regular expression "(unclosed": missing ), '
+            "unterminated subpattern at position 0",
+            "resolvers.c.identity.name: unknown key (allowed: qname, qtype, qclass, expect)",
+            "resolvers.c.identity.qname: missing required key (a DNS name like "
+            "o-o.myaddr.l.google.com)",
+            'resolvers.c.identity.expect: expected a regular expression, got ""',
+            'resolvers.d.identity: expected a mapping with qname and expect, got "id.server"',
+        },
+    ),
+    # ---- expected_networks
+    (
+        "expected-networks",
+        y(
+            """
+            services:
+              telegram:
+                expected_networks:
+                  - 149.154.167.0/20
+                  - "2001:b28:f23d::/48"
+                  - 149.154.160.0/20
+                  - 149.154.160.0/20
+                  - banana
+                  - 42
+                endpoints:
+                  web: {host: web.telegram.org, port: 443}
+              empty:
+                expected_networks: []
+                endpoints:
+                  web: {host: web.telegram.org, port: 443}
+            """
+        ),
+        {
+            'services.telegram.expected_networks[0]: "149.154.167.0/20" has host bits set: the '
+            "network is 149.154.160.0/20",
+            "services.telegram.expected_networks[3]: 149.154.160.0/20 is listed twice",
+            "services.telegram.expected_networks[4]: expected a network like 149.154.160.0/20 "
+            'or 2001:db8::/32, got "banana"',
+            "services.telegram.expected_networks[5]: expected a network like 149.154.160.0/20 "
+            "or 2001:db8::/32, got 42",
+            "services.empty.expected_networks: must not be empty (omit it when the service's "
+            "ranges are not known)",
+        },
+    ),
+    (
+        "expected-networks-miss-a-family",
+        y(
+            """
+            ip_families: [4, 6]
+            services:
+              telegram:
+                expected_networks: [149.154.160.0/20]
+                endpoints:
+                  web: {host: web.telegram.org, port: 443}
+                  v4: {host: web.telegram.org, port: 443, ip_families: [4]}
+                  dc: {address: "2001:67c:4e8:f002::a", port: 443}
+              v6only:
+                expected_networks: ["2001:67c:4e8::/48"]
+                endpoints:
+                  a: {host: a.example, port: 443}
+                  b: {host: b.example, port: 443}
+                  c: {host: c.example, port: 443}
+                  d: {host: d.example, port: 443}
+            """
+        ),
+        {
+            "services.telegram.expected_networks: has no IPv6 network, but endpoint web is "
+            "probed over IPv6: every AAAA answer would be judged outside it (dns_tampered); add "
+            "the service's IPv6 ranges or narrow ip_families",
+            "services.v6only.expected_networks: has no IPv4 network, but endpoints a, b, c and 1 "
+            "more are probed over IPv4: every A answer would be judged outside it "
+            "(dns_tampered); add the service's IPv4 ranges or narrow ip_families",
+        },
+    ),
+    # ---- control_sni
+    (
+        "control-sni",
+        y(
+            """
+            control_sni: 192.0.2.1
+            services:
+              s:
+                control_sni: "not a name"
+                endpoints:
+                  a: {host: example.org, port: 443, checks: [tcp], control_sni: example.com}
+                  b: {host: example.org, port: 443, control_sni: EXAMPLE.org.}
+                  c: {address: 192.0.2.1, port: 443, control_sni: example.com}
+                  d: {host: example.org, port: 443, control_sni: 42}
+                  e:
+                    host: example.org
+                    port: 443
+                    tls: {server_name: www.example.org}
+                    control_sni: www.example.org
+            """
+        ),
+        {
+            'control_sni: "192.0.2.1" is an IP address, which TLS never sends as SNI; give a '
+            "DNS name",
+            'services.s.control_sni: expected a DNS name like example.com, got "not a name"',
+            "services.s.endpoints.a.control_sni: control_sni given but tls is not in checks",
+            'services.s.endpoints.b.control_sni: "EXAMPLE.org." is the endpoint\'s own server '
+            "name; a control must be another, innocuous name",
+            "services.s.endpoints.c.control_sni: control_sni given but tls is not in checks",
+            "services.s.endpoints.d.control_sni: expected a DNS name like example.com, got 42",
+            'services.s.endpoints.e.control_sni: "www.example.org" is the endpoint\'s own '
+            "server name; a control must be another, innocuous name",
+        },
+    ),
+    # ---- blockpage lists
+    (
+        "blockpage-lists",
+        y(
+            r"""
+            blockpage_addresses: [10.10.34.34, 10.10.34, "10.10.34.34", true]
+            blockpage_patterns: ['(?i)peyvandha', "(unclosed", "", "x*", 42, '(?i)peyvandha']
+            """
+        )
+        + SERVICES,
+        {
+            "blockpage_addresses[1]: expected an IP address like 192.0.2.1 or 2001:db8::1, "
+            'got "10.10.34"',
+            "blockpage_addresses[2]: 10.10.34.34 is listed twice",
+            "blockpage_addresses[3]: expected an IP address like 192.0.2.1 or 2001:db8::1, "
+            "got true",
+            'blockpage_patterns[1]: invalid regular expression "(unclosed": missing ), '
+            "unterminated subpattern at position 0",
+            'blockpage_patterns[2]: expected a regular expression, got ""',
+            'blockpage_patterns[3]: "x*" matches the empty string, so it would match every page',
+            "blockpage_patterns[4]: expected a regular expression, got 42",
+            'blockpage_patterns[5]: "(?i)peyvandha" is listed twice',
+        },
+    ),
+    (
+        "blockpage-lists-not-lists",
+        "blockpage_addresses: 10.10.34.34\nblockpage_patterns: peyvandha\n" + SERVICES,
+        {
+            "blockpage_addresses: expected a list of IP addresses (or [] for none), got "
+            '"10.10.34.34"',
+            "blockpage_patterns: expected a list of regular expressions (or [] for none), got "
+            '"peyvandha"',
         },
     ),
 ]
@@ -984,6 +1295,182 @@ def test_yaml_merge_keys_may_override() -> None:
     assert config.services["s"].endpoints["b"].host == "example.org"
 
 
+VERDICT_KEYS = y(
+    r"""
+    ip_families: [4, 6]
+    control_sni: example.com
+    resolvers:
+      google:
+        type: udp
+        address: 8.8.8.8
+        identity: {qname: o-o.myaddr.l.google.com, expect: '^"?(?:74\.125|172\.253)\.'}
+      cf-doh: {type: doh, url: "https://1.1.1.1/dns-query"}
+      nobody: {type: udp, address: 192.0.2.7, silent: true}
+      nobody-tcp:
+        type: tcp
+        address: 192.0.2.7
+        silent: true
+        identity: {qname: id.server, qtype: TXT, qclass: CH, expect: "^[A-Z]{3}$"}
+      sys: {type: system, identity: {qname: whoami.example, qtype: A, expect: '^192\.0\.2\.'}}
+    networks:
+      default: {}
+      uplink-b: {source_address: 192.0.2.10}
+    canaries:
+      example: {host: example.com, port: 443}
+      wiki: {host: www.wikipedia.org, port: 443, checks: [dns, tcp, tls], ip_families: [4]}
+      plain: {host: captive.apple.com, port: 80, checks: [dns, tcp, http]}
+      quad9: {address: 9.9.9.9, port: 443}
+      own-control: {host: one.example, port: 443, control_sni: two.example}
+    services:
+      telegram:
+        expected_networks: [149.154.160.0/20, 91.108.4.0/22, "2001:b28:f23d::/48"]
+        control_sni: www.example.net
+        endpoints:
+          web: {host: web.telegram.org, port: 443}
+          override: {host: web.telegram.org, port: 443, control_sni: www.example.org}
+          dns-only: {host: web.telegram.org, port: 443, checks: [dns]}
+          plain-http: {host: web.telegram.org, port: 80, checks: [tcp, http]}
+          dc2: {address: 149.154.167.51, port: 443, checks: [tcp, http]}
+          dc2-tls: {address: 149.154.167.51, host: web.telegram.org, port: 443}
+      other:
+        resolvers: [cf-doh]
+        endpoints:
+          inherits-top: {host: example.org, port: 443}
+          same-as-top: {host: example.com, port: 443}
+    """
+)
+
+
+def test_silent_and_identity_resolvers() -> None:
+    r = parse_yaml(VERDICT_KEYS).resolvers
+    assert r["google"].silent is False
+    assert r["google"].identity == IdentityCheck(
+        qname="o-o.myaddr.l.google.com",
+        qtype="TXT",
+        qclass="IN",
+        expect=re.compile(r'^"?(?:74\.125|172\.253)\.'),
+    )
+    assert r["google"].identity.expect.search('"172.253.226.34"')
+    assert r["cf-doh"].identity is None
+    assert r["nobody"].silent is True
+    assert r["nobody"].identity is None
+    # silent and identity together: the silent check asks identity's question
+    assert r["nobody-tcp"].silent is True
+    assert r["nobody-tcp"].identity is not None
+    assert (r["nobody-tcp"].identity.qtype, r["nobody-tcp"].identity.qclass) == ("TXT", "CH")
+    assert r["sys"].identity is not None
+    assert r["sys"].identity.qtype == "A"
+
+
+def test_canaries_are_the_canary_service_on_every_network_and_dns_resolver() -> None:
+    config = parse_yaml(VERDICT_KEYS)
+    assert list(config.services) == ["telegram", "other", CANARY_SERVICE]
+    canary = config.services[CANARY_SERVICE]
+    assert canary.name == "canary"
+    assert list(canary.endpoints) == ["example", "wiki", "plain", "quad9", "own-control"]
+    for endpoint in canary.endpoints.values():
+        assert endpoint.service == "canary"
+        assert endpoint.networks == ("default", "uplink-b")
+        assert endpoint.expected_networks == ()
+    example = canary.endpoints["example"]
+    # every resolver but the silent ones, in file order
+    assert example.resolvers == ("google", "cf-doh", "sys")
+    assert example.families == (4, 6)
+    assert example.checks == CHECK_ORDER
+    assert canary.endpoints["wiki"].families == (4,)
+    assert canary.endpoints["quad9"].resolvers == ()
+    assert canary.endpoints["quad9"].checks == (Check.TCP,)
+    # the silent resolvers answer no endpoint's DNS, not even by default
+    for endpoint in config.endpoints():
+        assert "nobody" not in endpoint.resolvers
+        assert "nobody-tcp" not in endpoint.resolvers
+    assert config.services["telegram"].endpoints["web"].resolvers == ("google", "cf-doh", "sys")
+    # canary tuples are ordinary tuples labelled service="canary"
+    keys = {t.key for t in expand(config)}
+    canary_keys = {k for k in keys if k.service == "canary"}
+    assert {k.resolver for k in canary_keys} == {"google", "cf-doh", "sys", "none"}
+    assert {k.network for k in canary_keys} == {"default", "uplink-b"}
+
+
+def test_control_sni_inheritance() -> None:
+    config = parse_yaml(VERDICT_KEYS)
+    tg = config.services["telegram"].endpoints
+    assert tg["web"].control_sni == "www.example.net"  # the service's beats the top level's
+    assert tg["override"].control_sni == "www.example.org"  # the endpoint's beats both
+    assert tg["dns-only"].control_sni is None  # no tls: the default is ignored
+    assert tg["plain-http"].control_sni is None
+    assert tg["dc2"].control_sni is None
+    assert tg["dc2-tls"].control_sni == "www.example.net"  # address + host with tls
+    other = config.services["other"].endpoints
+    assert other["inherits-top"].control_sni == "example.com"
+    # an inherited default that is the endpoint's own name would control nothing
+    assert other["same-as-top"].control_sni is None
+    canary = config.services[CANARY_SERVICE].endpoints
+    assert canary["example"].control_sni is None
+    assert canary["wiki"].control_sni == "example.com"
+    assert canary["plain"].control_sni is None
+    assert canary["own-control"].control_sni == "two.example"
+
+
+def test_no_control_sni_by_default() -> None:
+    assert parse_yaml(SERVICES).services["s"].endpoints["e"].control_sni is None
+
+
+def test_expected_networks() -> None:
+    config = parse_yaml(VERDICT_KEYS)
+    expected = (
+        ipaddress.ip_network("149.154.160.0/20"),
+        ipaddress.ip_network("91.108.4.0/22"),
+        ipaddress.ip_network("2001:b28:f23d::/48"),
+    )
+    for endpoint in config.services["telegram"].endpoints.values():
+        assert endpoint.expected_networks == expected
+    for endpoint in config.services["other"].endpoints.values():
+        assert endpoint.expected_networks == ()
+    # a single address is a /32 (or /128) network
+    config = parse_yaml(
+        "services:\n  s:\n    expected_networks: [192.0.2.1]\n    endpoints:\n"
+        "      e: {host: example.org, port: 443}\n"
+    )
+    assert config.services["s"].endpoints["e"].expected_networks == (
+        ipaddress.ip_network("192.0.2.1/32"),
+    )
+
+
+def test_blockpage_lists_default_to_the_shipped_ones() -> None:
+    config = parse_yaml(SERVICES)
+    assert config.blockpage_addresses == DEFAULT_BLOCKPAGE_ADDRESSES
+    assert {"10.10.34.34", "10.10.34.35", "10.10.34.36", "d0::11", "195.175.254.2"} <= (
+        config.blockpage_addresses
+    )
+    assert [p.pattern for p in config.blockpage_patterns] == [
+        p.encode() for p in DEFAULT_BLOCKPAGE_PATTERNS
+    ]
+    assert all(isinstance(p.pattern, bytes) for p in config.blockpage_patterns)
+
+
+def test_blockpage_lists_given_replace_the_shipped_ones() -> None:
+    config = parse_yaml(
+        y(
+            r"""
+            blockpage_addresses: [192.0.2.66, "2001:DB8:0::66"]
+            blockpage_patterns: ['(?i)<title>access denied', 'ministry\.example/block']
+            """
+        )
+        + SERVICES
+    )
+    assert config.blockpage_addresses == frozenset({"192.0.2.66", "2001:db8::66"})
+    assert [p.pattern for p in config.blockpage_patterns] == [
+        b"(?i)<title>access denied",
+        rb"ministry\.example/block",
+    ]
+    assert config.blockpage_patterns[0].search(b"<TITLE>Access Denied</TITLE>")
+    # [] replaces the shipped list with nothing
+    config = parse_yaml("blockpage_addresses: []\nblockpage_patterns: []\n" + SERVICES)
+    assert config.blockpage_addresses == frozenset()
+    assert config.blockpage_patterns == ()
+
+
 def test_parse_takes_plain_data() -> None:
     config = parse({"services": {"s": {"endpoints": {"e": {"address": "192.0.2.1", "port": 80}}}}})
     assert config.services["s"].endpoints["e"].address == "192.0.2.1"
@@ -1150,7 +1637,7 @@ def test_shipped_config_loads() -> None:
     assert config.timeout == 10.0
     assert config.ip_families == (4,)
     assert {r.type for r in config.resolvers.values()} == set(ResolverType)
-    assert list(config.services) == ["telegram", "whatsapp", "signal", "messenger"]
+    assert list(config.services) == ["telegram", "whatsapp", "signal", "messenger", "canary"]
     telegram = config.services["telegram"].endpoints
     assert telegram["web"].checks == CHECK_ORDER
     for name, endpoint in telegram.items():
@@ -1160,13 +1647,63 @@ def test_shipped_config_loads() -> None:
             assert all(endpoint.http.status_ok(s) for s in (101, 200, 302, 404, 501))
     whatsapp = config.services["whatsapp"].endpoints
     assert whatsapp["e16-5222"].resolvers == ("system", "google", "cloudflare-doh")
-    assert set(whatsapp["web"].resolvers) == set(config.resolvers)
+    assert set(whatsapp["web"].resolvers) == set(config.resolvers) - {"nobody"}
     assert whatsapp["registration"].resolvers == whatsapp["web"].resolvers
     targets = expand(config)
     assert len(targets) == len({t.key for t in targets})
     for endpoint in config.endpoints():
         assert endpoint.tls.ca_file is None or Path(endpoint.tls.ca_file).is_file()
         assert endpoint.tls.extra_ca_file is None or Path(endpoint.tls.extra_ca_file).is_file()
+
+
+def test_shipped_config_verdict_keys() -> None:
+    config = load(REPO / "config.yaml")
+    resolvers = config.resolvers
+    # the canaries: every network, every resolver but the silent one
+    canaries = config.services[CANARY_SERVICE].endpoints
+    assert set(canaries) == {"example", "apple"}
+    dns_resolvers = tuple(name for name in resolvers if name != "nobody")
+    for endpoint in canaries.values():
+        assert endpoint.resolvers == dns_resolvers
+        assert endpoint.networks == tuple(config.networks)
+    assert resolvers["nobody"].silent
+    assert not any("nobody" in e.resolvers for e in config.endpoints())
+    # control_sni: on every endpoint with tls, except the one whose name it is
+    for endpoint in config.endpoints():
+        if Check.TLS not in endpoint.checks or endpoint.host == "example.com":
+            assert endpoint.control_sni is None
+        else:
+            assert endpoint.control_sni == "example.com"
+    # Telegram's published ranges hold its data centres (but DC2's second address)
+    telegram = config.services["telegram"].endpoints
+    nets = telegram["web"].expected_networks
+    assert len(nets) == 14
+    assert {n.version for n in nets} == {4, 6}
+    for name, endpoint in telegram.items():
+        assert endpoint.expected_networks == nets
+        if endpoint.address is not None and endpoint.address != "95.161.76.100":
+            assert any(ipaddress.ip_address(endpoint.address) in n for n in nets), name
+    for service in ("whatsapp", "signal", "messenger"):
+        for endpoint in config.services[service].endpoints.values():
+            assert endpoint.expected_networks == ()
+    # identity: the truthful answers pass, an impostor's (or a non-answer) does not
+    google = resolvers["google"].identity
+    assert google is not None
+    assert resolvers["google-tcp"].identity == google
+    for answer in ("172.253.226.34", '"74.125.18.131"', "2a00:1450:4025:c01::10b"):
+        assert google.expect.search(answer), answer
+    for answer in ("203.0.113.53", "10.0.0.1", "edns0-client-subnet 203.0.113.0/24", ""):
+        assert not google.expect.search(answer), answer
+    cloudflare = resolvers["cloudflare"].identity
+    assert cloudflare is not None
+    assert (cloudflare.qname, cloudflare.qtype, cloudflare.qclass) == ("id.server", "TXT", "CH")
+    for answer in ("FRA", '"AMS"'):
+        assert cloudflare.expect.search(answer), answer
+    for answer in ("unbound-1.17", "dns1.isp.example", "fra"):
+        assert not cloudflare.expect.search(answer), answer
+    # the shipped blockpage lists
+    assert config.blockpage_addresses == DEFAULT_BLOCKPAGE_ADDRESSES
+    assert len(config.blockpage_patterns) == len(DEFAULT_BLOCKPAGE_PATTERNS)
 
 
 def test_loader_imports_no_sockets() -> None:
@@ -1183,7 +1720,7 @@ def test_loader_imports_no_sockets() -> None:
         ("uplink-b", set()),
         ("wg0", {"adguard-doq"}),
         ("vpn", {"adguard-doq"}),
-        ("tor", {"system", "google", "cloudflare", "adguard-doq"}),
+        ("tor", {"system", "google", "cloudflare", "adguard-doq", "nobody"}),
     ],
 )
 def test_shipped_network_examples_behave_as_their_comments_say(
