@@ -1,0 +1,1066 @@
+"""Build and tear down the censorship lab (docs/lab.md has the diagram and every technique).
+
+Six network namespaces, all named with a random per-run prefix (`mxl-3fa2-vantage`, ...):
+
+    vantage ──clean0── isp-clean  ──┐
+            ──censor0─ isp-censor ──┤
+            ──dnsint0─ isp-dnsint ──┼── internet  (look-alike services and resolvers on lo)
+            ──dead0─── isp-dead ─ ✗ ┘
+
+None of them has a link to the host: every address, however public it looks, lives inside
+the lab. Every `ip` command runs with `-n <lab namespace>` and every `nft`/`sysctl` under
+`ip netns exec <lab namespace>`; `_guard` refuses anything else, so the root namespace is
+never touched.
+
+The vantage namespace picks an uplink by source address (`ip rule from <addr> lookup <table>`)
+or by interface (`ip rule oif <dev> lookup <table>`, what SO_BINDTODEVICE needs); its main
+table has no default route, so a socket that names neither goes nowhere.
+
+Censorship is nftables rules in each ISP's `inet lab` table (chains `prefilter`, `dstnat`,
+`forward`, `output`, `srcnat`, created empty everywhere) plus the ISP's own server process
+(lying resolver, blockpage server, SNI filter, TLS interceptor). A new technique is a `Rule`
+in `RULES` (and, if it needs userspace, a listener in `_isp_spec`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import os
+import re
+import secrets
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from tests.fakes.certs import Pki, make_pki
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Every lab namespace starts with this; a run adds 4 random hex digits (`mxl-3fa2-`).
+PREFIX_BASE = "mxl-"
+ROLES = ("vantage", "isp-clean", "isp-censor", "isp-dnsint", "isp-dead", "internet")
+#: How long a server process may take to bind everything and print "ready".
+READY_TIMEOUT = 30.0
+
+
+class LabError(RuntimeError):
+    """The lab could not be built or a command inside it failed."""
+
+
+class LabUnavailable(LabError):
+    """This machine cannot run the lab (not root, `ip` or `nft` missing)."""
+
+
+def check_host() -> None:
+    """Raise LabUnavailable naming everything missing for the lab."""
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("it must run as root (it creates network namespaces)")
+    if shutil.which("ip") is None:
+        problems.append("`ip` is missing (apt-get install iproute2)")
+    if shutil.which("nft") is None:
+        problems.append("`nft` is missing (apt-get install nftables)")
+    if problems:
+        raise LabUnavailable("the censorship lab cannot run here: " + "; ".join(problems))
+
+
+# --- address plan ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Uplink:
+    """One network of the vantage point: a veth to an ISP router, and that ISP's link on to
+    the internet. Index i gives 100.64.i.0/30 (vantage .2, ISP .1), 10.0.i.0/30 (ISP .1,
+    internet .2) and routing table 100+i in the vantage namespace."""
+
+    network: str
+    isp: str
+    index: int
+    internet_link_up: bool = True
+
+    @property
+    def interface(self) -> str:  # in vantage; its peer in the ISP is `vantage0`
+        return f"{self.network}0"
+
+    @property
+    def vantage_address(self) -> str:
+        return f"100.64.{self.index}.2"
+
+    @property
+    def isp_address(self) -> str:  # the ISP router, also its resolver
+        return f"100.64.{self.index}.1"
+
+    @property
+    def subnet(self) -> str:
+        return f"100.64.{self.index}.0/30"
+
+    @property
+    def isp_internet_address(self) -> str:  # on `inet0` in the ISP
+        return f"10.0.{self.index}.1"
+
+    @property
+    def internet_address(self) -> str:  # on `<network>0` in the internet namespace
+        return f"10.0.{self.index}.2"
+
+    @property
+    def table(self) -> int:
+        return 100 + self.index
+
+
+UPLINKS = (
+    Uplink("clean", "isp-clean", 1),
+    Uplink("censor", "isp-censor", 2),
+    Uplink("dnsint", "isp-dnsint", 3),
+    Uplink("dead", "isp-dead", 4, internet_link_up=False),
+)
+UPLINK = {u.network: u for u in UPLINKS}
+
+#: Iran's DNS-injection answer (peyvandha blockpage host); hosted in the censoring ISPs.
+BOGON = "10.10.34.35"
+#: Turk Telekom's DNS sinkhole; hosted in the censoring ISPs.
+SINKHOLE = "195.175.254.2"
+#: Where the censoring ISP terminates intercepted TLS (foreign-CA certificates).
+MITM_ADDRESS = "10.10.34.36"
+#: Port of the SNI filter on the censoring ISP's own address (nft `redirect` target).
+SNI_FILTER_PORT = 8443
+#: Runs no DNS at all: queries to it time out (UDP) or are refused (TCP), unless intercepted.
+SILENT = "4.2.2.2"
+#: No listener anywhere: an outage, not censorship.
+OUTAGE_ADDRESS = "76.223.0.99"
+
+DC_RESET = "91.108.56.100"  # a Telegram data centre, IP-blocked with TCP resets on `censor`
+DC_DROP = "91.108.56.101"  # another, IP-blocked by dropping on `censor`
+SNI_ADDRESS = "13.248.0.10"  # web.whatsapp.lab: SNI-filtered on `censor`
+SNI_RESIDUAL_ADDRESS = "76.223.0.20"  # cdn.signal.lab: SNI-filtered with residual blocking
+BLOCKPAGE_ADDRESS = "157.240.0.35"  # edge.messenger.lab: HTTP answered by a blockpage
+MITM_TARGET = "157.240.0.36"  # api.messenger.lab: TLS intercepted
+
+#: The public DNS look-alikes: (name, address, TLS server name). All transports on each.
+PROVIDERS = (
+    ("google", "8.8.8.8", "dns.google.lab"),
+    ("cloudflare", "1.1.1.1", "cloudflare-dns.lab"),
+    ("quad9", "9.9.9.9", "dns.quad9.lab"),
+)
+DOH_PATH = "/dns-query"
+
+#: HTTPS look-alikes in the internet namespace: address → certificate names (first = host).
+WEB_HOSTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "91.108.56.10": ("web.telegram.lab",),
+        SNI_ADDRESS: ("web.whatsapp.lab", "static.whatsapp.lab"),
+        "13.248.0.30": ("media.whatsapp.lab",),
+        BLOCKPAGE_ADDRESS: ("edge.messenger.lab",),
+        MITM_TARGET: ("api.messenger.lab",),
+        "76.223.0.10": ("chat.signal.lab",),
+        SNI_RESIDUAL_ADDRESS: ("cdn.signal.lab", "updates.signal.lab"),
+        "93.184.216.34": ("example.lab", "www.example.lab"),
+    }
+)
+#: These also serve plain HTTP on port 80.
+HTTP_HOSTS = (BLOCKPAGE_ADDRESS, "93.184.216.34")
+#: Telegram-DC style: plain HTTP (no TLS) on 80 and 443, answering any request with 404.
+TELEGRAM_DCS = (DC_RESET, DC_DROP)
+DC_STATUS = 404
+#: Plain TCP listeners that accept and read (WhatsApp's chat port).
+TCP_LISTENERS = (("13.248.0.20", 5222),)
+
+#: The zone every honest resolver serves (A records only; AAAA gets NOERROR/no data).
+ZONE: Mapping[str, str] = MappingProxyType(
+    {
+        **{name: address for address, names in WEB_HOSTS.items() for name in names},
+        "chat.whatsapp.lab": "13.248.0.20",
+        "storage.signal.lab": OUTAGE_ADDRESS,
+        "blocked.lab": SINKHOLE,
+        **{server_name: address for _, address, server_name in PROVIDERS},
+    }
+)
+#: What the censoring resolvers say instead: an address, or None for NXDOMAIN.
+LIES: Mapping[str, str | None] = MappingProxyType(
+    {
+        "web.telegram.lab": BOGON,
+        "media.whatsapp.lab": SINKHOLE,
+        "chat.signal.lab": None,
+    }
+)
+
+BLOCKPAGE_TITLE = "Access denied"
+BLOCKPAGE_BODY = (
+    "<!doctype html><html><head><title>Access denied</title></head><body>"
+    "<h1>Access denied</h1><p>Access to this website has been blocked by order of the Lab "
+    "Telecommunications Regulatory Authority.</p></body></html>"
+)
+BLOCKPAGE_REDIRECT = "http://blocked.lab/"
+
+
+def normal_page(host: str) -> str:
+    return (
+        f"<!doctype html><html><head><title>{host}</title></head><body><h1>{host}</h1>"
+        "<p>A lab look-alike of a real service.</p></body></html>"
+    )
+
+
+# --- censorship techniques -------------------------------------------------------------------
+
+#: technique → what it is and how the lab does it (also the values of endpoint `expect`).
+TECHNIQUES: Mapping[str, str] = MappingProxyType(
+    {
+        "ok": "not interfered with",
+        "dns-bogon": (
+            f"the censoring resolver answers {BOGON} (Iran-style private bogon); on `censor` "
+            "only the ISP resolver lies, on `dnsint` every plain (udp/tcp 53) resolver does"
+        ),
+        "dns-sinkhole": f"the censoring resolver answers the sinkhole {SINKHOLE} (Turkey-style)",
+        "dns-nxdomain": "the censoring resolver answers NXDOMAIN",
+        "dns-interception": (
+            "nft `dnat` of udp/tcp port 53 to any destination onto the ISP's lying resolver "
+            "(isp-dnsint); DoT/DoH/DoQ untouched"
+        ),
+        "ip-reset": "nft `reject with tcp reset` in forward: connect() is refused",
+        "ip-drop": "nft `drop` in forward: connect() times out",
+        "sni-reset": (
+            "nft `redirect` of tcp/443 to the SNI filter, which reads the ClientHello and "
+            "resets (SO_LINGER 0) when the SNI is blocked, else splices to the real server"
+        ),
+        "sni-reset-residual": (
+            "sni-reset, and after a hit the (client, server, port) triple is put in nft set "
+            "`residual` with a timeout: every new connection is reset until it expires"
+        ),
+        "blockpage": (
+            f"nft `dnat` of tcp/80 to the ISP's blockpage server on {BOGON}: 200 "
+            f"'{BLOCKPAGE_TITLE}' page"
+        ),
+        "tls-mitm": (
+            f"nft `dnat` of tcp/443 to the ISP's TLS interceptor on {MITM_ADDRESS}, which "
+            "presents a certificate for the requested name from a foreign CA and relays"
+        ),
+        "outage": "no listener anywhere: refused on every live network (not censorship)",
+        "unreachable": (
+            "isp-dead's link to the internet is down and what is left is a blackhole default "
+            "route: everything beyond the ISP times out (its own resolver answers SERVFAIL)"
+        ),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One nftables rule of a technique: `nft add rule inet lab <chain> <text>` in the ISP.
+    `{isp}` in the text is the ISP's own address."""
+
+    isp: str
+    technique: str
+    chain: str
+    text: str
+
+
+RULES: tuple[Rule, ...] = (
+    # IP blocking
+    Rule(
+        "isp-censor",
+        "ip-reset",
+        "forward",
+        f"ip daddr {DC_RESET} meta l4proto tcp reject with tcp reset",
+    ),
+    Rule(
+        "isp-censor",
+        "ip-reset",
+        "forward",
+        f"ip daddr {DC_RESET} reject with icmp type host-prohibited",
+    ),
+    Rule("isp-censor", "ip-drop", "forward", f"ip daddr {DC_DROP} drop"),
+    # HTTP blockpage and TLS interception: steer the flow to the ISP's own servers
+    Rule(
+        "isp-censor",
+        "blockpage",
+        "dstnat",
+        f"ip daddr {BLOCKPAGE_ADDRESS} tcp dport 80 dnat ip to {BOGON}:80",
+    ),
+    Rule(
+        "isp-censor",
+        "tls-mitm",
+        "dstnat",
+        f"ip daddr {MITM_TARGET} tcp dport 443 dnat ip to {MITM_ADDRESS}:443",
+    ),
+    # SNI filtering: through the userspace filter (nftables cannot parse a ClientHello)
+    Rule(
+        "isp-censor",
+        "sni-reset",
+        "dstnat",
+        f"ip daddr {SNI_ADDRESS} tcp dport 443 redirect to :{SNI_FILTER_PORT}",
+    ),
+    Rule(
+        "isp-censor",
+        "sni-reset-residual",
+        "dstnat",
+        f"ip daddr {SNI_RESIDUAL_ADDRESS} tcp dport 443 redirect to :{SNI_FILTER_PORT}",
+    ),
+    Rule(
+        "isp-censor",
+        "sni-reset-residual",
+        "prefilter",
+        "meta l4proto tcp ip saddr . ip daddr . tcp dport @residual reject with tcp reset",
+    ),
+    # Transparent DNS interception
+    Rule("isp-dnsint", "dns-interception", "dstnat", "udp dport 53 dnat ip to {isp}:53"),
+    Rule("isp-dnsint", "dns-interception", "dstnat", "tcp dport 53 dnat ip to {isp}:53"),
+)
+
+#: The SNI filter's blocklist: name (exact, or `*.suffix`) → its technique (`sni-reset-residual`
+#: names get `residual_seconds` of residual blocking after a hit, the others none).
+SNI_BLOCKLIST: Mapping[str, str] = MappingProxyType(
+    {"web.whatsapp.lab": "sni-reset", "cdn.signal.lab": "sni-reset-residual"}
+)
+
+
+def base_ruleset() -> str:
+    """The `inet lab` table every lab router gets: empty chains at the usual hooks, and the
+    `residual` set the SNI filter fills. Techniques add rules to these chains."""
+    return """
+table inet lab {
+    set residual {
+        type ipv4_addr . ipv4_addr . inet_service
+        flags timeout
+    }
+    chain prefilter { type filter hook prerouting priority -150; policy accept; }
+    chain dstnat { type nat hook prerouting priority dstnat; policy accept; }
+    chain forward { type filter hook forward priority filter; policy accept; }
+    chain output { type filter hook output priority filter; policy accept; }
+    chain srcnat { type nat hook postrouting priority srcnat; policy accept; }
+}
+"""
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+
+def _endpoint(
+    service: str,
+    host: str | None,
+    address: str,
+    port: int,
+    scheme: str,
+    *,
+    censor: str = "ok",
+    dnsint: str = "ok",
+    everywhere: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    expect = {
+        "clean": everywhere or "ok",
+        "censor": everywhere or censor,
+        "dnsint": everywhere or dnsint,
+        "dead": "unreachable",
+    }
+    return {
+        "service": service,
+        "host": host,
+        "address": address,
+        "port": port,
+        "scheme": scheme,
+        "expect": expect,
+        **extra,
+    }
+
+
+def _endpoints() -> dict[str, dict[str, Any]]:
+    """Every endpoint, what it runs, and the technique that hits it on each network."""
+    return {
+        "telegram-web": _endpoint(
+            "telegram",
+            "web.telegram.lab",
+            "91.108.56.10",
+            443,
+            "https",
+            censor="dns-bogon",
+            dnsint="dns-bogon",
+            lie=BOGON,
+        ),
+        "telegram-dc": _endpoint(
+            "telegram", None, DC_RESET, 443, "http", censor="ip-reset", status=DC_STATUS
+        ),
+        "telegram-dc-80": _endpoint(
+            "telegram", None, DC_RESET, 80, "http", censor="ip-reset", status=DC_STATUS
+        ),
+        "telegram-dc2": _endpoint(
+            "telegram", None, DC_DROP, 443, "http", censor="ip-drop", status=DC_STATUS
+        ),
+        "whatsapp-web": _endpoint(
+            "whatsapp",
+            "web.whatsapp.lab",
+            SNI_ADDRESS,
+            443,
+            "https",
+            censor="sni-reset",
+            control_sni="static.whatsapp.lab",
+        ),
+        "whatsapp-media": _endpoint(
+            "whatsapp",
+            "media.whatsapp.lab",
+            "13.248.0.30",
+            443,
+            "https",
+            censor="dns-sinkhole",
+            dnsint="dns-sinkhole",
+            lie=SINKHOLE,
+        ),
+        "whatsapp-chat": _endpoint("whatsapp", "chat.whatsapp.lab", "13.248.0.20", 5222, "tcp"),
+        "messenger-web": _endpoint(
+            "messenger", "edge.messenger.lab", BLOCKPAGE_ADDRESS, 80, "http", censor="blockpage"
+        ),
+        "messenger-web-tls": _endpoint(
+            "messenger", "edge.messenger.lab", BLOCKPAGE_ADDRESS, 443, "https"
+        ),
+        "messenger-api": _endpoint(
+            "messenger", "api.messenger.lab", MITM_TARGET, 443, "https", censor="tls-mitm"
+        ),
+        "signal-chat": _endpoint(
+            "signal",
+            "chat.signal.lab",
+            "76.223.0.10",
+            443,
+            "https",
+            censor="dns-nxdomain",
+            dnsint="dns-nxdomain",
+            lie="NXDOMAIN",
+        ),
+        "signal-cdn": _endpoint(
+            "signal",
+            "cdn.signal.lab",
+            SNI_RESIDUAL_ADDRESS,
+            443,
+            "https",
+            censor="sni-reset-residual",
+            control_sni="updates.signal.lab",
+        ),
+        "signal-storage": _endpoint(
+            "signal", "storage.signal.lab", OUTAGE_ADDRESS, 443, "https", everywhere="outage"
+        ),
+        "canary": _endpoint("canary", "example.lab", "93.184.216.34", 443, "https"),
+        "canary-http": _endpoint("canary", "example.lab", "93.184.216.34", 80, "http"),
+    }
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def _run(
+    argv: Sequence[str], *, stdin: str | None = None, check: bool = True, timeout: float = 30
+) -> str:
+    proc = subprocess.run(
+        list(argv), input=stdin, capture_output=True, text=True, check=False, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip()
+        raise LabError(f"`{' '.join(argv)}` failed ({proc.returncode}): {detail}")
+    return proc.stdout
+
+
+def _guard(ns: str) -> str:
+    """Every command the lab runs names a lab namespace: never the root namespace."""
+    if not ns.startswith(PREFIX_BASE) or "/" in ns:
+        raise LabError(f"refusing to act outside a lab namespace: {ns!r}")
+    return ns
+
+
+def _ip_batch(ns: str, commands: Iterable[str]) -> None:
+    """`ip -n NS -batch -`: one fork for a namespace's whole configuration."""
+    _run(["ip", "-n", _guard(ns), "-batch", "-"], stdin="\n".join(commands) + "\n")
+
+
+def _nft(ns: str, script: str, *flags: str) -> str:
+    return _run(["ip", "netns", "exec", _guard(ns), "nft", *flags, "-f", "-"], stdin=script)
+
+
+def _sysctl(ns: str, settings: Mapping[str, str]) -> None:
+    _run(
+        ["ip", "netns", "exec", _guard(ns), "sysctl", "-q", "-w"]
+        + [f"{key}={value}" for key, value in settings.items()]
+    )
+
+
+def lab_namespaces(prefix: str = PREFIX_BASE) -> list[str]:
+    """The namespaces whose name starts with `prefix` (a lab prefix, `mxl-` by default)."""
+    _guard(prefix)
+    out = _run(["ip", "netns", "list"], check=False)
+    names = [line.split()[0] for line in out.splitlines() if line.strip()]
+    return [name for name in names if name.startswith(prefix)]
+
+
+def _kill_namespace_processes(ns: str) -> None:
+    """End the processes still inside a lab namespace (servers, or whatever `run_in` started
+    there), by pid."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = [int(p) for p in _run(["ip", "netns", "pids", _guard(ns)], check=False).split()]
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            alive = [pid for pid in pids if _pid_alive(pid)]
+            if not alive:
+                return
+            time.sleep(0.02)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie child of ours still "exists"; reap it if it is ours.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return False
+    return True
+
+
+def down(prefix: str = PREFIX_BASE) -> list[str]:
+    """Remove every lab namespace starting with `prefix` (leftovers of a crashed run), ending
+    the processes inside them first. Returns the names removed."""
+    removed = []
+    for ns in lab_namespaces(prefix):
+        _kill_namespace_processes(ns)
+        _run(["ip", "netns", "delete", ns], check=False)
+        removed.append(ns)
+    return removed
+
+
+# --- server processes ------------------------------------------------------------------------
+
+
+class ServerProcess:
+    """`python -m tests.lab.servers --spec FILE` inside a namespace. It prints "ready" once
+    every listener is bound, and exits when its stdin closes (so it never outlives us)."""
+
+    def __init__(self, ns: str, spec_file: Path, log_file: Path) -> None:
+        self.ns = ns
+        self.spec_file = spec_file
+        self.log_file = log_file
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+        with log_file.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    _guard(ns),
+                    sys.executable,
+                    "-m",
+                    "tests.lab.servers",
+                    "--spec",
+                    str(spec_file),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                cwd=REPO_ROOT,
+                env=env,
+            )
+
+    def wait_ready(self, deadline: float) -> None:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        buffer = b""
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while True:
+                if b"ready\n" in buffer:
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise LabError(f"server in {self.ns} not ready in time; {self._tail()}")
+                if not sel.select(remaining):
+                    continue
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    self.proc.wait(5)
+                    raise LabError(
+                        f"server in {self.ns} exited ({self.proc.returncode}) before ready; "
+                        f"{self._tail()}"
+                    )
+                buffer += chunk
+
+    def _tail(self) -> str:
+        try:
+            text = self.log_file.read_text(errors="replace").strip()
+        except OSError:
+            text = ""
+        return f"log {self.log_file}:\n{text[-3000:]}" if text else f"log {self.log_file} empty"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()  # the server exits on EOF
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(3)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(3)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+
+# --- the lab ---------------------------------------------------------------------------------
+
+
+class Lab:
+    """A built, running lab. Build with `Lab.start(dir)` (sync, also a context manager) or
+    `await Lab.create(dir)`; tear down with `shutdown()` / `await close()` (idempotent; also
+    run at interpreter exit)."""
+
+    def __init__(self, directory: Path, prefix: str, residual_seconds: float) -> None:
+        self.directory = directory
+        self.prefix = prefix
+        self.residual_seconds = residual_seconds
+        #: role ("vantage", "isp-censor", ...) → namespace name.
+        self.namespaces = {role: f"{prefix}{role}" for role in ROLES}
+        self.vantage = self.namespaces["vantage"]
+        self.networks: dict[str, dict[str, Any]] = {
+            u.network: {
+                "netns": self.vantage,
+                "source_address": u.vantage_address,
+                "interface": u.interface,
+                "gateway": u.isp_address,
+                "isp_namespace": self.namespaces[u.isp],
+                "table": u.table,
+            }
+            for u in UPLINKS
+        }
+        self.endpoints = _endpoints()
+        if residual_seconds <= 0:  # the residual variant switched off: a plain SNI reset
+            self.endpoints["signal-cdn"]["expect"]["censor"] = "sni-reset"
+        self.techniques = dict(TECHNIQUES)
+        self.rules = RULES
+        self.zone = dict(ZONE)
+        self.lies = dict(LIES)
+        self.pki: Pki | None = None
+        self.foreign_pki: Pki | None = None
+        self.ca_file = directory / "lab-ca.pem"
+        self.foreign_ca_file = directory / "foreign-ca.pem"
+        self.resolvers: dict[str, dict[str, Any]] = {}
+        self._servers: list[ServerProcess] = []
+        self._spawned: list[subprocess.Popen[Any]] = []
+        self._closed = False
+        self._built: list[str] = []
+
+    # construction ------------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls, directory: Path | str, *, prefix: str | None = None, residual_seconds: float = 2.0
+    ) -> Lab:
+        """Build everything and start every server; returns once all are ready.
+
+        `residual_seconds`: how long the SNI filter keeps resetting a (client, server, port)
+        after a hit on cdn.signal.lab (`sni-reset-residual`); whatsapp's SNI rule has none.
+        """
+        check_host()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if prefix is None:
+            prefix = f"{PREFIX_BASE}{secrets.token_hex(2)}-"
+            while lab_namespaces(prefix):  # another run's: never share (nor delete) them
+                prefix = f"{PREFIX_BASE}{secrets.token_hex(2)}-"
+        elif lab_namespaces(prefix):
+            raise LabError(
+                f"namespaces starting with {prefix!r} exist already (a leftover? "
+                f"`python -m tests.lab down --prefix {prefix}` removes them)"
+            )
+        lab = cls(directory, prefix, residual_seconds)
+        atexit.register(lab.shutdown)
+        try:
+            lab._build()
+        except BaseException:
+            lab.shutdown()
+            raise
+        return lab
+
+    @classmethod
+    async def create(cls, directory: Path | str, **options: Any) -> Lab:
+        return await asyncio.to_thread(cls.start, directory, **options)
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.shutdown)
+
+    def _build(self) -> None:
+        self.pki = make_pki(self.directory, "lab-ca")
+        self.foreign_pki = make_pki(self.directory, "foreign-ca")
+        self.resolvers = self._resolvers()
+        for role in ROLES:
+            ns = self.namespaces[role]
+            _run(["ip", "netns", "add", _guard(ns)])
+            self._built.append(ns)
+        self._wire()
+        for role in ROLES:
+            _nft(self.namespaces[role], base_ruleset())
+        for rule in self.rules:
+            self.add_rule(rule)
+        self._start_servers()
+
+    def _wire(self) -> None:
+        ns = self.namespaces
+        vantage = ["link set lo up"]
+        internet = ["link set lo up"]
+        isps: dict[str, list[str]] = {}
+        for u in UPLINKS:
+            isp_ns = ns[u.isp]
+            # Both ends are created inside lab namespaces: nothing ever appears on the host.
+            vantage += [
+                f"link add {u.interface} type veth peer name vantage0 netns {isp_ns}",
+                f"addr add {u.vantage_address}/30 dev {u.interface}",
+                f"link set {u.interface} up",
+                f"route add {u.subnet} dev {u.interface} src {u.vantage_address} table {u.table}",
+                f"route add default via {u.isp_address} dev {u.interface} table {u.table}",
+                f"rule add from {u.vantage_address} lookup {u.table} pref {1000 + u.index}",
+                f"rule add oif {u.interface} lookup {u.table} pref {1100 + u.index}",
+            ]
+            isp = [
+                "link set lo up",
+                f"addr add {u.isp_address}/30 dev vantage0",
+                "link set vantage0 up",
+                f"link add inet0 type veth peer name {u.interface} netns {ns['internet']}",
+                f"addr add {u.isp_internet_address}/30 dev inet0",
+            ]
+            if u.isp in ("isp-censor", "isp-dnsint"):
+                isp += [f"addr add {a}/32 dev lo" for a in (BOGON, MITM_ADDRESS, SINKHOLE)]
+            isps[u.isp] = isp
+        _ip_batch(ns["vantage"], vantage)
+        for isp_role, commands in isps.items():
+            _ip_batch(ns[isp_role], commands)
+        for u in UPLINKS:
+            internet.append(f"addr add {u.internet_address}/30 dev {u.interface}")
+        addresses = {SILENT, OUTAGE_ADDRESS, *WEB_HOSTS, *TELEGRAM_DCS}
+        addresses |= {a for a, _ in TCP_LISTENERS} | {a for _, a, _ in PROVIDERS}
+        internet += [f"addr add {a}/32 dev lo" for a in sorted(addresses)]
+        _ip_batch(ns["internet"], internet)
+        for u in UPLINKS:
+            self.set_internet_link(u.network, up=u.internet_link_up)
+        for role in ROLES:
+            settings = {
+                "net.ipv4.conf.all.rp_filter": "0",
+                "net.ipv4.conf.default.rp_filter": "0",
+                # Every ICMP error is sent (no per-peer or global rate limit): deterministic
+                # "port unreachable" for the silent resolver and the outage, test after test.
+                "net.ipv4.icmp_ratemask": "0",
+            }
+            if role.startswith("isp-"):
+                settings["net.ipv4.ip_forward"] = "1"  # inside the ISP router only
+            _sysctl(ns[role], settings)
+
+    def set_internet_link(self, network: str, *, up: bool) -> None:
+        """Bring an ISP's link to the internet up or down (both veth ends, and the routes over
+        it): `dead` starts down; a later test can cut any uplink mid-run."""
+        u = UPLINK[network]
+        isp_ns, internet_ns = self.namespaces[u.isp], self.namespaces["internet"]
+        if up:
+            _ip_batch(internet_ns, [f"link set {u.interface} up"])
+            _ip_batch(isp_ns, ["link set inet0 up"])
+            _ip_batch(isp_ns, [f"route replace default via {u.internet_address} dev inet0"])
+            _ip_batch(
+                internet_ns,
+                [f"route replace {u.subnet} via {u.isp_internet_address} dev {u.interface}"],
+            )
+        else:
+            _ip_batch(isp_ns, ["link set inet0 down"])  # the kernel drops routes over it
+            _ip_batch(internet_ns, [f"link set {u.interface} down"])
+            # What is left of the way out is a black hole: packets vanish, callers time out.
+            # (Not an ICMP unreachable: over veth the ICMP comes back while connect() still
+            # holds the socket lock, becomes a soft error, and the failure then shows after
+            # the 1 s SYN retransmission or not at all: nondeterministic.)
+            _ip_batch(isp_ns, ["route replace blackhole default"])
+
+    def add_rule(self, rule: Rule) -> int:
+        """Append one technique rule to its router's `inet lab` table (at build time, or at
+        run time for a test of its own); returns the nft rule handle for `remove_rule`."""
+        isp_address = next((u.isp_address for u in UPLINKS if u.isp == rule.isp), "")
+        text = rule.text.replace("{isp}", isp_address)
+        echo = _nft(
+            self._ns(rule.isp), f"add rule inet lab {rule.chain} {text}\n", "--echo", "--handle"
+        )
+        match = re.search(r"# handle (\d+)", echo)
+        if match is None:
+            raise LabError(f"nft did not echo a handle for {rule}: {echo!r}")
+        return int(match.group(1))
+
+    def remove_rule(self, rule: Rule, handle: int) -> None:
+        _nft(self._ns(rule.isp), f"delete rule inet lab {rule.chain} handle {handle}\n")
+
+    @contextlib.contextmanager
+    def technique(self, *rules: Rule) -> Iterator[None]:
+        """Apply extra rules for the body only (e.g. a QUIC drop, a rate policer)."""
+        added: list[tuple[Rule, int]] = []
+        try:
+            for rule in rules:
+                added.append((rule, self.add_rule(rule)))
+            yield
+        finally:
+            for rule, handle in reversed(added):
+                self.remove_rule(rule, handle)
+
+    def nft(self, role: str, script: str) -> str:
+        """Run an nft script inside a lab namespace (role or full name); its output."""
+        return _nft(self._ns(role), script)
+
+    # facts ---------------------------------------------------------------------------------
+
+    def _resolvers(self) -> dict[str, dict[str, Any]]:
+        ca = str(self.ca_file)
+        plain_lies = ["dnsint"]
+        resolvers: dict[str, dict[str, Any]] = {
+            "isp": {
+                u.network: {
+                    "type": "udp",
+                    "address": u.isp_address,
+                    "port": 53,
+                    "also": ["tcp"],
+                    "behaviour": {
+                        "clean": "honest",
+                        "censor": "lies",
+                        "dnsint": "lies",
+                        "dead": "servfail (its upstream is down)",
+                    }[u.network],
+                }
+                for u in UPLINKS
+            }
+        }
+        for name, address, server_name in PROVIDERS:
+            resolvers[name] = {"type": "udp", "address": address, "port": 53, "lies_on": plain_lies}
+            resolvers[f"{name}-tcp"] = {
+                "type": "tcp",
+                "address": address,
+                "port": 53,
+                "lies_on": plain_lies,
+            }
+            for kind, port in (("dot", 853), ("doh", 443), ("doq", 853)):
+                entry: dict[str, Any] = {
+                    "type": kind,
+                    "address": address,
+                    "port": port,
+                    "server_name": server_name,
+                    "ca_file": ca,
+                    "lies_on": [],
+                }
+                if kind == "doh":
+                    entry["url"] = f"https://{server_name}{DOH_PATH}"
+                resolvers[f"{name}-{kind}"] = entry
+        resolvers["silent"] = {
+            "type": "udp",
+            "address": SILENT,
+            "port": 53,
+            "lies_on": plain_lies,
+            "note": "runs no DNS: times out (udp) / refused (tcp) unless intercepted",
+        }
+        return resolvers
+
+    def facts(self) -> dict[str, Any]:
+        """Everything a test or a person needs, JSON-serialisable."""
+        return {
+            "prefix": self.prefix,
+            "namespaces": self.namespaces,
+            "vantage": self.vantage,
+            "networks": self.networks,
+            "resolvers": self.resolvers,
+            "endpoints": self.endpoints,
+            "ca_file": str(self.ca_file),
+            "foreign_ca_file": str(self.foreign_ca_file),
+            "zone": self.zone,
+            "lies": self.lies,
+            "techniques": self.techniques,
+            "rules": [
+                {"isp": r.isp, "technique": r.technique, "chain": r.chain, "rule": r.text}
+                for r in self.rules
+            ],
+        }
+
+    # server processes ----------------------------------------------------------------------
+
+    def _cert(self, *names: str) -> dict[str, str]:
+        """A lab-CA certificate for `names` (chain and key files)."""
+        pki = self.pki
+        assert pki is not None
+        certs = self.directory / "certs"
+        certs.mkdir(exist_ok=True)
+        chain, key = pki.cert_files(*names, directory=certs)
+        return {"cert": str(chain), "key": str(key)}
+
+    def _ca_files(self) -> dict[str, str]:
+        """The lab CA's certificate and key, for servers that mint their own certificates."""
+        assert self.pki is not None
+        key = self.directory / "lab-ca.key.pem"
+        if not key.exists():
+            self.pki.ca.private_key_pem.write_to_path(str(key))
+        return {"cert": str(self.ca_file), "key": str(key)}
+
+    def _internet_spec(self) -> dict[str, Any]:
+        listeners: list[dict[str, Any]] = []
+        for _, address, server_name in PROVIDERS:
+            listeners.append(
+                {
+                    "kind": "dns",
+                    "address": address,
+                    "transports": ["udp", "tcp", "dot", "doh", "doq"],
+                    "zone": dict(ZONE),
+                    "server_name": server_name,
+                    "ca": self._ca_files(),
+                }
+            )
+        for address, names in WEB_HOSTS.items():
+            host = names[0]
+            page = {"status": 200, "body": normal_page(host)}
+            listeners.append(
+                {"kind": "http", "address": address, "port": 443, "tls": self._cert(*names)} | page
+            )
+            if address in HTTP_HOSTS:
+                listeners.append({"kind": "http", "address": address, "port": 80} | page)
+        for address in TELEGRAM_DCS:
+            for port in (80, 443):
+                listeners.append(
+                    {
+                        "kind": "http",
+                        "address": address,
+                        "port": port,
+                        "status": DC_STATUS,
+                        "body": "",
+                    }
+                )
+        for address, port in TCP_LISTENERS:
+            listeners.append({"kind": "tcp", "address": address, "port": port})
+        return {"listeners": listeners}
+
+    def _isp_spec(self, u: Uplink) -> dict[str, Any]:
+        resolver: dict[str, Any] = {
+            "kind": "dns",
+            "address": u.isp_address,
+            "transports": ["udp", "tcp"],
+            "zone": dict(ZONE),
+            "ca": self._ca_files(),
+        }
+        listeners: list[dict[str, Any]] = [resolver]
+        if u.isp in ("isp-censor", "isp-dnsint"):
+            resolver["lies"] = dict(LIES)
+            listeners += [
+                {
+                    "kind": "http",
+                    "address": BOGON,
+                    "port": 80,
+                    "status": 200,
+                    "body": BLOCKPAGE_BODY,
+                },
+                {
+                    "kind": "http",
+                    "address": SINKHOLE,
+                    "port": 80,
+                    "status": 302,
+                    "body": "",
+                    "headers": {"Location": BLOCKPAGE_REDIRECT},
+                    "hosts": {"blocked.lab": {"status": 200, "body": BLOCKPAGE_BODY}},
+                },
+            ]
+        if u.isp == "isp-dead":
+            resolver["zone"] = {}
+            resolver["default_rcode"] = "SERVFAIL"
+        if u.isp == "isp-censor":
+            assert self.foreign_pki is not None
+            foreign_key = self.directory / "foreign-ca.key.pem"
+            self.foreign_pki.ca.private_key_pem.write_to_path(str(foreign_key))
+            listeners += [
+                {
+                    "kind": "sni-filter",
+                    "address": u.isp_address,
+                    "port": SNI_FILTER_PORT,
+                    "blocked": {
+                        name: (self.residual_seconds if tech == "sni-reset-residual" else 0.0)
+                        for name, tech in SNI_BLOCKLIST.items()
+                    },
+                    "residual_set": "inet lab residual",
+                },
+                {
+                    "kind": "tls-mitm",
+                    "address": MITM_ADDRESS,
+                    "port": 443,
+                    "ca_cert": str(self.foreign_ca_file),
+                    "ca_key": str(foreign_key),
+                },
+            ]
+        return {"listeners": listeners}
+
+    def _start_servers(self) -> None:
+        specs = {"internet": self._internet_spec()}
+        for u in UPLINKS:
+            specs[u.isp] = self._isp_spec(u)
+        for role, spec in specs.items():
+            spec_file = self.directory / f"{role}.json"
+            spec_file.write_text(json.dumps(spec, indent=2))
+            self._servers.append(
+                ServerProcess(self.namespaces[role], spec_file, self.directory / f"{role}.log")
+            )
+        deadline = time.monotonic() + READY_TIMEOUT
+        for server in self._servers:
+            server.wait_ready(deadline)
+
+    # running things inside -----------------------------------------------------------------
+
+    def _ns(self, ns: str) -> str:
+        return _guard(self.namespaces.get(ns, ns))
+
+    def run_in(self, ns: str, argv: Sequence[str], **popen: Any) -> subprocess.Popen[Any]:
+        """Start `argv` inside a lab namespace (role like "vantage" or a full name). The lab
+        terminates it at shutdown if it still runs."""
+        proc = subprocess.Popen(["ip", "netns", "exec", self._ns(ns), *argv], **popen)
+        self._spawned.append(proc)
+        return proc
+
+    def check_in(self, ns: str, argv: Sequence[str], timeout: float = 30) -> str:
+        """Run `argv` to completion inside a lab namespace; its stdout (raises on failure)."""
+        return _run(["ip", "netns", "exec", self._ns(ns), *argv], timeout=timeout)
+
+    # teardown ------------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.shutdown)
+        for proc in self._spawned:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(3)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(3)
+        for server in self._servers:
+            server.stop()
+        # Only what this run created: a clashing prefix must not cost another run its lab.
+        for ns in reversed(self._built):
+            _kill_namespace_processes(ns)
+            _run(["ip", "netns", "delete", ns], check=False)
+        self._built.clear()
