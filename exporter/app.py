@@ -20,6 +20,7 @@ import contextlib
 import logging
 import random
 import signal
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -219,7 +220,18 @@ class App:
         """After each round: judge every tuple against the others of the round."""
         snapshot = self.store.snapshot()
         observations = [s.last for s in snapshot.series.values() if s.last is not None]
-        self.store.set_judgement(judge_round(self.scheduler.config, observations))
+        judgement = judge_round(self.scheduler.config, observations)
+        self.store.set_judgement(judgement)
+        verdicts = Counter(f.verdict.value for f in judgement.findings.values())
+        self._log.info(
+            "round judged",
+            extra=fields(
+                tuples=len(judgement.findings),
+                blocked=sum(1 for f in judgement.findings.values() if f.blocked),
+                networks_down=sum(1 for up in judgement.network_up.values() if not up),
+                **{f"verdict_{name}": count for name, count in sorted(verdicts.items())},
+            ),
+        )
 
     async def reload(self) -> ReloadOutcome:
         """Load the config file again and apply it, or keep the running one."""

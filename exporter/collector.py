@@ -220,6 +220,11 @@ def families(
             value=float(stats.rounds_total),
         ),
         GaugeMetricFamily(
+            "messaging_exporter_probe_interval_seconds",
+            "The configured interval: every tuple is probed once per interval.",
+            value=stats.interval_seconds,
+        ),
+        GaugeMetricFamily(
             "messaging_exporter_targets",
             "Tuples in the probe matrix (endpoints x networks x resolvers x families).",
             value=float(stats.targets),

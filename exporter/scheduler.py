@@ -99,6 +99,7 @@ class SchedulerStats:
     rounds_total: int  # completed rounds
     round_lag_seconds: float  # max start lag of the last completed round; 0 before one
     start_lag: Histogram  # start lag of every probe, seconds
+    interval_seconds: float = 60.0  # the configured interval (alerts on stale probes use it)
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
@@ -211,6 +212,7 @@ class Scheduler:
             rounds_total=self._rounds,
             round_lag_seconds=self._round_lag,
             start_lag=self._start_lag,
+            interval_seconds=self._config.interval,
         )
 
     # ---- reload
