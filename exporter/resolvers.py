@@ -50,7 +50,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from dns.quic._asyncio import AsyncioQuicManager  # re-exported by dns.quic, not explicitly
 from dns.quic._common import UnexpectedEOF  # dnspython does not re-export it
 
-from exporter.config import Resolver, ResolverType, TlsOptions
+from exporter.config import IdentityCheck, Resolver, ResolverType, TlsOptions
 from exporter.errors import NetworkSetupError, classify, describe
 from exporter.model import DnsObservation, ErrorKind
 from exporter.network import Dialer, family_of
@@ -162,6 +162,66 @@ async def query(
             duration=trace.elapsed(),
         )
     return _observe(qname, qtype, message, response, trace)
+
+
+async def ask_identity(
+    resolver: Resolver,
+    dialer: Dialer,
+    check: IdentityCheck,
+    *,
+    contexts: TlsContexts,
+    timeout: float,  # noqa: ASYNC109  # the API's budget, applied with asyncio.timeout
+    resolv_conf: str | None = None,
+) -> DnsObservation:
+    """Ask the resolver who it is (e.g. `id.server CH TXT`); never raises but CancelledError.
+
+    `answers` holds the TXT strings (decoded, joined per record) or the addresses asked for,
+    so the judgement can match them against `check.expect`. `rcode` is set whenever anything
+    replied: for a silent or intercepted resolver that is the evidence itself.
+    """
+    trace = _Trace(server=_server_label(resolver, resolv_conf, dialer))
+    try:
+        rdtype = dns.rdatatype.from_text(check.qtype)
+        rdclass = dns.rdataclass.from_text(check.qclass)
+        message = dns.message.make_query(check.qname, rdtype, rdclass)
+        response = await _bounded_exchange(
+            resolver,
+            dialer,
+            message,
+            contexts=contexts,
+            timeout=timeout,
+            resolv_conf=resolv_conf,
+            trace=trace,
+        )
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        return DnsObservation(
+            qname=check.qname,
+            qtype=check.qtype,
+            server=trace.server,
+            error=classify(exc),
+            detail=describe(exc),
+            duration=trace.elapsed(),
+        )
+    answers: list[str] = []
+    for rrset in response.answer:
+        if rrset.rdtype != rdtype:
+            continue
+        for rdata in rrset:
+            if rdtype == dns.rdatatype.TXT:
+                answers.append(b"".join(rdata.strings).decode("utf-8", errors="replace"))
+            else:
+                answers.append(rdata.to_text())
+    rcode = dns.rcode.to_text(response.rcode())
+    return DnsObservation(
+        qname=check.qname,
+        qtype=check.qtype,
+        server=trace.server,
+        rcode=rcode,
+        answers=tuple(answers[:16]),
+        duration=trace.elapsed(),
+    )
 
 
 async def exchange(

@@ -843,3 +843,108 @@ async def test_fake_doh_answers_get(server: FakeDnsServer) -> None:
         reply = dns.message.from_wire(await response.read())
     assert [rd.address for rd in reply.answer[0]] == ["192.0.2.1", "192.0.2.2"]
     assert server.counts == {"doh": 1}
+
+
+# --- interception checks --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expect", "intercepted"),
+    [(r"^fake-\d+$", False), (r"^google-public-dns", True)],
+)
+async def test_identity_check_through_the_prober(
+    server: FakeDnsServer, expect: str, intercepted: bool
+) -> None:
+    """The prober asks the identity question; the judgement compares the answer."""
+    import re
+    from types import MappingProxyType
+
+    from exporter.config import Config, IdentityCheck, Service
+    from exporter.matrix import TargetKind, resolver_checks
+    from exporter.probe import Prober
+    from exporter.verdict import judge_round
+
+    resolver = make_resolver(
+        server,
+        ResolverType.UDP,
+        identity=IdentityCheck(qname="id.server", qclass="CH", expect=re.compile(expect)),
+    )
+    endpoint_resolver = dataclasses.replace(resolver, name="plain", identity=None)
+    config = Config(
+        timeout=3.0,
+        resolvers=MappingProxyType({"udp": resolver, "plain": endpoint_resolver}),
+        networks=MappingProxyType({"default": DEFAULT.network}),
+        services=MappingProxyType({"svc": Service(name="svc", endpoints=MappingProxyType({}))}),
+    )
+    # An endpoint using the identity resolver makes the check run on that network.
+    from exporter.config import Check, Endpoint
+
+    web = Endpoint(
+        service="svc",
+        name="web",
+        host="a.test",
+        address=None,
+        port=443,
+        checks=(Check.DNS,),
+        resolvers=("udp",),
+        networks=("default",),
+    )
+    config = dataclasses.replace(
+        config,
+        services=MappingProxyType(
+            {"svc": Service(name="svc", endpoints=MappingProxyType({"web": web}))}
+        ),
+    )
+    (target,) = resolver_checks(config)
+    assert target.kind is TargetKind.RESOLVER_CHECK
+    obs = await Prober(config).probe(target)
+    assert obs.dns is not None
+    assert obs.dns.rcode == "NOERROR"
+    assert obs.dns.answers == ("fake-1",)
+    assert server.queries[-1].qclass == "CH"
+    judgement = judge_round(config, [obs])
+    assert judgement.resolver_intercepted == {("default", "udp"): intercepted}
+
+
+async def test_silent_resolver_check_sees_only_silence(server: FakeDnsServer) -> None:
+    """A silent resolver's address runs no DNS: here a closed port, so nothing answers and
+    there is no interception; the fake server standing in for an injector answers."""
+    from types import MappingProxyType
+
+    from exporter.config import Check, Config, Endpoint, Service
+    from exporter.matrix import resolver_checks
+    from exporter.probe import Prober
+    from exporter.verdict import judge_round
+
+    web = Endpoint(
+        service="svc",
+        name="web",
+        host="a.test",
+        address=None,
+        port=443,
+        checks=(Check.DNS,),
+        resolvers=("udp",),
+        networks=("default",),
+    )
+    results = {}
+    for name, port in (
+        ("silence", closed_port(socket.SOCK_DGRAM)),
+        ("injector", server.port("udp")),
+    ):
+        silent = Resolver(
+            name="nobody", type=ResolverType.UDP, address="127.0.0.1", port=port, silent=True
+        )
+        config = Config(
+            timeout=2.0,
+            resolvers=MappingProxyType(
+                {"udp": make_resolver(server, ResolverType.UDP), "nobody": silent}
+            ),
+            networks=MappingProxyType({"default": DEFAULT.network}),
+            services=MappingProxyType(
+                {"svc": Service(name="svc", endpoints=MappingProxyType({"web": web}))}
+            ),
+        )
+        (target,) = resolver_checks(config)
+        obs = await Prober(config).probe(target)
+        results[name] = judge_round(config, [obs]).resolver_intercepted[("default", "nobody")]
+    assert results == {"silence": False, "injector": True}

@@ -1,0 +1,777 @@
+"""The Prober: probe one tuple (endpoint, network, resolver, family) into an Observation.
+
+A probe runs the endpoint's checks in order (dns → connect → tls → http) over fresh sockets
+from the tuple's `Dialer`, and records facts: every connect attempt, the certificate seen (and,
+when verification fails, the one presented to an unverified handshake: MITM evidence), the
+control-SNI handshake (`Endpoint.control_sni`, made before the real ClientHello), the HTTP
+status and body head, phase durations, and its own log. It never judges beyond naming
+the failure (`ErrorKind`) and the phase it happened in; telling censorship from outage is a
+later, pure step.
+
+Invariants:
+- `probe()` never raises except CancelledError, and takes at most `config.timeout` seconds
+  (plus scheduling noise): one `asyncio.timeout` covers the whole probe, both attempts
+  included. On timeout the observation is *partial*: finished phases are kept, the running
+  one is recorded with its duration until the deadline, error `timeout`.
+- Every socket is made by the Dialer for this probe only and is closed before `probe()`
+  returns, whatever happens (success, failure, timeout, cancellation).
+- TLS runs over the connected socket through `ssl.MemoryBIO`s, so the probe owns the socket
+  outright: no transports, no background TLS shutdown keeping descriptors open, and the
+  handshake fails exactly where the peer misbehaved (reset, EOF, silence, garbage).
+- Nothing that can be shared is built per probe: one `TlsContexts` (contexts never resume
+  sessions, so every handshake is a full one) and one `Dialer` per network.
+- Logs never show proxy credentials (only `Dialer.describe()` is logged), are at most
+  `MAX_LOG_LINES` lines of at most `MAX_LOG_LINE` characters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import socket
+import ssl
+import time
+from types import MappingProxyType
+
+from exporter import __version__
+from exporter.config import Check, Config, Endpoint, IdentityCheck, Network, Resolver, TlsOptions
+from exporter.errors import classify, describe
+from exporter.http import HttpExchange, authority
+from exporter.matrix import Target, TargetKind
+from exporter.model import (
+    Certificate,
+    ConnectAttempt,
+    DnsObservation,
+    ErrorKind,
+    HttpObservation,
+    Observation,
+    Phase,
+    TlsObservation,
+    TupleKey,
+)
+from exporter.network import Dialer
+from exporter.resolvers import ask_identity, query
+from exporter.tls import TlsContexts, certificate_facts
+
+USER_AGENT = f"messaging-exporter/{__version__}"
+#: Addresses of a DNS answer tried, in answer order.
+MAX_ADDRESSES = 4
+#: A failed probe is retried when at least this fraction of its budget is left.
+RETRY_MIN_FRACTION = 1 / 3
+MAX_LOG_LINES = 50
+#: Characters per log line.
+MAX_LOG_LINE = 300
+#: Characters kept of an exception text in an observation's `detail`.
+MAX_DETAIL = 300
+#: Bytes asked of a socket per read.
+RECV_CHUNK = 64 * 1024
+#: ALPN offered when an HTTP/1.1 request follows the handshake.
+HTTP_ALPN = ("http/1.1",)
+#: Largest fraction of the remaining budget the control-SNI handshake may use, so that a
+#: silent control still leaves the real handshake time to run.
+CONTROL_SHARE = 0.5
+
+#: A control handshake already made in this probe: (address, its observation).
+Control = tuple[str, TlsObservation]
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _detail(exc: BaseException) -> str:
+    return _cut(describe(exc), MAX_DETAIL)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}ms"
+
+
+class ProbeLog:
+    """The probe's own log, blackbox_exporter style: `+0.040s connect 1.2.3.4:443 ok`.
+
+    Offsets are seconds since the probe began (monotonic). Bounded: at most `MAX_LOG_LINES`
+    lines (the last one says how many were dropped), each at most `MAX_LOG_LINE` characters.
+    """
+
+    def __init__(self, t0: float) -> None:
+        self._t0 = t0  # perf_counter seconds at probe start
+        self._lines: list[str] = []
+        self._dropped = 0
+
+    def add(self, text: str) -> None:
+        if len(self._lines) >= MAX_LOG_LINES - 1:
+            self._dropped += 1
+            return
+        line = f"+{time.perf_counter() - self._t0:.3f}s {text}"
+        self._lines.append(_cut(" ".join(line.split()), MAX_LOG_LINE))
+
+    def lines(self) -> tuple[str, ...]:
+        if self._dropped:
+            return (*self._lines, f"... {self._dropped} more log lines dropped")
+        return tuple(self._lines)
+
+
+class SocketStream:
+    """Plain TCP as a `ByteStream` (exporter.http)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._loop = asyncio.get_running_loop()
+
+    async def send(self, data: bytes) -> None:
+        await self._loop.sock_sendall(self._sock, data)
+
+    async def recv(self, max_bytes: int) -> bytes:
+        return await self._loop.sock_recv(self._sock, max_bytes)
+
+
+class TlsStream:
+    """TLS client over a connected non-blocking socket, through memory BIOs.
+
+    The socket stays the caller's: closing it ends the stream. Reads treat a close without
+    close_notify like a clean close (as `suppress_ragged_eofs` does): HTTP framing, checked
+    by h11, tells a cut body from a complete one.
+    """
+
+    def __init__(self, sock: socket.socket, ctx: ssl.SSLContext, server_hostname: str) -> None:
+        self._sock = sock
+        self._loop = asyncio.get_running_loop()
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        # An IP literal as server_hostname: CPython sends no SNI and checks the IP SANs.
+        self.ssl_object = ctx.wrap_bio(self._in, self._out, server_hostname=server_hostname)
+
+    async def _flush(self) -> None:
+        data = self._out.read()
+        if data:
+            await self._loop.sock_sendall(self._sock, data)
+
+    async def _fill(self) -> None:
+        data = await self._loop.sock_recv(self._sock, RECV_CHUNK)
+        if data:
+            self._in.write(data)
+        else:
+            self._in.write_eof()
+
+    def _send_alert(self) -> None:
+        """Best effort, never blocking: let the peer see our alert (e.g. bad certificate)."""
+        data = self._out.read()
+        if data:
+            with contextlib.suppress(OSError):
+                self._sock.send(data)
+
+    async def handshake(self) -> None:
+        while True:
+            try:
+                self.ssl_object.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                await self._flush()
+                await self._fill()
+            except ssl.SSLError:
+                self._send_alert()
+                raise
+        await self._flush()  # TLS 1.3: our Finished
+
+    async def send(self, data: bytes) -> None:
+        self.ssl_object.write(data)
+        await self._flush()
+
+    async def recv(self, max_bytes: int) -> bytes:
+        while True:
+            try:
+                return self.ssl_object.read(max_bytes)
+            except ssl.SSLWantReadError:
+                await self._flush()  # e.g. a key update answer
+                await self._fill()
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return b""
+
+
+def _resolver_server(resolver: Resolver) -> str:
+    """Where a DNS query goes, for an observation built when the query was cut short."""
+    if resolver.url:
+        return resolver.url
+    if resolver.address is None:
+        return f"{resolver.type}://resolv.conf"
+    host = f"[{resolver.address}]" if ":" in resolver.address else resolver.address
+    return f"{resolver.type}://{host}:{resolver.port}"
+
+
+class _Attempt:
+    """Mutable record of one attempt, readable at any point: when the probe's timeout cuts
+    the attempt, `timed_out()` turns the running phase into a timeout and keeps the rest."""
+
+    def __init__(self, key: TupleKey, log: ProbeLog) -> None:
+        self.key = key
+        self.log = log
+        self.phases: dict[Phase, float] = {}
+        self.phase: Phase | None = None  # the phase running now
+        self.phase_t0 = 0.0  # perf_counter seconds when it began
+        self.dns: DnsObservation | None = None
+        self.dns_question: tuple[str, str, str] | None = None  # qname, qtype, server
+        self.connects: list[ConnectAttempt] = []
+        self.pending_connect: tuple[str, int, float] | None = None  # address, port, t0
+        self.address: str | None = None
+        self.tls: TlsObservation | None = None
+        self.control: TlsObservation | None = None
+        self.tls_server_name: str | None = None
+        self.exchange: HttpExchange | None = None
+        self.http: HttpObservation | None = None
+        self.error: ErrorKind | None = None
+        self.failed_phase: Phase | None = None
+        self.sockets: list[socket.socket] = []
+
+    def begin(self, phase: Phase) -> None:
+        self.phase = phase
+        self.phase_t0 = time.perf_counter()
+
+    def end(self) -> float:
+        """End the running phase; its duration, seconds."""
+        duration = time.perf_counter() - self.phase_t0
+        if self.phase is not None:
+            self.phases[self.phase] = duration
+        self.phase = None
+        return duration
+
+    def fail(self, phase: Phase, kind: ErrorKind) -> None:
+        self.error = kind
+        self.failed_phase = phase
+
+    def timed_out(self, budget: float) -> None:
+        """The probe's deadline passed while this attempt was running."""
+        if self.error is not None:
+            # Already failed; only the extra unverified handshake was running.
+            self.log.add("timeout before the unverified certificate was read")
+            return
+        phase = self.phase
+        now = time.perf_counter()
+        duration = self.end()
+        detail = f"no result within the probe timeout of {budget:g}s"
+        if phase is Phase.DNS and self.dns_question is not None:
+            qname, qtype, server = self.dns_question
+            self.dns = DnsObservation(
+                qname=qname,
+                qtype=qtype,
+                server=server,
+                error=ErrorKind.TIMEOUT,
+                detail=detail,
+                duration=duration,
+            )
+        elif phase is Phase.CONNECT and self.pending_connect is not None:
+            address, port, t0 = self.pending_connect
+            self.connects.append(
+                ConnectAttempt(
+                    address=address,
+                    port=port,
+                    error=ErrorKind.TIMEOUT,
+                    detail=detail,
+                    duration=now - t0,
+                )
+            )
+        elif phase is Phase.TLS:
+            self.tls = TlsObservation(
+                server_name=self.tls_server_name,
+                error=ErrorKind.TIMEOUT,
+                detail=detail,
+                duration=duration,
+            )
+        elif phase is Phase.HTTP and self.exchange is not None:
+            self.http = self.exchange.observation(
+                error=ErrorKind.TIMEOUT, detail=detail, duration=duration
+            )
+        self.error = ErrorKind.TIMEOUT
+        self.failed_phase = phase
+        self.log.add(f"{phase or 'probe'}: timeout after {_ms(duration)} ({detail})")
+
+    def crashed(self, exc: BaseException) -> None:
+        """A bug, not a network fact: record it rather than kill the caller's loop."""
+        phase = self.phase
+        if phase is not None:
+            self.end()
+        self.error = ErrorKind.OTHER
+        self.failed_phase = phase
+        self.log.add(f"internal error: {_detail(exc)}")
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()  # idempotent; RST if unread data remains, which is fine
+        self.sockets.clear()
+
+    def observation(
+        self, *, started: float, finished: float, total: float, attempts: int
+    ) -> Observation:
+        phases = dict(self.phases)
+        phases[Phase.TOTAL] = total
+        return Observation(
+            key=self.key,
+            started=started,
+            finished=finished,
+            error=self.error,
+            failed_phase=self.failed_phase,
+            phases=MappingProxyType(phases),
+            dns=self.dns,
+            connects=tuple(self.connects),
+            address=self.address,
+            tls=self.tls,
+            control=self.control,
+            http=self.http,
+            attempts=attempts,
+            log=self.log.lines(),
+        )
+
+
+class Prober:
+    """Probes targets of one Config. Cheap per probe; safe to share between tasks."""
+
+    def __init__(self, config: Config, *, resolv_conf: str | None = None) -> None:
+        self._config = config
+        self._resolv_conf = resolv_conf
+        self._contexts = TlsContexts()
+        self._dialers = {name: Dialer(net) for name, net in config.networks.items()}
+        self._prewarm()
+
+    def _prewarm(self) -> None:
+        """Build every TLS context now (loading roots takes milliseconds and blocks the loop).
+        A context that cannot be built is left for its probes to report."""
+        for endpoint in self._config.endpoints():
+            if Check.TLS not in endpoint.checks:
+                continue
+            alpn = HTTP_ALPN if Check.HTTP in endpoint.checks else ()
+            for options in (endpoint.tls, _unverified(endpoint.tls)):
+                with contextlib.suppress(OSError, ssl.SSLError):
+                    self._contexts.get(options, alpn)
+
+    def _dialer(self, network: Network) -> Dialer:
+        dialer = self._dialers.get(network.name)
+        if dialer is not None and dialer.network == network:
+            return dialer
+        return Dialer(network)  # a target from outside the config: cheap, not cached
+
+    async def aclose(self) -> None:
+        """Nothing to release: probes keep no connections. Kept for the runtime's lifecycle."""
+
+    async def probe(self, target: Target) -> Observation:
+        """Probe `target` within `config.timeout` seconds; never raises but CancelledError.
+
+        A failure with at least a third of the budget left is retried once on fresh
+        connections; the second attempt's facts are reported with `attempts=2` (the log keeps
+        both). `phases[total]`, `started` and `finished` span the whole probe.
+        """
+        loop = asyncio.get_running_loop()
+        budget = self._config.timeout
+        t0 = time.perf_counter()
+        started = time.time()
+        deadline = loop.time() + budget
+        dialer = self._dialer(target.network)
+        log = ProbeLog(t0)
+        key = target.key
+        log.add(
+            f"probe {key.service}/{key.endpoint} IPv{key.family} resolver {key.resolver} "
+            f"network {dialer.name} ({dialer.describe()}) timeout {budget:g}s"
+        )
+        attempt = await self._attempt(target, dialer, log, deadline, budget, None)
+        attempts = 1
+        if attempt.error is not None:
+            left = deadline - loop.time()
+            if left >= budget * RETRY_MIN_FRACTION:
+                log.add(
+                    f"attempt 1 failed: {attempt.error} in {attempt.failed_phase}; "
+                    f"retrying with {left:.3f}s left"
+                )
+                control = None
+                if attempt.control is not None and attempt.address is not None:
+                    control = (attempt.address, attempt.control)
+                attempt = await self._attempt(target, dialer, log, deadline, budget, control)
+                attempts = 2
+            else:
+                log.add(f"not retried: {max(left, 0.0):.3f}s of the budget left")
+        total = time.perf_counter() - t0
+        log.add(
+            f"{'success' if attempt.error is None else f'failed: {attempt.error}'} in {_ms(total)}"
+        )
+        return attempt.observation(
+            started=started, finished=time.time(), total=total, attempts=attempts
+        )
+
+    async def _attempt(
+        self,
+        target: Target,
+        dialer: Dialer,
+        log: ProbeLog,
+        deadline: float,
+        budget: float,
+        control: Control | None,
+    ) -> _Attempt:
+        attempt = _Attempt(target.key, log)
+        timeout = asyncio.timeout_at(deadline)
+        try:
+            async with timeout:
+                await self._run(target, dialer, attempt, deadline, control)
+        except TimeoutError as exc:
+            if timeout.expired():
+                attempt.timed_out(budget)
+            else:
+                attempt.crashed(exc)
+        except Exception as exc:
+            attempt.crashed(exc)
+        finally:
+            attempt.close()
+        return attempt
+
+    async def _run(
+        self,
+        target: Target,
+        dialer: Dialer,
+        attempt: _Attempt,
+        deadline: float,
+        control: Control | None,
+    ) -> None:
+        endpoint = target.endpoint
+        checks = endpoint.checks
+        if endpoint.address is not None:
+            addresses: tuple[str, ...] = (endpoint.address,)
+        else:
+            # Without an address every later check needs the DNS answer, so DNS runs even
+            # if a config left it out of `checks`.
+            found = await self._dns(target, dialer, attempt, deadline)
+            if found is None:
+                return
+            addresses = found
+        if not {Check.TCP, Check.TLS, Check.HTTP} & set(checks):
+            return
+        sock = await self._connect(endpoint, dialer, addresses, attempt, deadline)
+        if sock is None:
+            return
+        assert attempt.address is not None  # set with the socket
+        stream: SocketStream | TlsStream = SocketStream(sock)
+        if Check.TLS in checks:
+            if endpoint.control_sni is not None:
+                await self._control(endpoint, dialer, attempt, deadline, control)
+            tls_stream = await self._tls(endpoint, dialer, sock, attempt.address, attempt)
+            if tls_stream is None:
+                return
+            stream = tls_stream
+        if Check.HTTP in checks:
+            await self._http(endpoint, stream, attempt.address, attempt)
+
+    async def _dns(
+        self, target: Target, dialer: Dialer, attempt: _Attempt, deadline: float
+    ) -> tuple[str, ...] | None:
+        """The addresses to dial, or None (the failure recorded)."""
+        endpoint = target.endpoint
+        resolver = target.resolver
+        host = endpoint.host
+        attempt.begin(Phase.DNS)
+        if resolver is None or host is None:
+            attempt.end()
+            attempt.fail(Phase.DNS, ErrorKind.OTHER)
+            attempt.log.add("dns: target has neither an address nor a host and resolver")
+            return None
+        remaining = max(deadline - asyncio.get_running_loop().time(), 0.0)
+        if target.kind is TargetKind.RESOLVER_CHECK and resolver.identity is not None:
+            await self._identity(resolver, resolver.identity, dialer, attempt, remaining)
+            return None  # nothing to dial: the facts are the answer
+        qtype = "AAAA" if target.key.family == 6 else "A"
+        attempt.dns_question = (host, qtype, _resolver_server(resolver))
+        result = await query(
+            resolver,
+            dialer,
+            host,
+            qtype,
+            contexts=self._contexts,
+            timeout=remaining,
+            resolv_conf=self._resolv_conf,
+        )
+        duration = attempt.end()
+        if result.error is None and not result.answers:
+            result = dataclasses.replace(
+                result, error=ErrorKind.DNS_NO_ANSWER, detail=result.detail or "no addresses"
+            )
+        attempt.dns = result
+        if result.error is not None:
+            attempt.fail(Phase.DNS, result.error)
+            attempt.log.add(
+                f"dns {host} {qtype} via {resolver.name} ({result.server}): {result.error} "
+                f"rcode={result.rcode} in {_ms(duration)}: {result.detail or ''}"
+            )
+            return None
+        attempt.log.add(
+            f"resolved {host} {qtype} via {resolver.name} in {_ms(duration)}: "
+            f"{', '.join(result.answers)}"
+        )
+        return result.answers
+
+    async def _identity(
+        self,
+        resolver: Resolver,
+        check: IdentityCheck,
+        dialer: Dialer,
+        attempt: _Attempt,
+        remaining: float,
+    ) -> None:
+        """An interception check: the facts only (judged by `verdict`), never dialled."""
+        attempt.dns_question = (check.qname, check.qtype, _resolver_server(resolver))
+        result = await ask_identity(
+            resolver,
+            dialer,
+            check,
+            contexts=self._contexts,
+            timeout=remaining,
+            resolv_conf=self._resolv_conf,
+        )
+        duration = attempt.end()
+        attempt.dns = result
+        if result.error is not None:
+            attempt.fail(Phase.DNS, result.error)
+        attempt.log.add(
+            f"identity {check.qname} {check.qclass} {check.qtype} via {resolver.name}: "
+            f"rcode={result.rcode} answers={list(result.answers)} in {_ms(duration)}"
+            + (f": {result.error}" if result.error else "")
+        )
+
+    async def _connect(
+        self,
+        endpoint: Endpoint,
+        dialer: Dialer,
+        addresses: tuple[str, ...],
+        attempt: _Attempt,
+        deadline: float,
+    ) -> socket.socket | None:
+        """Connect to the addresses in order until one answers. Each try but the last gets an
+        equal share of what is left, so time a dead address does not use flows to the next;
+        the last try runs until the probe's deadline."""
+        loop = asyncio.get_running_loop()
+        port = endpoint.port
+        tries = addresses[:MAX_ADDRESSES]
+        attempt.begin(Phase.CONNECT)
+        last_kind = ErrorKind.OTHER
+        for index, address in enumerate(tries):
+            share = (deadline - loop.time()) / (len(tries) - index)
+            t0 = time.perf_counter()
+            attempt.pending_connect = (address, port, t0)
+            try:
+                if index == len(tries) - 1:
+                    sock = await dialer.connect_tcp(address, port)
+                else:
+                    async with asyncio.timeout(share):
+                        sock = await dialer.connect_tcp(address, port)
+            except Exception as exc:
+                duration = time.perf_counter() - t0
+                attempt.pending_connect = None
+                last_kind = classify(exc)
+                attempt.connects.append(
+                    ConnectAttempt(
+                        address=address,
+                        port=port,
+                        error=last_kind,
+                        detail=_detail(exc),
+                        duration=duration,
+                    )
+                )
+                attempt.log.add(
+                    f"connect {address}:{port} {last_kind} in {_ms(duration)}: {_detail(exc)}"
+                )
+                continue
+            duration = time.perf_counter() - t0
+            attempt.sockets.append(sock)
+            attempt.pending_connect = None
+            attempt.connects.append(ConnectAttempt(address=address, port=port, duration=duration))
+            attempt.address = address
+            attempt.end()
+            attempt.log.add(f"connect {address}:{port} ok in {_ms(duration)}")
+            return sock
+        attempt.end()
+        attempt.fail(Phase.CONNECT, last_kind)
+        return None
+
+    async def _tls(
+        self,
+        endpoint: Endpoint,
+        dialer: Dialer,
+        sock: socket.socket,
+        address: str,
+        attempt: _Attempt,
+    ) -> TlsStream | None:
+        """Handshake over `sock`. On a failed verification, read the certificate the peer
+        presents through a second, unverified handshake (the MITM evidence) and still fail."""
+        alpn = HTTP_ALPN if Check.HTTP in endpoint.checks else ()
+        sni = endpoint.server_name
+        check_name = sni or address  # IP: no SNI, verified against the IP SANs
+        attempt.tls_server_name = sni
+        attempt.begin(Phase.TLS)
+        try:
+            ctx = self._contexts.get(endpoint.tls, alpn)
+            stream = TlsStream(sock, ctx, check_name)
+            await stream.handshake()
+        except Exception as exc:
+            duration = attempt.end()
+            kind = classify(exc)
+            attempt.tls = TlsObservation(
+                server_name=sni, error=kind, detail=_detail(exc), duration=duration
+            )
+            attempt.fail(Phase.TLS, kind)
+            attempt.log.add(f"tls sni={sni}: {kind} in {_ms(duration)}: {_detail(exc)}")
+            if isinstance(exc, ssl.SSLCertVerificationError):
+                certificate = await self._unverified_certificate(
+                    endpoint, dialer, address, check_name, alpn, attempt
+                )
+                attempt.tls = dataclasses.replace(attempt.tls, certificate=certificate)
+            return None
+        duration = attempt.end()
+        obj = stream.ssl_object
+        verified = ctx.verify_mode != ssl.CERT_NONE
+        certificate = certificate_facts(obj.getpeercert(binary_form=True), verified=verified)
+        cipher = obj.cipher()
+        attempt.tls = TlsObservation(
+            server_name=sni,
+            version=obj.version(),
+            cipher=cipher[0] if cipher else None,
+            alpn=obj.selected_alpn_protocol(),
+            certificate=certificate,
+            duration=duration,
+        )
+        attempt.log.add(
+            f"tls sni={sni} {attempt.tls.version} {attempt.tls.cipher} "
+            f"alpn={attempt.tls.alpn} in {_ms(duration)}; {_describe_cert(certificate)}"
+        )
+        return stream
+
+    async def _control(
+        self,
+        endpoint: Endpoint,
+        dialer: Dialer,
+        attempt: _Attempt,
+        deadline: float,
+        previous: Control | None,
+    ) -> None:
+        """The control: a handshake with `control_sni` (an innocuous name) to the address the
+        real connection reached, on a fresh connection, made *before* the real ClientHello
+        (a censor may keep blocking the flow for minutes after a hit on the real name). A
+        retry reuses the first attempt's control when it reached the same address, for the
+        same reason. Runs between the connect and tls phases (no phase of its own), with at
+        most `CONTROL_SHARE` of the remaining budget; its failure is a fact, not the probe's.
+        """
+        address = attempt.address
+        sni = endpoint.control_sni
+        assert address is not None
+        assert sni is not None
+        if previous is not None and previous[0] == address:
+            attempt.control = previous[1]
+            attempt.log.add(f"control sni={sni}: reusing attempt 1's ({previous[1].error or 'ok'})")
+            return
+        alpn = HTTP_ALPN if Check.HTTP in endpoint.checks else ()
+        share = (deadline - asyncio.get_running_loop().time()) * CONTROL_SHARE
+        t0 = time.perf_counter()
+        sock: socket.socket | None = None
+        try:
+            async with asyncio.timeout(share):
+                ctx = self._contexts.get(endpoint.tls, alpn)
+                sock = await dialer.connect_tcp(address, endpoint.port)
+                attempt.sockets.append(sock)
+                t0 = time.perf_counter()  # the handshake's own duration, as for tls
+                stream = TlsStream(sock, ctx, sni)
+                await stream.handshake()
+        except Exception as exc:
+            kind = classify(exc)
+            where = "handshake" if sock is not None else "connect"
+            attempt.control = TlsObservation(
+                server_name=sni,
+                error=kind,
+                detail=_cut(f"{where}: {describe(exc)}", MAX_DETAIL),
+                duration=time.perf_counter() - t0,
+            )
+            attempt.log.add(f"control sni={sni} to {address}: {kind} in {where}: {_detail(exc)}")
+            return
+        finally:
+            if sock is not None:
+                sock.close()
+        duration = time.perf_counter() - t0
+        obj = stream.ssl_object
+        certificate = certificate_facts(
+            obj.getpeercert(binary_form=True), verified=ctx.verify_mode != ssl.CERT_NONE
+        )
+        cipher = obj.cipher()
+        attempt.control = TlsObservation(
+            server_name=sni,
+            version=obj.version(),
+            cipher=cipher[0] if cipher else None,
+            alpn=obj.selected_alpn_protocol(),
+            certificate=certificate,
+            duration=duration,
+        )
+        attempt.log.add(
+            f"control sni={sni} to {address}: ok {obj.version()} in {_ms(duration)}; "
+            f"{_describe_cert(certificate)}"
+        )
+
+    async def _unverified_certificate(
+        self,
+        endpoint: Endpoint,
+        dialer: Dialer,
+        address: str,
+        check_name: str,
+        alpn: tuple[str, ...],
+        attempt: _Attempt,
+    ) -> Certificate | None:
+        """The certificate `address` presents to the same ClientHello (same SNI and ALPN),
+        unverified, over a fresh connection. Only logged on failure: the probe failed already.
+        Bounded by the probe's deadline (the caller's timeout)."""
+        try:
+            ctx = self._contexts.get(_unverified(endpoint.tls), alpn)
+            sock = await dialer.connect_tcp(address, endpoint.port)
+            attempt.sockets.append(sock)
+            try:
+                stream = TlsStream(sock, ctx, check_name)
+                await stream.handshake()
+                der = stream.ssl_object.getpeercert(binary_form=True)
+            finally:
+                sock.close()
+        except Exception as exc:
+            attempt.log.add(f"unverified handshake failed: {_detail(exc)}")
+            return None
+        certificate = certificate_facts(der, verified=False)
+        attempt.log.add(f"unverified handshake: {_describe_cert(certificate)}")
+        return certificate
+
+    async def _http(
+        self, endpoint: Endpoint, stream: SocketStream | TlsStream, address: str, attempt: _Attempt
+    ) -> None:
+        tls = Check.TLS in endpoint.checks
+        exchange = HttpExchange(
+            endpoint.http,
+            authority=authority(endpoint.host or address, endpoint.port, tls=tls),
+            scheme="https" if tls else "http",
+            user_agent=USER_AGENT,
+        )
+        attempt.exchange = exchange
+        attempt.begin(Phase.HTTP)
+        result = await exchange.run(stream)
+        duration = attempt.end()
+        result = dataclasses.replace(result, duration=duration)
+        attempt.http = result
+        summary = (
+            f"http {result.method} {result.url} -> {result.status} {result.reason or ''}, "
+            f"{result.body_bytes} body bytes{' (truncated)' if result.body_truncated else ''} "
+            f"in {_ms(duration)}"
+        )
+        if result.error is not None:
+            attempt.fail(Phase.HTTP, result.error)
+            summary += f": {result.error}: {result.detail}"
+        attempt.log.add(summary)
+
+
+def _unverified(options: TlsOptions) -> TlsOptions:
+    return dataclasses.replace(options, insecure_skip_verify=True)
+
+
+def _describe_cert(certificate: Certificate | None) -> str:
+    if certificate is None:
+        return "no certificate"
+    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(certificate.not_after))
+    return (
+        f"cert subject={certificate.subject!r} issuer={certificate.issuer!r} "
+        f"expires {expires} verified={certificate.verified}"
+    )
