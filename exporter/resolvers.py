@@ -153,15 +153,20 @@ async def query(
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        return DnsObservation(
-            qname=qname,
-            qtype=qtype,
-            server=trace.server,
-            error=classify(exc),
-            detail=describe(exc),
-            duration=trace.elapsed(),
-        )
+        return _failed(qname, qtype, trace, exc)
     return _observe(qname, qtype, message, response, trace)
+
+
+def _failed(qname: str, qtype: str, trace: _Trace, exc: Exception) -> DnsObservation:
+    """The observation of a question that got no usable reply."""
+    return DnsObservation(
+        qname=qname,
+        qtype=qtype,
+        server=trace.server,
+        error=classify(exc),
+        detail=describe(exc),
+        duration=trace.elapsed(),
+    )
 
 
 async def ask_identity(
@@ -196,14 +201,7 @@ async def ask_identity(
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        return DnsObservation(
-            qname=check.qname,
-            qtype=check.qtype,
-            server=trace.server,
-            error=classify(exc),
-            detail=describe(exc),
-            duration=trace.elapsed(),
-        )
+        return _failed(check.qname, check.qtype, trace, exc)
     answers: list[str] = []
     for rrset in response.answer:
         if rrset.rdtype != rdtype:
