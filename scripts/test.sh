@@ -10,6 +10,7 @@ SYSTEM_PACKAGES=(
     iproute2       # ip netns / veth for namespace networks and the lab
     nftables       # the lab's censoring middleboxes
     prometheus     # promtool check metrics on a real scrape
+    prometheus-alertmanager  # amtool and a real Alertmanager for the shipped routing
     microsocks     # a real SOCKS5 server for proxy networks
 )
 
