@@ -21,7 +21,7 @@ import logging
 import random
 import signal
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
@@ -30,10 +30,12 @@ from exporter import __version__
 from exporter.clock import Clock, SystemClock
 from exporter.collector import Collector, ReloadStatus
 from exporter.config import Config
+from exporter.history import Outages, ThroughputHistory
 from exporter.loader import ConfigErrors, load
 from exporter.logs import fields
 from exporter.matrix import expand
 from exporter.model import Observation
+from exporter.render import iso_time
 from exporter.scheduler import SAFETY_MARGIN, ProberLike, Scheduler
 from exporter.store import Store
 from exporter.verdict import judge_round
@@ -92,6 +94,9 @@ class App:
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._log = logger or logging.getLogger("exporter.app")
         self.store = Store()
+        #: State across rounds, kept outside the pure judgement (exporter.history).
+        self.throughput_history = ThroughputHistory()
+        self.outages = Outages()
         self.scheduler = Scheduler(
             config=config,
             targets=expand(config),
@@ -220,8 +225,12 @@ class App:
         """After each round: judge every tuple against the others of the round."""
         snapshot = self.store.snapshot()
         observations = [s.last for s in snapshot.series.values() if s.last is not None]
-        judgement = judge_round(self.scheduler.config, observations)
+        config = self.scheduler.config
+        history = self.throughput_history
+        judgement = judge_round(config, observations, history.baselines(observations))
+        history.record(observations, config.throttling.baseline_rounds)
         self.store.set_judgement(judgement)
+        self._track_outages(judgement.network_up)
         verdicts = Counter(f.verdict.value for f in judgement.findings.values())
         self._log.info(
             "round judged",
@@ -232,6 +241,31 @@ class App:
                 **{f"verdict_{name}": count for name, count in sorted(verdicts.items())},
             ),
         )
+
+    def _track_outages(self, network_up: Mapping[str, bool]) -> None:
+        """Keep since when each network is down, and say so when one goes down or comes
+        back: a shutdown is never silent."""
+        now = self._clock.time()
+        for change in self.outages.update(network_up, now):
+            if change.up:
+                self._log.warning(
+                    "network back up",
+                    extra=fields(
+                        network=change.network,
+                        down_since=iso_time(change.down_since),
+                        down_seconds=round(change.down_seconds, 3),
+                    ),
+                )
+            else:
+                self._log.warning(
+                    "network down",
+                    extra=fields(
+                        network=change.network,
+                        since=iso_time(change.down_since),
+                        reason="every canary failed (without canaries: every probe)",
+                    ),
+                )
+        self.store.set_network_down_since(self.outages.down_since)
 
     async def reload(self) -> ReloadOutcome:
         """Load the config file again and apply it, or keep the running one."""

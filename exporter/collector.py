@@ -26,7 +26,7 @@ from exporter.matrix import RESOLVER_CHECK_SERVICE
 from exporter.model import LABEL_NAMES, RESULT_SUCCESS
 from exporter.scheduler import SchedulerStats
 from exporter.store import Histogram, Snapshot, Store
-from exporter.verdict import VERDICTS
+from exporter.verdict import BLOCKED, VERDICTS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,7 +101,13 @@ def families(
     blocked = GaugeMetricFamily(
         "messaging_probe_blocked",
         "1 when the last round judged the tuple blocked "
-        "(dns_tampered, tcp_blocked, tls_blocked, tls_mitm, http_blockpage), else 0.",
+        f"({', '.join(v.value for v in VERDICTS if v in BLOCKED)}), else 0.",
+        labels=LABEL_NAMES,
+    )
+    throughput = GaugeMetricFamily(
+        "messaging_probe_throughput_bytes_per_second",
+        "Throughput of the throughput check of the last completed probe: body bytes over the "
+        "time from the request sent to the last byte (or to the deadline, when cut).",
         labels=LABEL_NAMES,
     )
     judgement = snapshot.judgement
@@ -125,6 +131,8 @@ def families(
             cert_not_after = obs.cert_not_after
             if cert_not_after is not None:
                 not_after.add_metric(labels, cert_not_after)
+            if obs.throughput is not None and obs.throughput.bytes_per_second is not None:
+                throughput.add_metric(labels, obs.throughput.bytes_per_second)
         for phase, hist in series.phases.items():
             phase_hist.add_metric(
                 [*labels, phase.value], buckets=_histogram_buckets(hist), sum_value=hist.sum
@@ -144,6 +152,15 @@ def families(
     for network, up in sorted(judgement.network_up.items()):
         if network in networks:
             network_up.add_metric([network], 1.0 if up else 0.0)
+    down_since = GaugeMetricFamily(
+        "messaging_network_down_since_timestamp_seconds",
+        "Wall clock time of the first round that judged the network down (a shutdown or a "
+        "dead uplink), unix seconds; absent while the network is up.",
+        labels=("network",),
+    )
+    for network, since in sorted(snapshot.network_down_since.items()):
+        if network in networks:
+            down_since.add_metric([network], since)
     resolver_up = GaugeMetricFamily(
         "messaging_resolver_up",
         "Whether the resolver answered a canary question through the network in the last "
@@ -184,7 +201,9 @@ def families(
         not_after,
         verdict,
         blocked,
+        throughput,
         network_up,
+        down_since,
         resolver_up,
         intercepted,
         build_info,

@@ -7,7 +7,8 @@ Invariants the rest of the code relies on:
 - every name in `Endpoint.resolvers` / `Endpoint.networks` is a key of `Config.resolvers` /
   `Config.networks`;
 - an endpoint with `address` has `resolvers == ()` (it skips DNS, resolver label "none");
-- durations are float seconds, ports are 1-65535, `checks` is ordered dns < tcp < tls < http.
+- durations are float seconds, ports are 1-65535, `checks` is ordered dns < tcp < tls < http
+  (< throughput, which needs http).
 """
 
 from __future__ import annotations
@@ -52,9 +53,15 @@ class Check(enum.StrEnum):
     TCP = "tcp"
     TLS = "tls"
     HTTP = "http"
+    #: A bounded download after the http check, on a fresh connection (exporter.throughput).
+    THROUGHPUT = "throughput"
 
 
-CHECK_ORDER: tuple[Check, ...] = (Check.DNS, Check.TCP, Check.TLS, Check.HTTP)
+CHECK_ORDER: tuple[Check, ...] = (Check.DNS, Check.TCP, Check.TLS, Check.HTTP, Check.THROUGHPUT)
+
+#: The checks an endpoint given by host runs when its config lists none (the opt-in checks,
+#: like throughput, are left out).
+DEFAULT_CHECKS: tuple[Check, ...] = (Check.DNS, Check.TCP, Check.TLS, Check.HTTP)
 
 #: Label value of the resolver of an endpoint given by `address` (no DNS).
 NO_RESOLVER = "none"
@@ -122,6 +129,35 @@ class HttpOptions:
 
     def status_ok(self, status: int) -> bool:
         return any(status in r for r in self.expect_status)
+
+
+#: Default and largest object a throughput check downloads, bytes.
+DEFAULT_THROUGHPUT_BYTES = 1024 * 1024
+MAX_THROUGHPUT_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThroughputOptions:
+    """The download of the `throughput` check: GET `path` on a fresh connection to the address
+    the http check reached, reading at most `bytes` body bytes (exporter.throughput)."""
+
+    path: str = "/"
+    bytes: int = DEFAULT_THROUGHPUT_BYTES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Throttling:
+    """When a measured throughput is judged `throttled` (exporter.verdict, docs/verdicts.md).
+
+    Throttled when the rate is below `ratio` x the best rate of the same endpoint on another
+    network in the same round, or below `ratio` x the median of this tuple's own last
+    `baseline_rounds` rates (0: no baseline) while the drop is not seen on every other
+    network; never when the rate is at least `min_bytes_per_second` (0: no such floor).
+    """
+
+    ratio: float = 0.25
+    baseline_rounds: int = 10
+    min_bytes_per_second: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,6 +247,7 @@ class Endpoint:
     checks: tuple[Check, ...]
     tls: TlsOptions = field(default_factory=TlsOptions)
     http: HttpOptions = field(default_factory=HttpOptions)
+    throughput: ThroughputOptions = field(default_factory=ThroughputOptions)
     #: Resolver names this endpoint is probed through; () when given by address.
     resolvers: tuple[str, ...] = ()
     #: Network names this endpoint is probed through.
@@ -248,6 +285,8 @@ class Config:
     blockpage_addresses: frozenset[str] = frozenset()
     #: Body/title/Location patterns of known blockpages.
     blockpage_patterns: tuple[re.Pattern[bytes], ...] = ()
+    #: When a low throughput counts as throttling.
+    throttling: Throttling = field(default_factory=Throttling)
 
     def endpoints(self) -> tuple[Endpoint, ...]:
         return tuple(e for s in self.services.values() for e in s.endpoints.values())

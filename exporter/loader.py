@@ -33,8 +33,11 @@ from exporter.config import (
     CANARY_SERVICE,
     CHECK_ORDER,
     DEFAULT_BODY_LIMIT,
+    DEFAULT_CHECKS,
     DEFAULT_EXPECT_STATUS,
     DEFAULT_RESOLVER_PORT,
+    DEFAULT_THROUGHPUT_BYTES,
+    MAX_THROUGHPUT_BYTES,
     NO_RESOLVER,
     Check,
     Config,
@@ -47,6 +50,8 @@ from exporter.config import (
     ResolverType,
     Service,
     StatusRange,
+    Throttling,
+    ThroughputOptions,
     TlsOptions,
 )
 
@@ -630,6 +635,105 @@ def _http(ctx: _Ctx, path: str, value: object) -> HttpOptions | None:
 
 
 # --------------------------------------------------------------------------------------------
+# Throughput and throttling
+
+_THROUGHPUT_KEYS: Final = ("path", "bytes")
+_THROTTLING_KEYS: Final = ("ratio", "baseline_rounds", "min_bytes_per_second")
+_MAX_BASELINE_ROUNDS: Final = 1000
+
+
+def _size(value: object) -> int | None:
+    """Bytes of `1048576`, `"512KiB"` or `"1MiB"`; None when it is none of these."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and (m := _SIZE.fullmatch(value.strip())):
+        return int(m.group(1)) * _SIZE_UNITS[m.group(2) or "B"]
+    return None
+
+
+def _throughput(ctx: _Ctx, path: str, value: object, http: HttpOptions) -> ThroughputOptions | None:
+    f = ctx.fields(path, value, _THROUGHPUT_KEYS, "a mapping of throughput options (path, bytes)")
+    if f is None:
+        return None
+    n = len(ctx.errors)
+    request_path = http.path
+    if "path" in f:
+        v = f["path"]
+        if not isinstance(v, str) or not v.startswith("/"):
+            ctx.error(_join(path, "path"), f"expected a path starting with /, got {_describe(v)}")
+        elif any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in v):
+            ctx.error(_join(path, "path"), "must not contain spaces or control characters")
+        else:
+            request_path = v
+    size = DEFAULT_THROUGHPUT_BYTES
+    if "bytes" in f:
+        v = f["bytes"]
+        given = _size(v)
+        if given is None or given < 0:
+            ctx.error(
+                _join(path, "bytes"),
+                f"expected a size in bytes or like 256KiB, 1MiB (units B, KiB, MiB), "
+                f"got {_describe(v)}",
+            )
+        elif given == 0:
+            ctx.error(_join(path, "bytes"), "must be more than 0 (nothing to measure)")
+        elif given > MAX_THROUGHPUT_BYTES:
+            ctx.error(_join(path, "bytes"), f"{_describe(v)} is more than the maximum of 16MiB")
+        else:
+            size = given
+    if len(ctx.errors) != n:
+        return None
+    return ThroughputOptions(path=request_path, bytes=size)
+
+
+def _throttling(ctx: _Ctx, value: object) -> Throttling | None:
+    path = "throttling"
+    f = ctx.fields(
+        path, value, _THROTTLING_KEYS, "a mapping of throttling options (ratio, baseline_rounds)"
+    )
+    if f is None:
+        return None
+    n = len(ctx.errors)
+    defaults = Throttling()
+    ratio = defaults.ratio
+    if "ratio" in f:
+        v = f["ratio"]
+        if isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < 1:
+            ratio = float(v)
+        else:
+            ctx.error(
+                _join(path, "ratio"),
+                f"expected a number between 0 and 1 (both excluded) like 0.25, got {_describe(v)}",
+            )
+    rounds = defaults.baseline_rounds
+    if "baseline_rounds" in f:
+        v = f["baseline_rounds"]
+        if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= _MAX_BASELINE_ROUNDS:
+            rounds = v
+        else:
+            ctx.error(
+                _join(path, "baseline_rounds"),
+                f"expected an integer from 0 (no baseline) to {_MAX_BASELINE_ROUNDS}, "
+                f"got {_describe(v)}",
+            )
+    floor = defaults.min_bytes_per_second
+    if "min_bytes_per_second" in f:
+        v = f["min_bytes_per_second"]
+        given = _size(v)
+        if given is None or given < 0:
+            ctx.error(
+                _join(path, "min_bytes_per_second"),
+                "expected bytes per second as a number or like 256KiB, 1MiB (units B, KiB, MiB), "
+                f"got {_describe(v)}",
+            )
+        else:
+            floor = float(given)
+    if len(ctx.errors) != n:
+        return None
+    return Throttling(ratio=ratio, baseline_rounds=rounds, min_bytes_per_second=floor)
+
+
+# --------------------------------------------------------------------------------------------
 # Resolvers
 
 _RESOLVER_KEYS: Final = (
@@ -957,6 +1061,7 @@ _TOP_KEYS: Final = (
     "control_sni",
     "blockpage_addresses",
     "blockpage_patterns",
+    "throttling",
 )
 _SERVICE_KEYS: Final = ("endpoints", "resolvers", "networks", "expected_networks", "control_sni")
 _ENDPOINT_KEYS: Final = (
@@ -970,6 +1075,7 @@ _ENDPOINT_KEYS: Final = (
     "networks",
     "ip_families",
     "control_sni",
+    "throughput",
 )
 _CANARY_WHY: Final = "canaries are probed on every network through every resolver"
 
@@ -1111,8 +1217,10 @@ def _endpoint(
             for needs_tcp in (Check.TLS, Check.HTTP):
                 if needs_tcp in checks and Check.TCP not in checks:
                     ctx.error(_join(path, "checks"), f"{needs_tcp.value} needs tcp (add tcp)")
+            if Check.THROUGHPUT in checks and Check.HTTP not in checks:
+                ctx.error(_join(path, "checks"), "throughput needs http (add http)")
     elif not by_address:
-        checks = set(CHECK_ORDER)
+        checks = set(DEFAULT_CHECKS)
     elif "host" in f:
         checks = {Check.TCP, Check.TLS, Check.HTTP}
     else:
@@ -1128,6 +1236,19 @@ def _endpoint(
         http = _http(ctx, _join(path, "http"), f["http"]) or http
         if checks is not None and Check.HTTP not in checks:
             ctx.error(_join(path, "http"), "HTTP options given but http is not in checks")
+    throughput = ThroughputOptions(path=http.path)
+    if "throughput" in f:
+        throughput = (
+            _throughput(ctx, _join(path, "throughput"), f["throughput"], http) or throughput
+        )
+        if checks is not None and "checks" not in f and Check.HTTP in checks:
+            checks.add(Check.THROUGHPUT)  # options without a checks list turn the check on
+        elif checks is not None and Check.THROUGHPUT not in checks:
+            ctx.error(
+                _join(path, "throughput"),
+                "throughput options given but throughput is not in checks"
+                + ("" if Check.HTTP in checks else " (it needs http)"),
+            )
 
     for key in ("resolvers", "networks"):
         if scope.canary and key in f:
@@ -1212,6 +1333,7 @@ def _endpoint(
         checks=tuple(c for c in CHECK_ORDER if c in checks),
         tls=tls,
         http=http,
+        throughput=throughput,
         resolvers=resolvers,
         networks=networks,
         families=families,
@@ -1454,6 +1576,9 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
     blockpage_patterns: tuple[re.Pattern[bytes], ...] | None = _DEFAULT_BLOCKPAGE_PATTERNS
     if "blockpage_patterns" in top:
         blockpage_patterns = _blockpage_patterns(ctx, top["blockpage_patterns"])
+    throttling: Throttling | None = Throttling()
+    if "throttling" in top:
+        throttling = _throttling(ctx, top["throttling"])
 
     resolvers: dict[str, Resolver | None] = {}
     if "resolvers" not in top:
@@ -1539,6 +1664,7 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
     assert families is not None
     assert blockpage_addresses is not None
     assert blockpage_patterns is not None
+    assert throttling is not None
     return Config(
         interval=interval,
         timeout=timeout,
@@ -1549,6 +1675,7 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
         services=MappingProxyType(services),
         blockpage_addresses=blockpage_addresses,
         blockpage_patterns=blockpage_patterns,
+        throttling=throttling,
     )
 
 

@@ -153,6 +153,28 @@ class HttpObservation:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ThroughputObservation:
+    """The bounded download of the `throughput` check (exporter.throughput), on a fresh
+    connection after the http check. Its failure is a fact, not the probe's failure."""
+
+    url: str
+    #: The cap asked for (`throughput.bytes`).
+    limit: int
+    status: int | None = None
+    #: Body bytes received (at most `limit`).
+    body_bytes: int = 0
+    #: The whole object, or `limit` bytes of it, arrived before the deadline.
+    complete: bool = False
+    #: Seconds from the request sent to the last body byte (complete) or to the moment the
+    #: download ended (cut by the deadline, or failed).
+    duration: float = 0.0
+    #: `body_bytes / duration`; None when no 2xx response head arrived (nothing measured).
+    bytes_per_second: float | None = None
+    error: ErrorKind | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Observation:
     """Everything one probe of one tuple saw. `error is None` means success."""
 
@@ -173,6 +195,8 @@ class Observation:
     http: HttpObservation | None = None
     attempts: int = 1  # 2 when the probe was retried after a failure
     log: tuple[str, ...] = ()
+    #: The throughput download, when the endpoint has the check and every other check passed.
+    throughput: ThroughputObservation | None = None
 
     @property
     def success(self) -> bool:

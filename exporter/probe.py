@@ -1,6 +1,7 @@
 """The Prober: probe one tuple (endpoint, network, resolver, family) into an Observation.
 
-A probe runs the endpoint's checks in order (dns → connect → tls → http) over fresh sockets
+A probe runs the endpoint's checks in order (dns → connect → tls → http, then the optional
+throughput download on a connection of its own, `exporter.throughput`) over fresh sockets
 from the tuple's `Dialer`, and records facts: every connect attempt, the certificate seen (and,
 when verification fails, the one presented to an unverified handshake: MITM evidence), the
 control-SNI handshake (`Endpoint.control_sni`, made before the real ClientHello), the HTTP
@@ -47,12 +48,15 @@ from exporter.model import (
     HttpObservation,
     Observation,
     Phase,
+    ThroughputObservation,
     TlsObservation,
     TupleKey,
 )
 from exporter.network import Dialer
 from exporter.resolvers import ask_identity, query
+from exporter.throughput import measure
 from exporter.tls import TlsContexts, certificate_facts
+from exporter.units import format_rate
 
 USER_AGENT = f"messaging-exporter/{__version__}"
 #: Addresses of a DNS answer tried, in answer order.
@@ -71,6 +75,10 @@ HTTP_ALPN = ("http/1.1",)
 #: Largest fraction of the remaining budget the control-SNI handshake may use, so that a
 #: silent control still leaves the real handshake time to run.
 CONTROL_SHARE = 0.5
+#: The throughput download ends this long before the probe's deadline (at most this fraction
+#: of the budget), so that a slow download is measured, never the probe's own timeout.
+THROUGHPUT_MARGIN = 0.2
+THROUGHPUT_MARGIN_FRACTION = 0.05
 
 #: A control handshake already made in this probe: (address, its observation).
 Control = tuple[str, TlsObservation]
@@ -220,6 +228,7 @@ class _Attempt:
         self.tls_server_name: str | None = None
         self.exchange: HttpExchange | None = None
         self.http: HttpObservation | None = None
+        self.throughput: ThroughputObservation | None = None
         self.error: ErrorKind | None = None
         self.failed_phase: Phase | None = None
         self.sockets: list[socket.socket] = []
@@ -318,6 +327,7 @@ class _Attempt:
             tls=self.tls,
             control=self.control,
             http=self.http,
+            throughput=self.throughput,
             attempts=attempts,
             log=self.log.lines(),
         )
@@ -456,6 +466,9 @@ class Prober:
             stream = tls_stream
         if Check.HTTP in checks:
             await self._http(endpoint, stream, attempt.address, attempt)
+            if Check.THROUGHPUT in checks and attempt.error is None:
+                sock.close()  # done with it (Connection: close); the download gets its own
+                await self._throughput(endpoint, dialer, attempt.address, attempt, deadline)
 
     async def _dns(
         self, target: Target, dialer: Dialer, attempt: _Attempt, deadline: float
@@ -759,6 +772,52 @@ class Prober:
         )
         if result.error is not None:
             attempt.fail(Phase.HTTP, result.error)
+            summary += f": {result.error}: {result.detail}"
+        attempt.log.add(summary)
+
+    async def _throughput(
+        self,
+        endpoint: Endpoint,
+        dialer: Dialer,
+        address: str,
+        attempt: _Attempt,
+        deadline: float,
+    ) -> None:
+        """The throughput check (exporter.throughput): a bounded GET on a fresh connection to
+        `address`, with the endpoint's TLS options, ended `THROUGHPUT_MARGIN` before the
+        probe's deadline. Runs after every other check passed, in no phase of its own (its
+        time counts in `total`); its failure is recorded, never the probe's."""
+        tls = Check.TLS in endpoint.checks
+        margin = min(THROUGHPUT_MARGIN, self._config.timeout * THROUGHPUT_MARGIN_FRACTION)
+
+        async def open_stream() -> SocketStream | TlsStream:
+            sock = await dialer.connect_tcp(address, endpoint.port)
+            attempt.sockets.append(sock)
+            if not tls:
+                return SocketStream(sock)
+            ctx = self._contexts.get(endpoint.tls, HTTP_ALPN)
+            stream = TlsStream(sock, ctx, endpoint.server_name or address)
+            await stream.handshake()
+            return stream
+
+        result = await measure(
+            open_stream,
+            endpoint.throughput,
+            authority=authority(endpoint.host or address, endpoint.port, tls=tls),
+            scheme="https" if tls else "http",
+            user_agent=USER_AGENT,
+            until=deadline - margin,
+            http=endpoint.http,
+        )
+        attempt.throughput = result
+        rate = (
+            "no rate" if result.bytes_per_second is None else format_rate(result.bytes_per_second)
+        )
+        summary = (
+            f"throughput GET {result.url} -> {result.status}: {result.body_bytes} body bytes in "
+            f"{_ms(result.duration)} = {rate}{' (complete)' if result.complete else ''}"
+        )
+        if result.error is not None:
             summary += f": {result.error}: {result.detail}"
         attempt.log.add(summary)
 

@@ -24,6 +24,7 @@ from exporter.model import (
     HttpObservation,
     Observation,
     Phase,
+    ThroughputObservation,
     TlsObservation,
     TupleKey,
 )
@@ -137,6 +138,20 @@ def _http_json(h: HttpObservation) -> Json:
     }
 
 
+def _throughput_json(t: ThroughputObservation) -> Json:
+    return {
+        "url": t.url,
+        "status": t.status,
+        "limit": t.limit,
+        "body_bytes": t.body_bytes,
+        "complete": t.complete,
+        "duration_ms": _ms(t.duration),
+        "bytes_per_second": None if t.bytes_per_second is None else round(t.bytes_per_second, 1),
+        "error": t.error.value if t.error else None,
+        "detail": t.detail,
+    }
+
+
 def target_json(target: Target) -> Json:
     """What the tuple probes, from the config; a proxy only as its redacted URL."""
     return {
@@ -182,6 +197,7 @@ def detail_json(
         "tls": _tls_json(obs.tls) if obs.tls else None,
         "control_tls": _tls_json(obs.control) if obs.control else None,
         "http": _http_json(obs.http) if obs.http else None,
+        "throughput": _throughput_json(obs.throughput) if obs.throughput else None,
         "log": list(obs.log),
     }
     if target is not None:
@@ -455,6 +471,9 @@ def detail_html(
         if h.body_head:
             parts.append("<h3>Body (first bytes)</h3>")
             parts.append("<pre>" + _e(h.body_head.decode("utf-8", "replace")) + "</pre>")
+    if obs.throughput is not None:
+        parts.append("<h2>Throughput</h2>")
+        parts.append(_dl(_throughput_json(obs.throughput).items()))
     parts.append("<h2>Log</h2>")
     parts.append("<pre>" + _e("\n".join(obs.log)) + "</pre>" if obs.log else "<p>(empty)</p>")
     parts.append(

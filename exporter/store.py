@@ -85,6 +85,10 @@ def _empty_extra() -> Mapping[str, object]:
     return MappingProxyType({})
 
 
+def _empty_since() -> Mapping[str, float]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Series:
     """Everything kept for one tuple. Immutable; the store swaps in a new one per change."""
@@ -107,6 +111,8 @@ class Snapshot:
     series: Mapping[TupleKey, Series]
     #: The judgement of the last completed round (verdicts, network and resolver health).
     judgement: Judgement = EMPTY_JUDGEMENT
+    #: Per network judged down: unix time of the first round of the outage (exporter.history).
+    network_down_since: Mapping[str, float] = field(default_factory=_empty_since)
 
     def __len__(self) -> int:
         return len(self.series)
@@ -118,7 +124,7 @@ class Snapshot:
 class Store:
     """Per-tuple results of the probes; see the module docstring for the invariants."""
 
-    __slots__ = ("_buckets", "_judgement", "_series")
+    __slots__ = ("_buckets", "_down_since", "_judgement", "_series")
 
     def __init__(self, *, buckets: tuple[float, ...] = PHASE_BUCKETS) -> None:
         if list(buckets) != sorted(set(buckets)):
@@ -126,6 +132,7 @@ class Store:
         self._buckets = buckets
         self._series: dict[TupleKey, Series] = {}
         self._judgement = EMPTY_JUDGEMENT
+        self._down_since: Mapping[str, float] = _empty_since()
 
     def record(self, obs: Observation) -> None:
         """Count one finished probe and make it the tuple's last observation."""
@@ -155,6 +162,10 @@ class Store:
         """Replace the judgement of the last round (made by `verdict.judge()`)."""
         self._judgement = judgement
 
+    def set_network_down_since(self, down_since: Mapping[str, float]) -> None:
+        """Replace the outages in progress: network -> unix time it was first judged down."""
+        self._down_since = MappingProxyType(dict(down_since))
+
     def retain(self, keys: Iterable[TupleKey]) -> None:
         """Drop every series whose key is not in `keys` (tuples removed by a reload)."""
         keep = set(keys)
@@ -166,6 +177,7 @@ class Store:
         return Snapshot(
             series=MappingProxyType(dict(sorted(self._series.items()))),
             judgement=self._judgement,
+            network_down_since=self._down_since,
         )
 
     def __len__(self) -> int:

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from exporter.config import CANARY_SERVICE, Config, Endpoint, Resolver
 from exporter.matrix import RESOLVER_CHECK_SERVICE
 from exporter.model import ErrorKind, Observation, Phase, TupleKey
+from exporter.units import format_rate
 
 
 class Verdict(enum.StrEnum):
@@ -38,6 +40,7 @@ class Verdict(enum.StrEnum):
     HTTP_FAILED = "http_failed"
     DOWN = "down"
     NETWORK_DOWN = "network_down"
+    THROTTLED = "throttled"
 
 
 VERDICTS: tuple[Verdict, ...] = tuple(Verdict)
@@ -50,6 +53,7 @@ BLOCKED: frozenset[Verdict] = frozenset(
         Verdict.TLS_BLOCKED,
         Verdict.TLS_MITM,
         Verdict.HTTP_BLOCKPAGE,
+        Verdict.THROTTLED,
     }
 )
 
@@ -69,6 +73,14 @@ PATH_ERRORS = frozenset({ErrorKind.PROXY, ErrorKind.NETWORK_SETUP})
 #: different addresses of the same block to different resolvers.
 V4_PREFIX = 24
 V6_PREFIX = 48
+
+#: Earlier rates a tuple needs before its median counts as a baseline (fewer when
+#: `throttling.baseline_rounds` is smaller).
+MIN_BASELINE_SAMPLES = 3
+
+#: Per tuple, the throughput rates (bytes/s) of its earlier rounds, oldest first: the state
+#: the baseline rule needs across rounds, kept by the caller (exporter.history) and passed in.
+Baselines = Mapping[TupleKey, Sequence[float]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,9 +201,11 @@ def _dns_tamper_reason(
     return None
 
 
-def judge_round(config: Config, observations: Iterable[Observation]) -> Judgement:
+def judge_round(
+    config: Config, observations: Iterable[Observation], baselines: Baselines | None = None
+) -> Judgement:
     """Judge the last observation of every tuple: endpoint tuples are judged, resolver checks
-    (service `RESOLVER_CHECK_SERVICE`) feed interception."""
+    (service `RESOLVER_CHECK_SERVICE`) feed interception. `baselines`: see `judge`."""
     tuples: dict[TupleKey, Observation] = {}
     checks: dict[tuple[str, str], Observation] = {}
     for obs in observations:
@@ -199,17 +213,20 @@ def judge_round(config: Config, observations: Iterable[Observation]) -> Judgemen
             checks[(obs.key.network, obs.key.resolver)] = obs
         else:
             tuples[obs.key] = obs
-    return judge(config, tuples, checks)
+    return judge(config, tuples, checks, baselines)
 
 
 def judge(
     config: Config,
     observations: Mapping[TupleKey, Observation],
     resolver_checks: Mapping[tuple[str, str], Observation] | None = None,
+    baselines: Baselines | None = None,
 ) -> Judgement:
     """Judge one round. `resolver_checks` are the identity / silent-resolver queries, keyed
-    by (network, resolver)."""
+    by (network, resolver). `baselines` are the earlier throughput rates of each tuple (the
+    only state across rounds, passed in as data: the judgement stays a pure function)."""
     resolver_checks = resolver_checks or {}
+    baselines = baselines or {}
     by_network: dict[str, list[Observation]] = defaultdict(list)
     by_group: dict[tuple[str, str, int], list[Observation]] = defaultdict(list)
     for key, obs in observations.items():
@@ -233,6 +250,7 @@ def judge(
             network_up=network_up.get(key.network, True),
             resolver_up=resolver_up.get((key.network, key.resolver), True),
             config=config,
+            baselines=baselines,
         )
     return Judgement(
         findings=MappingProxyType(findings),
@@ -302,9 +320,11 @@ def classify(
     network_up: bool,
     resolver_up: bool,
     config: Config,
+    baselines: Baselines | None = None,
 ) -> Finding:
     """The verdict of one tuple. `peers` are the tuples of the same endpoint and family in the
-    same round on networks that are up (the tuple itself may be among them)."""
+    same round on networks that are up (the tuple itself may be among them); `baselines` the
+    earlier throughput rates per tuple."""
     if not network_up:
         return Finding(verdict=Verdict.NETWORK_DOWN, reason="every canary failed on this network")
     if obs.error in PATH_ERRORS:
@@ -332,6 +352,9 @@ def classify(
         blockpage = _blockpage_reason(obs, config)
         if blockpage is not None:
             return Finding(verdict=Verdict.HTTP_BLOCKPAGE, reason=blockpage)
+        throttled = _throttle_reason(obs, others, baselines or {}, config)
+        if throttled is not None:
+            return Finding(verdict=Verdict.THROTTLED, reason=throttled)
         return Finding(verdict=Verdict.OK, reason="every check passed")
 
     phase = obs.failed_phase
@@ -419,3 +442,67 @@ def _where(peer: Observation, obs: Observation) -> str:
     if peer.address and peer.address != obs.address:
         return f"to {peer.address} on the same network"
     return f"through resolver {peer.key.resolver!r}"
+
+
+def _rate(obs: Observation) -> float | None:
+    """The throughput a probe measured, bytes/s; None without a measurement."""
+    return None if obs.throughput is None else obs.throughput.bytes_per_second
+
+
+def _baseline(samples: Sequence[float] | None, rounds: int) -> float | None:
+    """The median of the last `rounds` rates, once there are enough of them."""
+    if rounds <= 0 or not samples:
+        return None
+    recent = samples[-rounds:]
+    if len(recent) < min(MIN_BASELINE_SAMPLES, rounds):
+        return None
+    return float(statistics.median(recent))
+
+
+def _throttle_reason(
+    obs: Observation, others: list[Observation], baselines: Baselines, config: Config
+) -> str | None:
+    """Why `obs`'s throughput counts as throttled (rules 8a and 8b of docs/verdicts.md), or
+    None. `others` are the other tuples of the same endpoint and family on networks that are
+    up; only those on *other* networks are controls (the same network shares the path)."""
+    rate = _rate(obs)
+    rule = config.throttling
+    if rate is None:
+        return None
+    if rule.min_bytes_per_second > 0 and rate >= rule.min_bytes_per_second:
+        return None  # enough for the service, whatever the others do
+    elsewhere = [
+        (p, r)
+        for p in others
+        if p.key.network != obs.key.network and p.success and (r := _rate(p)) is not None
+    ]
+    if elsewhere:
+        best, best_rate = max(elsewhere, key=lambda pr: pr[1])
+        if rate < rule.ratio * best_rate:
+            return (
+                f"throughput {format_rate(rate)} is below {rule.ratio:g} x the "
+                f"{format_rate(best_rate)} measured on network {best.key.network!r} in the "
+                f"same round"
+            )
+    base = _baseline(baselines.get(obs.key), rule.baseline_rounds)
+    if base is None or rate >= rule.ratio * base:
+        return None
+    if elsewhere:
+        # Comparable rates elsewhere now: the drop is local only if another network kept
+        # its own baseline (a drop seen everywhere is the service's, not this network's).
+        steady = [
+            (p, r)
+            for p, r in elsewhere
+            if (b := _baseline(baselines.get(p.key), rule.baseline_rounds)) is not None
+            and r >= rule.ratio * b
+        ]
+        if not steady:
+            return None
+        evidence = f", while network {steady[0][0].key.network!r} kept its own"
+    else:
+        evidence = " (no other network measured it this round)"
+    count = min(len(baselines.get(obs.key) or ()), rule.baseline_rounds)
+    return (
+        f"throughput {format_rate(rate)} is below {rule.ratio:g} x this tuple's median of "
+        f"{format_rate(base)} over its last {count} rounds{evidence}"
+    )

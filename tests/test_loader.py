@@ -15,8 +15,8 @@ import pytest
 from exporter.blocklists import DEFAULT_BLOCKPAGE_ADDRESSES, DEFAULT_BLOCKPAGE_PATTERNS
 from exporter.config import (
     CANARY_SERVICE,
-    CHECK_ORDER,
     DEFAULT_BODY_LIMIT,
+    DEFAULT_CHECKS,
     DEFAULT_EXPECT_STATUS,
     Check,
     IdentityCheck,
@@ -73,7 +73,7 @@ BAD: list[tuple[str, str, set[str]]] = [
         {
             "intervall: unknown key (allowed: interval, timeout, concurrency, ip_families, "
             "resolvers, networks, services, canaries, control_sni, blockpage_addresses, "
-            "blockpage_patterns)"
+            "blockpage_patterns, throttling)"
         },
     ),
     (
@@ -487,7 +487,7 @@ BAD: list[tuple[str, str, set[str]]] = [
         ),
         {
             "services.telegram.endpoints.web.prot: unknown key (allowed: host, address, port, "
-            "checks, tls, http, resolvers, networks, ip_families, control_sni)",
+            "checks, tls, http, resolvers, networks, ip_families, control_sni, throughput)",
             "services.telegram.endpoints.web.port: 70000 is not a port (1-65535)",
             "services.telegram.endpoints.nothing: needs host (a DNS name) or address (an IP "
             "address), or both",
@@ -514,16 +514,17 @@ BAD: list[tuple[str, str, set[str]]] = [
             """
         ),
         {
-            'services.s.endpoints.a.checks[1]: expected one of dns, tcp, tls, http, got "ping"',
+            "services.s.endpoints.a.checks[1]: expected one of dns, tcp, tls, http, throughput, "
+            'got "ping"',
             "services.s.endpoints.a.checks[2]: tcp is listed twice",
             "services.s.endpoints.b.checks[0]: dns is not possible for an endpoint given by "
             "address (it is dialled directly); remove dns or address",
             "services.s.endpoints.c.checks: tls needs tcp (add tcp)",
             "services.s.endpoints.c.checks: http needs tcp (add tcp)",
             "services.s.endpoints.d.checks: must not be empty (a list of checks among dns, tcp, "
-            "tls, http)",
+            "tls, http, throughput)",
             "services.s.endpoints.e.checks: expected a list of checks among dns, tcp, tls, "
-            'http, got "dns"',
+            'http, throughput, got "dns"',
         },
     ),
     (
@@ -990,7 +991,7 @@ def test_defaults() -> None:
     assert endpoint.host == "example.org"
     assert endpoint.address is None
     assert endpoint.port == 443
-    assert endpoint.checks == CHECK_ORDER
+    assert endpoint.checks == DEFAULT_CHECKS
     assert endpoint.tls == TlsOptions()
     assert endpoint.http.method == "GET"
     assert endpoint.http.path == "/"
@@ -1376,7 +1377,7 @@ def test_canaries_are_the_canary_service_on_every_network_and_dns_resolver() -> 
     # every resolver but the silent ones, in file order
     assert example.resolvers == ("google", "cf-doh", "sys")
     assert example.families == (4, 6)
-    assert example.checks == CHECK_ORDER
+    assert example.checks == DEFAULT_CHECKS
     assert canary.endpoints["wiki"].families == (4,)
     assert canary.endpoints["quad9"].resolvers == ()
     assert canary.endpoints["quad9"].checks == (Check.TCP,)
@@ -1639,7 +1640,7 @@ def test_shipped_config_loads() -> None:
     assert {r.type for r in config.resolvers.values()} == set(ResolverType)
     assert list(config.services) == ["telegram", "whatsapp", "signal", "messenger", "canary"]
     telegram = config.services["telegram"].endpoints
-    assert telegram["web"].checks == CHECK_ORDER
+    assert telegram["web"].checks == DEFAULT_CHECKS
     for name, endpoint in telegram.items():
         if name != "web":
             assert endpoint.checks == (Check.TCP, Check.HTTP)
@@ -1744,3 +1745,135 @@ def test_shipped_network_examples_behave_as_their_comments_say(
         assert match.group(2) == example
         culprits.add(match.group(1))
     assert culprits == bad_resolvers
+
+
+# --------------------------------------------------------------------------------------------
+# The throughput check and the throttling rule (issue 4)
+
+THROUGHPUT_BAD: list[tuple[str, str, set[str]]] = [
+    (
+        "throughput-needs-http",
+        y(
+            """
+            services:
+              s:
+                endpoints:
+                  a: {host: example.org, port: 443, checks: [tcp, tls, throughput]}
+                  b: {address: 192.0.2.1, port: 443, throughput: {path: /large}}
+                  c: {host: example.org, port: 443, checks: [tcp, tls, http],
+                      throughput: {path: /large}}
+            """
+        ),
+        {
+            "services.s.endpoints.a.checks: throughput needs http (add http)",
+            "services.s.endpoints.b.throughput: throughput options given but throughput is not "
+            "in checks (it needs http)",
+            "services.s.endpoints.c.throughput: throughput options given but throughput is not "
+            "in checks",
+        },
+    ),
+    (
+        "throughput-options",
+        y(
+            """
+            services:
+              s:
+                endpoints:
+                  a: {host: example.org, port: 443, throughput: {path: large, size: 1}}
+                  b: {host: example.org, port: 443, throughput: {path: "/a b", bytes: 0}}
+                  c: {host: example.org, port: 443, throughput: {bytes: 17MiB}}
+                  d: {host: example.org, port: 443, throughput: {bytes: "1 GB"}}
+                  e: {host: example.org, port: 443, throughput: {bytes: -5}}
+                  f: {host: example.org, port: 443, throughput: /large}
+            """
+        ),
+        {
+            'services.s.endpoints.a.throughput.path: expected a path starting with /, got "large"',
+            "services.s.endpoints.a.throughput.size: unknown key (allowed: path, bytes)",
+            "services.s.endpoints.b.throughput.path: must not contain spaces or control characters",
+            "services.s.endpoints.b.throughput.bytes: must be more than 0 (nothing to measure)",
+            'services.s.endpoints.c.throughput.bytes: "17MiB" is more than the maximum of 16MiB',
+            "services.s.endpoints.d.throughput.bytes: expected a size in bytes or like 256KiB, "
+            '1MiB (units B, KiB, MiB), got "1 GB"',
+            "services.s.endpoints.e.throughput.bytes: expected a size in bytes or like 256KiB, "
+            "1MiB (units B, KiB, MiB), got -5",
+            "services.s.endpoints.f.throughput: expected a mapping of throughput options (path, "
+            'bytes), got "/large"',
+        },
+    ),
+    (
+        "throttling-options",
+        "throttling: {ratio: 1, baseline_rounds: -1, min_bytes_per_second: fast, window: 3}\n"
+        + SERVICES,
+        {
+            "throttling.ratio: expected a number between 0 and 1 (both excluded) like 0.25, got 1",
+            "throttling.baseline_rounds: expected an integer from 0 (no baseline) to 1000, got -1",
+            "throttling.min_bytes_per_second: expected bytes per second as a number or like "
+            '256KiB, 1MiB (units B, KiB, MiB), got "fast"',
+            "throttling.window: unknown key (allowed: ratio, baseline_rounds, "
+            "min_bytes_per_second)",
+        },
+    ),
+    (
+        "throttling-shapes",
+        "throttling: [0.25]\n" + SERVICES,
+        {
+            "throttling: expected a mapping of throttling options (ratio, baseline_rounds), got "
+            "a list"
+        },
+    ),
+    (
+        "throttling-types",
+        "throttling: {ratio: true, baseline_rounds: 2.5}\n" + SERVICES,
+        {
+            "throttling.ratio: expected a number between 0 and 1 (both excluded) like 0.25, "
+            "got true",
+            "throttling.baseline_rounds: expected an integer from 0 (no baseline) to 1000, got 2.5",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(t, e) for _, t, e in THROUGHPUT_BAD],
+    ids=[i for i, _, _ in THROUGHPUT_BAD],
+)
+def test_throughput_and_throttling_errors(text: str, expected: set[str]) -> None:
+    assert error_lines(text) == expected
+
+
+def test_throughput_is_opt_in_and_its_options_resolve() -> None:
+    from exporter.config import DEFAULT_THROUGHPUT_BYTES, Throttling, ThroughputOptions
+
+    config = parse_yaml(
+        y(
+            """
+            throttling: {ratio: 0.1, baseline_rounds: 0, min_bytes_per_second: 2MiB}
+            services:
+              s:
+                endpoints:
+                  plain: {host: example.org, port: 443}
+                  listed: {host: example.org, port: 443, checks: [tcp, tls, http, throughput],
+                           http: {path: /health}}
+                  implied: {host: example.org, port: 443, throughput: {path: /large, bytes: 4MiB}}
+                  by-address: {address: 192.0.2.1, host: example.org, port: 443,
+                               throughput: {bytes: 1000}}
+            """
+        )
+    )
+    eps = config.services["s"].endpoints
+    assert Check.THROUGHPUT not in eps["plain"].checks
+    assert eps["listed"].checks == (Check.DNS, Check.TCP, Check.TLS, Check.HTTP, Check.THROUGHPUT)
+    # without its own path the download asks for the http check's
+    assert eps["listed"].throughput == ThroughputOptions(
+        path="/health", bytes=DEFAULT_THROUGHPUT_BYTES
+    )
+    assert eps["implied"].checks[-1] is Check.THROUGHPUT
+    assert eps["implied"].throughput == ThroughputOptions(path="/large", bytes=4 * 1024 * 1024)
+    assert eps["by-address"].checks == (Check.TCP, Check.TLS, Check.HTTP, Check.THROUGHPUT)
+    assert eps["by-address"].throughput.bytes == 1000
+    assert config.throttling == Throttling(
+        ratio=0.1, baseline_rounds=0, min_bytes_per_second=2 * 1024 * 1024
+    )
+    assert parse_yaml(SERVICES).throttling == Throttling()

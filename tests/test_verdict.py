@@ -6,12 +6,13 @@ dead network is not blocked, a DoH answer is not tampered) are rows too.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
-from exporter.config import Config
+from exporter.config import Config, Throttling
 from exporter.model import ErrorKind, Observation, Phase, TlsObservation, TupleKey
 from exporter.verdict import BLOCKED, Verdict, is_bogon, judge
 from tests.fakes.observations import (
@@ -24,6 +25,7 @@ from tests.fakes.observations import (
     key,
     lab_config,
     ok,
+    with_rate,
 )
 
 C = "clean"
@@ -38,12 +40,175 @@ def canaries_ok(*networks: str) -> list[Observation]:
     ]
 
 
+KIB = 1024.0
+MIB = 1024.0 * 1024.0
+
+
+def throttling(**options: float) -> Callable[[], Config]:
+    return lambda: dataclasses.replace(lab_config(), throttling=Throttling(**options))
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
     observations: list[Observation]
     expected: dict[TupleKey, Verdict]
     config: Callable[[], Config] = lab_config
+    #: Earlier throughput rates per tuple (the baseline rule's state across rounds).
+    baselines: dict[TupleKey, tuple[float, ...]] = field(default_factory=dict)
+
+
+def rated(k: TupleKey, bytes_per_second: float) -> Observation:
+    return with_rate(ok(k), bytes_per_second)
+
+
+#: Throttling (rules 8a and 8b), negatives included.
+THROTTLE_CASES = [
+    Case(
+        "8a throughput far below the same endpoint's on another network: throttled",
+        [rated(key(X, "google"), 40 * KIB), rated(key(C, "google"), 20 * MIB), *canaries_ok(C, X)],
+        {key(X, "google"): Verdict.THROTTLED, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "8a every network equally slow: not throttled (the service is slow)",
+        [rated(key(X, "google"), 40 * KIB), rated(key(C, "google"), 40 * KIB), *canaries_ok(C, X)],
+        {key(X, "google"): Verdict.OK, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "8a slower, but not below ratio x the best other network: not throttled",
+        [rated(key(X, "google"), 6 * MIB), rated(key(C, "google"), 20 * MIB), *canaries_ok(C, X)],
+        {key(X, "google"): Verdict.OK},
+    ),
+    Case(
+        "8a another resolver on the same network is no control (same path)",
+        [rated(key(X, "google"), 40 * KIB), rated(key(X, "doh"), 20 * MIB), *canaries_ok(X)],
+        {key(X, "google"): Verdict.OK, key(X, "doh"): Verdict.OK},
+    ),
+    Case(
+        "8a fast enough (min_bytes_per_second) is never throttled, however fast elsewhere",
+        [rated(key(X, "google"), 2 * MIB), rated(key(C, "google"), 100 * MIB), *canaries_ok(C, X)],
+        {key(X, "google"): Verdict.OK},
+        throttling(min_bytes_per_second=MIB),
+    ),
+    Case(
+        "8a below min_bytes_per_second and far below elsewhere: throttled",
+        [rated(key(X, "google"), 100 * KIB), rated(key(C, "google"), 20 * MIB), *canaries_ok(C, X)],
+        {key(X, "google"): Verdict.THROTTLED},
+        throttling(min_bytes_per_second=MIB),
+    ),
+    Case(
+        "8a a higher ratio catches a milder slowdown",
+        [rated(key(X, "google"), 6 * MIB), rated(key(C, "google"), 20 * MIB), *canaries_ok(C, X)],
+        {key(X, "google"): Verdict.THROTTLED},
+        throttling(ratio=0.5),
+    ),
+    Case(
+        "8b one slow network alone, nothing to compare and no baseline: not throttled",
+        [rated(key(X, "google"), 10 * KIB), *canaries_ok(X)],
+        {key(X, "google"): Verdict.OK},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "8b one network alone, far below its own baseline: throttled",
+        [rated(key(X, "google"), 100 * KIB), *canaries_ok(X)],
+        {key(X, "google"): Verdict.THROTTLED},
+        lambda: lab_config(networks=(X,)),
+        {key(X, "google"): (9 * MIB, 10 * MIB, 11 * MIB, 10 * MIB)},
+    ),
+    Case(
+        "8b too few earlier rounds for a baseline: not throttled",
+        [rated(key(X, "google"), 100 * KIB), *canaries_ok(X)],
+        {key(X, "google"): Verdict.OK},
+        lambda: lab_config(networks=(X,)),
+        {key(X, "google"): (10 * MIB, 10 * MIB)},
+    ),
+    Case(
+        "8b only the last baseline_rounds count: an old fast round is forgotten",
+        [rated(key(X, "google"), 100 * KIB), *canaries_ok(X)],
+        {key(X, "google"): Verdict.OK},
+        lambda: dataclasses.replace(
+            lab_config(networks=(X,)), throttling=Throttling(baseline_rounds=3)
+        ),
+        {key(X, "google"): (10 * MIB, 10 * MIB, 90 * KIB, 100 * KIB, 110 * KIB)},
+    ),
+    Case(
+        "8b every network dropped below its baseline alike: not throttled (the service)",
+        [rated(key(X, "google"), MIB), rated(key(C, "google"), MIB), *canaries_ok(C, X)],
+        {key(X, "google"): Verdict.OK, key(C, "google"): Verdict.OK},
+        lab_config,
+        {key(X, "google"): (10 * MIB,) * 5, key(C, "google"): (10 * MIB,) * 5},
+    ),
+    Case(
+        "8b below its own baseline while another network kept its own: throttled",
+        [rated(key(X, "google"), 2 * MIB), rated(key(C, "google"), 3 * MIB), *canaries_ok(C, X)],
+        {key(X, "google"): Verdict.THROTTLED, key(C, "google"): Verdict.OK},
+        lab_config,
+        {key(X, "google"): (10 * MIB,) * 5, key(C, "google"): (3 * MIB,) * 5},
+    ),
+    Case(
+        "8b baseline_rounds 0 turns the baseline off",
+        [rated(key(X, "google"), 100 * KIB), *canaries_ok(X)],
+        {key(X, "google"): Verdict.OK},
+        lambda: dataclasses.replace(
+            lab_config(networks=(X,)), throttling=Throttling(baseline_rounds=0)
+        ),
+        {key(X, "google"): (10 * MIB,) * 5},
+    ),
+    Case(
+        "1 a slow network whose canaries fail is network_down, never throttled",
+        [
+            rated(key(X, "google"), 10 * KIB),
+            rated(key(C, "google"), 20 * MIB),
+            failed(key(X, "google", "canary", "example"), Phase.CONNECT, ErrorKind.TIMEOUT),
+            *canaries_ok(C),
+        ],
+        {key(X, "google"): Verdict.NETWORK_DOWN, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "3 a tampered answer wins over a slow download",
+        [
+            with_rate(ok(key(X, "isp"), answers=("10.10.34.35",)), 10 * KIB),
+            rated(key(C, "google"), 20 * MIB),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "isp"): Verdict.DNS_TAMPERED},
+    ),
+    Case(
+        "1 a shutdown: every canary and every service fails on the network, none blocked",
+        [
+            failed(key(X, "google"), Phase.CONNECT, ErrorKind.TIMEOUT),
+            failed(key(X, "doh"), Phase.DNS, ErrorKind.TIMEOUT, answers=()),
+            failed(key(X, "google", "canary", "example"), Phase.CONNECT, ErrorKind.TIMEOUT),
+            failed(key(X, "isp", "canary", "example"), Phase.CONNECT, ErrorKind.TIMEOUT),
+            rated(key(C, "google"), 20 * MIB),
+            *canaries_ok(C),
+        ],
+        {
+            key(X, "google"): Verdict.NETWORK_DOWN,
+            key(X, "doh"): Verdict.NETWORK_DOWN,
+            key(X, "google", "canary", "example"): Verdict.NETWORK_DOWN,
+            key(C, "google"): Verdict.OK,
+        },
+    ),
+    Case(
+        "1 a shutdown without canaries: every probe on the network fails",
+        [
+            failed(key(X, "google"), Phase.CONNECT, ErrorKind.TIMEOUT),
+            failed(key(X, "isp"), Phase.CONNECT, ErrorKind.TIMEOUT),
+            rated(key(C, "google"), 20 * MIB),
+        ],
+        {key(X, "google"): Verdict.NETWORK_DOWN, key(X, "isp"): Verdict.NETWORK_DOWN},
+    ),
+    Case(
+        "8a a failed probe elsewhere is no control, even with a rate",
+        [
+            rated(key(X, "google"), 40 * KIB),
+            with_rate(failed(key(C, "google"), Phase.HTTP, ErrorKind.HTTP_STATUS), 20 * MIB),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.OK},
+    ),
+]
 
 
 CASES = [
@@ -248,13 +413,14 @@ CASES = [
         [failed(key(X, "google"), Phase.CONNECT, ErrorKind.PROXY), ok(key(C, "google"))],
         {key(X, "google"): Verdict.NETWORK_DOWN},
     ),
+    *THROTTLE_CASES,
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_verdict_table(case: Case) -> None:
     observations = {o.key: o for o in case.observations}
-    judgement = judge(case.config(), observations)
+    judgement = judge(case.config(), observations, baselines=case.baselines)
     got = {k: judgement.findings[k].verdict for k in case.expected}
     assert got == case.expected, {k: judgement.findings[k].reason for k in case.expected}
     for k in case.expected:
@@ -300,6 +466,7 @@ def test_blocked_set_is_exactly_the_issue_list() -> None:
         "tls_blocked",
         "tls_mitm",
         "http_blockpage",
+        "throttled",
     }
     assert [v.value for v in Verdict] == [
         "ok",
@@ -312,6 +479,7 @@ def test_blocked_set_is_exactly_the_issue_list() -> None:
         "http_failed",
         "down",
         "network_down",
+        "throttled",
     ]
 
 
@@ -335,3 +503,24 @@ def test_blocked_set_is_exactly_the_issue_list() -> None:
 )
 def test_is_bogon(address: str, bogon: bool) -> None:
     assert is_bogon(address) is bogon
+
+
+def test_throttled_keeps_the_figures_compared_as_evidence() -> None:
+    observations = [rated(key(X, "google"), 40 * KIB), rated(key(C, "google"), 20 * MIB)]
+    judgement = judge(lab_config(), {o.key: o for o in [*observations, *canaries_ok(C, X)]})
+    reason = judgement.findings[key(X, "google")].reason
+    assert reason == (
+        "throughput 40.0 KiB/s is below 0.25 x the 20.0 MiB/s measured on network 'clean' "
+        "in the same round"
+    )
+    alone = {key(X, "google"): (9 * MIB, 10 * MIB, 11 * MIB)}
+    judgement = judge(
+        lab_config(networks=(X,)),
+        {o.key: o for o in [rated(key(X, "google"), 100 * KIB), *canaries_ok(X)]},
+        baselines=alone,
+    )
+    assert judgement.findings[key(X, "google")].reason == (
+        "throughput 100.0 KiB/s is below 0.25 x this tuple's median of 10.0 MiB/s over its "
+        "last 3 rounds (no other network measured it this round)"
+    )
+    assert judgement.findings[key(X, "google")].blocked

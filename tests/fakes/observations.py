@@ -204,3 +204,23 @@ def check(
             qname="id.server", qtype="TXT", server="udp://x", rcode=rcode, answers=answers
         ),
     )
+
+
+def with_rate(obs: Observation, bytes_per_second: float) -> Observation:
+    """`obs` with a throughput download that measured `bytes_per_second`."""
+    import dataclasses
+
+    from exporter.model import ThroughputObservation
+
+    return dataclasses.replace(
+        obs,
+        throughput=ThroughputObservation(
+            url="https://web.telegram.lab/large",
+            limit=1024 * 1024,
+            status=200,
+            body_bytes=1024 * 1024,
+            complete=True,
+            duration=1024 * 1024 / max(bytes_per_second, 1.0),
+            bytes_per_second=bytes_per_second,
+        ),
+    )

@@ -4,7 +4,8 @@ one namespace (`ip netns exec NS ...`).
 The spec (JSON, written by tests.lab.topology) lists listeners:
 
 - `http`: HTTP/1.1 on address:port, over TLS when `tls` ({cert, key}) is given; answers any
-  request with `status`, `body` and `headers`; `hosts` maps a Host header to another answer.
+  request with `status`, `body` and `headers`; `hosts` maps a Host header to another answer;
+  `objects` maps a path to a size: GET it for a 200 body of that many bytes (throughput).
   Garbage (e.g. a TLS ClientHello sent to a plain-HTTP port) gets a 400, as a real server.
 - `tcp`: accepts and reads until the client closes.
 - `dns`: a resolver on `address` over `transports` (udp, tcp, dot, doh, doq) serving `zone`
@@ -83,6 +84,8 @@ def _tracked(handler: Handler, tasks: set[asyncio.Task[Any]]) -> Handler:
 def http_handler(item: dict[str, Any]) -> Handler:
     default = {k: item[k] for k in ("status", "body", "headers") if k in item}
     hosts: dict[str, dict[str, Any]] = item.get("hosts", {})
+    # path -> a 200 body of that many bytes (a large object for throughput checks)
+    objects = {path: b"x" * size for path, size in item.get("objects", {}).items()}
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = h11.Connection(h11.SERVER)
@@ -109,8 +112,12 @@ def http_handler(item: dict[str, Any]) -> Handler:
         host = dict(request.headers).get(b"host", b"").decode("latin-1").split(":")[0]
         answer = hosts.get(host.lower(), default)
         body = answer.get("body", "").encode()
+        content_type = "text/html; charset=utf-8"
+        large = objects.get(request.target.decode("latin-1"))
+        if large is not None:
+            answer, body, content_type = {"status": 200}, large, "application/octet-stream"
         headers = [
-            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Type", content_type),
             ("Content-Length", str(len(body))),
             ("Connection", "close"),
             ("Server", "lab"),

@@ -173,6 +173,9 @@ TELEGRAM_DCS = (DC_RESET, DC_DROP)
 DC_STATUS = 404
 #: Plain TCP listeners that accept and read (WhatsApp's chat port).
 TCP_LISTENERS = (("13.248.0.20", 5222),)
+#: Every HTTPS look-alike also serves a large object here (for throughput checks).
+LARGE_PATH = "/large"
+LARGE_SIZE = 1024 * 1024
 
 #: The zone every honest resolver serves (A records only; AAAA gets NOERROR/no data).
 ZONE: Mapping[str, str] = MappingProxyType(
@@ -248,6 +251,11 @@ TECHNIQUES: Mapping[str, str] = MappingProxyType(
             "isp-dead's link to the internet is down and what is left is a blackhole default "
             "route: everything beyond the ISP times out (its own resolver answers SERVFAIL)"
         ),
+        "throttle": (
+            "nft `limit rate over <bytes>/second ... drop` in forward on what a service's "
+            "address sends: the flow works, slowly (Russia's 2021 Twitter throttling); added "
+            "at run time with `lab.technique(police(address))`"
+        ),
     }
 )
 
@@ -314,6 +322,17 @@ RULES: tuple[Rule, ...] = (
     Rule("isp-dnsint", "dns-interception", "dstnat", "udp dport 53 dnat ip to {isp}:53"),
     Rule("isp-dnsint", "dns-interception", "dstnat", "tcp dport 53 dnat ip to {isp}:53"),
 )
+
+
+def police(
+    address: str, *, isp: str = "isp-censor", rate: str = "256 kbytes/second burst 64 kbytes"
+) -> Rule:
+    """A `throttle` technique: the ISP drops what `address` sends from port 443 beyond `rate`
+    (counted in bytes, so GSO super-packets over veth count for what they carry). Not in
+    `RULES`: a test applies it for its body with `lab.technique(police(address))`."""
+    text = f"ip saddr {address} tcp sport 443 limit rate over {rate} drop"
+    return Rule(isp, "throttle", "forward", text)
+
 
 #: The SNI filter's blocklist: name (exact, or `*.suffix`) → its technique (`sni-reset-residual`
 #: names get `residual_seconds` of residual blocking after a hit, the others none).
@@ -935,7 +954,9 @@ class Lab:
             host = names[0]
             page = {"status": 200, "body": normal_page(host)}
             listeners.append(
-                {"kind": "http", "address": address, "port": 443, "tls": self._cert(*names)} | page
+                {"kind": "http", "address": address, "port": 443, "tls": self._cert(*names)}
+                | page
+                | {"objects": {LARGE_PATH: LARGE_SIZE}}
             )
             if address in HTTP_HOSTS:
                 listeners.append({"kind": "http", "address": address, "port": 80} | page)

@@ -1,0 +1,103 @@
+"""The little state the judgement needs across rounds, kept outside the pure `verdict.judge`.
+
+- `ThroughputHistory`: per tuple, the throughput rates of its last rounds, handed to the judge
+  as data (`verdict.Baselines`) for the baseline rule of `throttled`.
+- `Outages`: per network, since when it has been judged down (`network_up` false), and the
+  transitions of each round (down, back up) so that a shutdown is never silent.
+
+Both are plain objects owned by the running exporter (`exporter.app.App`), updated once per
+judged round on the event loop; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from exporter.model import Observation, TupleKey
+
+
+class ThroughputHistory:
+    """The rates (bytes/s) of each tuple's last rounds, oldest first.
+
+    A sample is one observation: a tuple judged again without a new probe (its slot was
+    skipped) adds nothing, and its current observation is never part of its own baseline.
+    """
+
+    def __init__(self) -> None:
+        # key -> (finished, rate) of its last observations with a measured rate
+        self._samples: dict[TupleKey, deque[tuple[float, float]]] = {}
+
+    def baselines(
+        self, observations: Iterable[Observation]
+    ) -> Mapping[TupleKey, tuple[float, ...]]:
+        """The earlier rates of each of `observations`' tuples (theirs excluded)."""
+        out: dict[TupleKey, tuple[float, ...]] = {}
+        for obs in observations:
+            samples = self._samples.get(obs.key)
+            if samples:
+                out[obs.key] = tuple(rate for finished, rate in samples if finished != obs.finished)
+        return MappingProxyType(out)
+
+    def record(self, observations: Iterable[Observation], rounds: int) -> None:
+        """Add this round's rates, keep the last `rounds` per tuple, and forget tuples that
+        are no longer probed (absent from `observations`)."""
+        seen: set[TupleKey] = set()
+        for obs in observations:
+            seen.add(obs.key)
+            rate = None if obs.throughput is None else obs.throughput.bytes_per_second
+            samples = self._samples.get(obs.key)
+            if rounds <= 0:
+                self._samples.pop(obs.key, None)
+                continue
+            if samples is None or samples.maxlen != rounds:
+                samples = deque(samples or (), maxlen=rounds)
+                self._samples[obs.key] = samples
+            if rate is not None and (not samples or samples[-1][0] != obs.finished):
+                samples.append((obs.finished, rate))
+        for key in [k for k in self._samples if k not in seen]:
+            del self._samples[key]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transition:
+    """A network went down (`up` False) or came back (`up` True) in the round judged at `at`."""
+
+    network: str
+    up: bool
+    at: float  # unix seconds: when the round was judged
+    down_since: float  # unix seconds: the first round that judged it down
+
+    @property
+    def down_seconds(self) -> float:
+        return max(0.0, self.at - self.down_since)
+
+
+class Outages:
+    """Since when each network has been down: the wall-clock time of the first judged round
+    that found it down, kept while it stays down, dropped once a round finds it up (or the
+    network is no longer probed)."""
+
+    def __init__(self) -> None:
+        self._since: dict[str, float] = {}
+
+    @property
+    def down_since(self) -> Mapping[str, float]:
+        return MappingProxyType(dict(self._since))
+
+    def update(self, network_up: Mapping[str, bool], now: float) -> list[Transition]:
+        """Fold in one round's `network_up`; the transitions it made, by network name."""
+        changes: list[Transition] = []
+        for network, up in sorted(network_up.items()):
+            since = self._since.get(network)
+            if not up and since is None:
+                self._since[network] = now
+                changes.append(Transition(network=network, up=False, at=now, down_since=now))
+            elif up and since is not None:
+                del self._since[network]
+                changes.append(Transition(network=network, up=True, at=now, down_since=since))
+        for network in [n for n in self._since if n not in network_up]:
+            del self._since[network]  # removed by a reload, or not probed this round
+        return changes

@@ -1,0 +1,228 @@
+"""State across rounds (exporter.history) and what the App does with it after each round:
+throughput baselines handed to the pure judgement, and outages (`network_down` since when,
+logged when a network goes down and when it comes back, exported while it lasts)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.history import Outages, ThroughputHistory
+from exporter.model import ErrorKind, Observation, Phase
+from exporter.verdict import Verdict
+from tests.conftest import AppFactory
+from tests.fakes.clock import FakeClock
+from tests.fakes.observations import failed, key, ok, with_rate
+
+MIB = 1024.0 * 1024.0
+
+
+def at(obs: Observation, finished: float) -> Observation:
+    return dataclasses.replace(obs, started=finished - 0.1, finished=finished)
+
+
+# --- ThroughputHistory -----------------------------------------------------------------------
+
+
+def test_baselines_are_the_earlier_rates_oldest_first() -> None:
+    history = ThroughputHistory()
+    k = key("censor", "google")
+    for i, rate in enumerate((1.0, 2.0, 3.0)):
+        history.record([at(with_rate(ok(k), rate), 10.0 + i)], rounds=10)
+    current = at(with_rate(ok(k), 4.0), 20.0)
+    assert history.baselines([current]) == {k: (1.0, 2.0, 3.0)}
+
+
+def test_a_tuple_judged_again_without_a_new_probe_adds_nothing_nor_counts_itself() -> None:
+    history = ThroughputHistory()
+    k = key("censor", "google")
+    first = at(with_rate(ok(k), 1.0), 10.0)
+    second = at(with_rate(ok(k), 2.0), 11.0)
+    history.record([first], rounds=10)
+    history.record([second], rounds=10)
+    history.record([second], rounds=10)  # skipped slot: the same observation again
+    # judged once more: its own rate is no part of its baseline
+    assert history.baselines([second]) == {k: (1.0,)}
+
+
+def test_only_the_last_rounds_are_kept_and_failures_add_nothing() -> None:
+    history = ThroughputHistory()
+    k = key("censor", "google")
+    for i in range(6):
+        history.record([at(with_rate(ok(k), float(i)), 10.0 + i)], rounds=3)
+    history.record([at(failed(k, Phase.CONNECT, ErrorKind.TIMEOUT), 30.0)], rounds=3)
+    assert history.baselines([at(ok(k), 40.0)]) == {k: (3.0, 4.0, 5.0)}
+    history.record([at(with_rate(ok(k), 9.0), 41.0)], rounds=2)  # a reload shortened it
+    assert history.baselines([at(ok(k), 50.0)]) == {k: (5.0, 9.0)}
+    history.record([at(with_rate(ok(k), 9.0), 51.0)], rounds=0)  # baselines turned off
+    assert history.baselines([at(ok(k), 60.0)]) == {}
+
+
+def test_tuples_no_longer_probed_are_forgotten() -> None:
+    history = ThroughputHistory()
+    a, b = key("clean", "google"), key("censor", "google")
+    history.record([at(with_rate(ok(a), 1.0), 10.0), at(with_rate(ok(b), 1.0), 10.0)], rounds=5)
+    history.record([at(with_rate(ok(a), 2.0), 11.0)], rounds=5)
+    assert set(history.baselines([at(ok(a), 20.0), at(ok(b), 20.0)])) == {a}
+
+
+# --- Outages ---------------------------------------------------------------------------------
+
+
+def test_down_since_is_the_first_round_of_the_outage_and_kept_while_it_lasts() -> None:
+    outages = Outages()
+    assert outages.update({"clean": True, "censor": True}, 100.0) == []
+    [went] = outages.update({"clean": True, "censor": False}, 160.0)
+    assert (went.network, went.up, went.at, went.down_since) == ("censor", False, 160.0, 160.0)
+    assert outages.update({"clean": True, "censor": False}, 220.0) == []
+    assert outages.down_since == {"censor": 160.0}
+    [back] = outages.update({"clean": True, "censor": True}, 280.0)
+    assert (back.network, back.up, back.down_since, back.down_seconds) == (
+        "censor",
+        True,
+        160.0,
+        120.0,
+    )
+    assert outages.down_since == {}
+
+
+def test_a_network_removed_while_down_is_dropped_silently() -> None:
+    outages = Outages()
+    outages.update({"clean": True, "dead": False}, 100.0)
+    assert outages.update({"clean": True}, 160.0) == []
+    assert outages.down_since == {}
+
+
+# --- the App after each round ----------------------------------------------------------------
+
+CONFIG = """\
+interval: 60s
+timeout: 5s
+resolvers:
+  google: {type: udp, address: 127.0.0.1, port: 5353}
+networks:
+  clean: {}
+  censor: {}
+canaries:
+  example: {host: example.lab, port: 443}
+services:
+  telegram:
+    endpoints:
+      web: {host: web.telegram.lab, port: 443, throughput: {path: /large}}
+"""
+
+
+def scrape(app: object) -> dict[str, list[tuple[dict[str, str], float]]]:
+    text = generate_latest(app.registry).decode()  # type: ignore[attr-defined]
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    return out
+
+
+def round_of(network_ok: dict[str, bool], rates: dict[str, float], t: float) -> list[Observation]:
+    """One round: per network the canary and telegram/web, ok (with a rate) or timing out."""
+    out = []
+    for network, up in network_ok.items():
+        for k in (key(network, "google", "canary", "example"), key(network, "google")):
+            obs = ok(k) if up else failed(k, Phase.CONNECT, ErrorKind.TIMEOUT)
+            if up and k.service == "telegram":
+                obs = with_rate(obs, rates[network])
+            out.append(at(obs, t))
+    return out
+
+
+async def test_a_shutdown_is_logged_exported_and_never_blocked(
+    make_app: AppFactory, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="exporter")
+    app, _ = make_app(CONFIG)
+
+    def judge(up: dict[str, bool]) -> None:
+        t = clock.time()
+        for obs in round_of(up, {"clean": 20 * MIB, "censor": 20 * MIB}, t):
+            app.store.record(obs)
+        app._judge()
+
+    judge({"clean": True, "censor": True})
+    metrics = scrape(app)
+    assert "messaging_network_down_since_timestamp_seconds" not in metrics
+    start = clock.time()
+
+    await clock.advance(60)
+    judge({"clean": True, "censor": False})
+    metrics = scrape(app)
+    assert metrics["messaging_network_down_since_timestamp_seconds"] == [
+        ({"network": "censor"}, start + 60)
+    ]
+    up = {labels["network"]: value for labels, value in metrics["messaging_network_up"]}
+    assert up == {"clean": 1.0, "censor": 0.0}
+    blocked = {
+        labels["network"]: value
+        for labels, value in metrics["messaging_probe_blocked"]
+        if labels["service"] == "telegram"
+    }
+    assert blocked == {"clean": 0.0, "censor": 0.0}
+    snapshot = app.store.snapshot()
+    assert snapshot.judgement.findings[key("censor", "google")].verdict is Verdict.NETWORK_DOWN
+
+    await clock.advance(60)
+    judge({"clean": True, "censor": False})  # still down: the same start
+    assert scrape(app)["messaging_network_down_since_timestamp_seconds"] == [
+        ({"network": "censor"}, start + 60)
+    ]
+
+    await clock.advance(60)
+    judge({"clean": True, "censor": True})
+    assert "messaging_network_down_since_timestamp_seconds" not in scrape(app)
+
+    changes = [(r.levelno, r.msg, r.fields) for r in caplog.records if r.msg.startswith("network ")]
+    assert changes == [
+        (
+            logging.WARNING,
+            "network down",
+            {
+                "network": "censor",
+                "since": "2023-11-14T22:14:20.000Z",
+                "reason": "every canary failed (without canaries: every probe)",
+            },
+        ),
+        (
+            logging.WARNING,
+            "network back up",
+            {
+                "network": "censor",
+                "down_since": "2023-11-14T22:14:20.000Z",
+                "down_seconds": 120.0,
+            },
+        ),
+    ]
+
+
+async def test_the_baseline_comes_from_earlier_rounds(
+    make_app: AppFactory, clock: FakeClock
+) -> None:
+    single = CONFIG.replace("  censor: {}\n", "")
+    app, _ = make_app(single)
+    verdicts = []
+    for rate in (10 * MIB, 11 * MIB, 9 * MIB, 10 * MIB, 100 * 1024.0):
+        await clock.advance(60)
+        for obs in round_of({"clean": True}, {"clean": rate}, clock.time()):
+            app.store.record(obs)
+        app._judge()
+        finding = app.store.snapshot().judgement.findings[key("clean", "google")]
+        verdicts.append(finding.verdict)
+    assert verdicts == [Verdict.OK] * 4 + [Verdict.THROTTLED]
+    metrics = scrape(app)
+    [(_, rate)] = [
+        (labels, value)
+        for labels, value in metrics["messaging_probe_throughput_bytes_per_second"]
+        if labels["service"] == "telegram"
+    ]
+    assert rate == pytest.approx(100 * 1024.0)
+    assert finding.reason.startswith("throughput 100.0 KiB/s is below 0.25 x this tuple's median")
