@@ -234,6 +234,7 @@ def judge(
         by_group[_group_key(key)].append(obs)
 
     network_up = _network_up(config, by_network)
+    canary_failed = _canary_failures(by_network)
     resolver_up = _resolver_up(observations.values())
     intercepted = _intercepted(config, resolver_checks)
 
@@ -247,7 +248,13 @@ def judge(
             endpoint=endpoints.get((key.service, key.endpoint)),
             resolver=config.resolvers.get(key.resolver),
             peers=healthy,
-            network_up=network_up.get(key.network, True),
+            # A failure probed while a canary of the same network was failing too (the
+            # uplink went down mid-round) says nothing about the service.
+            network_up=network_up.get(key.network, True)
+            and not (
+                obs.error is not None
+                and canary_failed.get(key.network, float("-inf")) >= obs.started
+            ),
             resolver_up=resolver_up.get((key.network, key.resolver), True),
             config=config,
             baselines=baselines,
@@ -269,9 +276,31 @@ def _network_up(config: Config, by_network: Mapping[str, list[Observation]]) -> 
             continue
         canaries = [o for o in obs if o.key.service == CANARY_SERVICE]
         judged = canaries or obs
-        # A failure of the exporter's own path (proxy, namespace) means the network is
-        # unusable from here, whatever the canaries would say.
-        result[network] = any(o.success for o in judged)
+        if not any(o.success for o in judged):
+            result[network] = False
+            continue
+        # Some canary worked this round; the network is up unless the most recent canary
+        # that got past DNS (a dead resolver says nothing about the path) failed: the
+        # uplink went away during the round.
+        reached = [o for o in canaries if o.failed_phase is not Phase.DNS]
+        latest = max(reached, key=lambda o: o.finished, default=None)
+        result[network] = latest is None or latest.success
+    return result
+
+
+def _canary_failures(by_network: Mapping[str, list[Observation]]) -> dict[str, float]:
+    """Per network, when (unix seconds) the last canary failed past DNS this round."""
+    result: dict[str, float] = {}
+    for network, obs in by_network.items():
+        failed = [
+            o.finished
+            for o in obs
+            if o.key.service == CANARY_SERVICE
+            and o.error is not None
+            and o.failed_phase is not Phase.DNS
+        ]
+        if failed:
+            result[network] = max(failed)
     return result
 
 
@@ -326,7 +355,11 @@ def classify(
     same round on networks that are up (the tuple itself may be among them); `baselines` the
     earlier throughput rates per tuple."""
     if not network_up:
-        return Finding(verdict=Verdict.NETWORK_DOWN, reason="every canary failed on this network")
+        return Finding(
+            verdict=Verdict.NETWORK_DOWN,
+            reason="the network's canaries failed (a shutdown or a dead uplink) while this "
+            "was probed: nothing can be said about the service",
+        )
     if obs.error in PATH_ERRORS:
         return Finding(
             verdict=Verdict.NETWORK_DOWN,

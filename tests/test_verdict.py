@@ -524,3 +524,46 @@ def test_throttled_keeps_the_figures_compared_as_evidence() -> None:
         "last 3 rounds (no other network measured it this round)"
     )
     assert judgement.findings[key(X, "google")].blocked
+
+
+def _at(obs: Observation, started: float, finished: float) -> Observation:
+    return dataclasses.replace(obs, started=started, finished=finished)
+
+
+def test_uplink_cut_mid_round_is_network_down_not_blocked() -> None:
+    """The canary passed early in the round, the uplink went away, the service then failed,
+    and a later canary failed too: the service's failure is the network's, not a block."""
+    observations = [
+        _at(ok(key(X, "google", "canary", "example")), 1.0, 1.2),
+        _at(failed(key(X, "google"), Phase.CONNECT, ErrorKind.TIMEOUT), 2.0, 6.0),
+        _at(failed(key(X, "doh", "canary", "example"), Phase.CONNECT, ErrorKind.TIMEOUT), 3.0, 7.0),
+        _at(ok(key(C, "google")), 2.0, 2.1),
+        *canaries_ok(C),
+    ]
+    judgement = judge(lab_config(), {o.key: o for o in observations})
+    assert judgement.findings[key(X, "google")].verdict is Verdict.NETWORK_DOWN
+    assert judgement.network_up[X] is False
+    assert judgement.network_up[C] is True
+
+
+def test_a_failure_probed_before_the_canary_failed_is_still_network_down() -> None:
+    """Without the canary's later failure the same facts would read as tcp_blocked."""
+    service_failure = _at(failed(key(X, "google"), Phase.CONNECT, ErrorKind.TIMEOUT), 2.0, 6.0)
+    early_canary = _at(ok(key(X, "google", "canary", "example")), 1.0, 1.2)
+    clean = [_at(ok(key(C, "google")), 2.0, 2.1), *canaries_ok(C)]
+    without = judge(lab_config(), {o.key: o for o in [early_canary, service_failure, *clean]})
+    assert without.findings[key(X, "google")].verdict is Verdict.TCP_BLOCKED
+
+
+def test_a_canary_failing_only_at_dns_says_nothing_about_the_network() -> None:
+    """A dead resolver fails the canary's DNS; the path itself works."""
+    observations = [
+        _at(ok(key(X, "google", "canary", "example")), 1.0, 1.2),
+        _at(dns_failed(key(X, "isp", "canary", "example"), ErrorKind.TIMEOUT), 3.0, 7.0),
+        _at(failed(key(X, "google"), Phase.CONNECT, ErrorKind.REFUSED), 2.0, 2.1),
+        _at(ok(key(C, "google")), 2.0, 2.1),
+        *canaries_ok(C),
+    ]
+    judgement = judge(lab_config(), {o.key: o for o in observations})
+    assert judgement.network_up[X] is True
+    assert judgement.findings[key(X, "google")].verdict is Verdict.TCP_BLOCKED
