@@ -20,6 +20,7 @@ import contextlib
 import logging
 import random
 import signal
+import ssl
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -39,7 +40,9 @@ from exporter.render import iso_time
 from exporter.scheduler import SAFETY_MARGIN, ProberLike, Scheduler
 from exporter.store import Store
 from exporter.verdict import judge_round
-from exporter.web import ReloadOutcome, Site, WebServer, make_app
+from exporter.web import BasicAuth, ReloadOutcome, Site, WebServer, make_app
+from exporter.webconfig import WebConfig, ssl_context
+from exporter.webconfig import load as load_web_config
 
 ProberFactory = Callable[[Config], ProberLike]
 ConfigLoader = Callable[[str], Config]
@@ -72,6 +75,8 @@ class Settings:
     listen_host: str | None = None  # None: every interface
     listen_port: int = 10053
     enable_lifecycle: bool = False
+    #: `--web.config.file`: TLS and basic auth (exporter.webconfig), re-read on reload.
+    web_config_file: str | None = None
 
 
 class App:
@@ -87,8 +92,18 @@ class App:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         logger: logging.Logger | None = None,
+        web_config: WebConfig | None = None,
     ) -> None:
+        """`web_config`: the loaded `settings.web_config_file` (default: read it here, which
+        raises ConfigErrors on a bad file; no file: plain HTTP without authentication)."""
         self._settings = settings
+        if web_config is None and settings.web_config_file is not None:
+            web_config = load_web_config(settings.web_config_file)
+        self.web_config = web_config if web_config is not None else WebConfig()
+        self.auth = BasicAuth(self.web_config.basic_auth_users)
+        self._ssl: ssl.SSLContext | None = (
+            ssl_context(self.web_config) if self.web_config.tls is not None else None
+        )
         self._prober_factory = prober_factory
         self._load_config = load_config
         self._clock: Clock = clock if clock is not None else SystemClock()
@@ -127,6 +142,7 @@ class App:
                 reload=self.reload,
                 enable_lifecycle=settings.enable_lifecycle,
                 version=__version__,
+                auth=self.auth,
             )
         )
         self._web = WebServer(self.web_app)
@@ -152,11 +168,19 @@ class App:
     async def start(self) -> list[tuple[str, int]]:
         """Start probing and serving; returns the addresses the web server listens on."""
         self.addresses = await self._web.start(
-            self._settings.listen_host, self._settings.listen_port
+            self._settings.listen_host, self._settings.listen_port, ssl_context=self._ssl
         )
         self._scheduler_task = asyncio.create_task(self.scheduler.run(), name="scheduler")
         for host, port in self.addresses:
-            self._log.info("listening", extra=fields(address=host, port=port))
+            self._log.info(
+                "listening",
+                extra=fields(
+                    address=host,
+                    port=port,
+                    tls=self._ssl is not None,
+                    basic_auth=self.auth.enabled,
+                ),
+            )
         self.started.set()
         return self.addresses
 
@@ -271,13 +295,18 @@ class App:
         """Load the config file again and apply it, or keep the running one."""
         async with self._reload_lock:
             path = self._settings.config_file
+            web_config, web_errors = self._reload_web_config()
             try:
                 config = self._load_config(path)
+                if web_errors:
+                    return self._reload_failed(web_errors)
                 prober = self._prober_factory(config)
             except ConfigErrors as exc:
-                return self._reload_failed(error_lines(exc))
+                return self._reload_failed(error_lines(exc) + web_errors)
             except Exception as exc:  # a prober that cannot be built: keep the running one
                 return self._reload_failed((f"{path}: cannot build the prober: {exc}",))
+            if web_config is not None:
+                self._apply_web_config(web_config)
             old = self.scheduler.prober
             self.scheduler.update(config, expand(config), prober=prober)
             self._old_probers.append(old)
@@ -292,6 +321,31 @@ class App:
                 extra=fields(file=path, tuples=len(self.scheduler.targets())),
             )
             return ReloadOutcome(ok=True)
+
+    def _reload_web_config(self) -> tuple[WebConfig | None, tuple[str, ...]]:
+        """The web config file read again (None without one), or its error lines."""
+        path = self._settings.web_config_file
+        if path is None:
+            return None, ()
+        try:
+            web_config = load_web_config(path)
+        except ConfigErrors as exc:
+            return None, error_lines(exc)
+        if (web_config.tls is None) != (self._ssl is None):
+            return None, (
+                f"{path}: tls_server_config cannot be "
+                f"{'added' if self._ssl is None else 'removed'} on reload (the listener "
+                "stays as it started): restart the exporter",
+            )
+        return web_config, ()
+
+    def _apply_web_config(self, web_config: WebConfig) -> None:
+        """New users at once; a new certificate for the next TLS handshakes (the context is
+        updated in place: a client CA once loaded stays trusted until a restart)."""
+        if self._ssl is not None:
+            ssl_context(web_config, self._ssl)  # loaded once already by load(): cannot fail
+        self.auth.users = web_config.basic_auth_users
+        self.web_config = web_config
 
     def _reload_failed(self, lines: tuple[str, ...]) -> ReloadOutcome:
         self._reload_status = ReloadStatus(

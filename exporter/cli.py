@@ -35,6 +35,8 @@ from exporter.logs import FORMATS, LEVELS, configure
 from exporter.matrix import RESOLVER_CHECK_SERVICE, expand
 from exporter.verdict import judge_round
 from exporter.web import parse_listen_address
+from exporter.webconfig import WebConfig
+from exporter.webconfig import load as load_web_config
 
 COMMANDS = ("run", "check", "once")
 DEFAULT_CONFIG_FILE = "config.yaml"
@@ -53,6 +55,7 @@ class Options:
     listen_host: str | None = None
     listen_port: int = 10053
     enable_lifecycle: bool = False
+    web_config_file: str | None = None
     log_level: str = "info"
     log_format: str = "logfmt"
     output_format: str = "text"  # `once --format`
@@ -91,6 +94,14 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=s,
         help="enable POST /-/reload",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        default=s,
+        help="TLS and basic auth for the endpoints, in the Prometheus exporter-toolkit format "
+        "(docs/web-config.md); re-read on reload",
     )
     parser.add_argument(
         "--log.level",
@@ -143,6 +154,9 @@ def parse_args(argv: Sequence[str]) -> Options:
         listen_host=host,
         listen_port=port,
         enable_lifecycle=bool(ns.get("enable_lifecycle", False)),
+        web_config_file=(
+            str(ns["web_config_file"]) if ns.get("web_config_file") is not None else None
+        ),
         log_level=str(ns.get("log_level", "info")),
         log_format=str(ns.get("log_format", "logfmt")),
         output_format=str(ns.get("output_format", "text")),
@@ -168,6 +182,19 @@ def _load(options: Options, load_config: ConfigLoader) -> Config | None:
         return None
 
 
+def _load_web_config(options: Options) -> WebConfig | None:
+    """The `--web.config.file` (the empty WebConfig without one); None after printing the
+    error lines of a bad one."""
+    if options.web_config_file is None:
+        return WebConfig()
+    try:
+        return load_web_config(options.web_config_file)
+    except ConfigErrors as exc:
+        for line in error_lines(exc):
+            _print(line, err=True)
+        return None
+
+
 def summary(path: str, config: Config) -> str:
     """The `check` line: what the config defines and the size of the probe matrix."""
     endpoints = config.endpoints()
@@ -177,6 +204,19 @@ def summary(path: str, config: Config) -> str:
         f"{len(config.resolvers)} resolvers, {len(config.networks)} networks, "
         f"{tuples} tuples (endpoints {TIMES} networks {TIMES} resolvers {TIMES} families)"
     )
+
+
+def web_summary(path: str, web_config: WebConfig) -> str:
+    """The `check` line of a web config."""
+    tls = web_config.tls
+    what = (
+        f"TLS ({tls.min_version}+, client certificates: {tls.client_auth_type})"
+        if tls is not None
+        else "plain HTTP"
+    )
+    users = len(web_config.basic_auth_users)
+    auth = f"basic auth for {users} user{'s' if users != 1 else ''}" if users else "no auth"
+    return f"{path}: OK, {what}, {auth}"
 
 
 def main(
@@ -193,10 +233,13 @@ def main(
     handler = configure(level=options.log_level, fmt=options.log_format)
     try:
         config = _load(options, load_config)
-        if config is None:
+        web_config = _load_web_config(options) if options.command != "once" else WebConfig()
+        if config is None or web_config is None:
             return 1
         if options.command == "check":
             _print(summary(options.config_file, config))
+            if options.web_config_file is not None:
+                _print(web_summary(options.web_config_file, web_config))
             return 0
         if options.command == "once":
             observations = asyncio.run(probe_once(config, prober_factory=prober_factory))
@@ -213,8 +256,9 @@ def main(
             listen_host=options.listen_host,
             listen_port=options.listen_port,
             enable_lifecycle=options.enable_lifecycle,
+            web_config_file=options.web_config_file,
         )
-        return asyncio.run(_serve(settings, config, prober_factory, load_config))
+        return asyncio.run(_serve(settings, config, web_config, prober_factory, load_config))
     except KeyboardInterrupt:  # Ctrl-C outside `run` (which handles SIGINT itself)
         return 130
     finally:
@@ -222,10 +266,18 @@ def main(
 
 
 async def _serve(
-    settings: Settings, config: Config, prober_factory: ProberFactory, load_config: ConfigLoader
+    settings: Settings,
+    config: Config,
+    web_config: WebConfig,
+    prober_factory: ProberFactory,
+    load_config: ConfigLoader,
 ) -> int:
     app = App(
-        settings=settings, config=config, prober_factory=prober_factory, load_config=load_config
+        settings=settings,
+        config=config,
+        prober_factory=prober_factory,
+        load_config=load_config,
+        web_config=web_config,
     )
     try:
         return await app.run()

@@ -7,10 +7,16 @@ directly, and a scrape only renders the store's immutable snapshot.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import hashlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
+import ssl
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import bcrypt
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
@@ -52,6 +58,8 @@ class Site:
     reload: Callable[[], Awaitable[ReloadOutcome]]
     enable_lifecycle: bool = False
     version: str = __version__
+    #: Checks the Authorization header of every request (None: no authentication).
+    auth: BasicAuth | None = None
 
 
 LINKS: tuple[tuple[str, str], ...] = (
@@ -154,9 +162,101 @@ class _Handlers:
         )
 
 
+#: Successful checks remembered at most (the cache is emptied when full).
+AUTH_CACHE_SIZE = 1024
+
+#: A hash for unknown users, so that a wrong user name costs as much as a wrong password.
+_DUMMY_HASH = b"$2b$10$2E9fJP6lz2IKOODj36WOp.c2loPSFOOMbvUc5FrhvVsixv2jikX6G"
+
+
+class BasicAuth:
+    """HTTP basic auth against bcrypt hashes (`basic_auth_users` of the web config).
+
+    bcrypt is slow on purpose, so a successful check is remembered (as a SHA-256 of user,
+    stored hash and password, never the password) and the next scrape with the same
+    credentials costs a dictionary lookup, as in exporter-toolkit. Failures are never
+    remembered. bcrypt runs in a thread, never on the event loop. `users` can be replaced
+    (a reload); the cache is keyed by the stored hash, so a changed hash is checked afresh.
+    """
+
+    def __init__(self, users: Mapping[str, str]) -> None:
+        self.users = users
+        self._ok: set[bytes] = set()
+        #: bcrypt checks done (tests read it to see the cache work).
+        self.bcrypt_checks = 0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.users)
+
+    async def allowed(self, header: str | None) -> bool:
+        if not self.users:
+            return True
+        credentials = _basic_credentials(header)
+        if credentials is None:
+            return False
+        user, password = credentials
+        hashed = self.users.get(user)
+        stored = (hashed if hashed is not None else _DUMMY_HASH.decode()).encode()
+        key = hashlib.sha256(b"\0".join((user.encode(), stored, password.encode()))).digest()
+        if hashed is not None and key in self._ok:
+            return True
+        self.bcrypt_checks += 1
+        ok = await asyncio.to_thread(_checkpw, password.encode(), stored)
+        if not ok or hashed is None:
+            return False
+        if len(self._ok) >= AUTH_CACHE_SIZE:
+            self._ok.clear()
+        self._ok.add(key)
+        return True
+
+
+def _checkpw(password: bytes, hashed: bytes) -> bool:
+    try:
+        return bcrypt.checkpw(password, hashed)
+    except ValueError:
+        return False
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """(user, password) of an `Authorization: Basic ...` header, or None."""
+    if header is None:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+UNAUTHORIZED = "Unauthorized\n"
+
+
+def _auth_middleware(auth: BasicAuth) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if not await auth.allowed(request.headers.get("Authorization")):
+            return web.Response(
+                status=401,
+                text=UNAUTHORIZED,
+                content_type="text/plain",
+                headers={"WWW-Authenticate": "Basic"},
+            )
+        return await handler(request)
+
+    return middleware
+
+
 def make_app(site: Site) -> web.Application:
     """The aiohttp application of `site`."""
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    middlewares = [_auth_middleware(site.auth)] if site.auth is not None else []
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=middlewares)
     h = _Handlers(site)
     app.router.add_get("/", h.landing)
     app.router.add_get("/metrics", make_aiohttp_handler(site.registry))
@@ -195,11 +295,14 @@ class WebServer:
         )
         self._started = False
 
-    async def start(self, host: str | None, port: int) -> list[tuple[str, int]]:
-        """Listen on `host` (None: every interface) and `port` (0: any free port)."""
+    async def start(
+        self, host: str | None, port: int, *, ssl_context: ssl.SSLContext | None = None
+    ) -> list[tuple[str, int]]:
+        """Listen on `host` (None: every interface) and `port` (0: any free port), over TLS
+        when `ssl_context` is given."""
         await self._runner.setup()
         self._started = True
-        site = web.TCPSite(self._runner, host, port)
+        site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context)
         await site.start()
         return [(str(a[0]), int(a[1])) for a in self._runner.addresses]
 

@@ -12,6 +12,7 @@ SYSTEM_PACKAGES=(
     prometheus     # promtool check metrics on a real scrape
     prometheus-alertmanager  # amtool and a real Alertmanager for the shipped routing
     microsocks     # a real SOCKS5 server for proxy networks
+    systemd        # systemd-analyze verify of deploy/systemd/messaging-exporter.service
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -35,6 +36,9 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test]'
+# The packaging test installs the built wheel into a clean venv offline, from these wheels.
+"$VENV/bin/pip" wheel -q --disable-pip-version-check --wheel-dir .wheelhouse .
+export MX_WHEELHOUSE="$PWD/.wheelhouse"
 
 echo "== ruff"
 "$VENV/bin/ruff" check exporter tests
