@@ -8,7 +8,7 @@ Invariants the rest of the code relies on:
   `Config.networks`;
 - an endpoint with `address` has `resolvers == ()` (it skips DNS, resolver label "none");
 - durations are float seconds, ports are 1-65535, `checks` is ordered dns < tcp < tls < http
-  (< throughput, which needs http).
+  (< throughput, which needs http) < quic (which needs only an address: DNS or `address`).
 """
 
 from __future__ import annotations
@@ -55,9 +55,18 @@ class Check(enum.StrEnum):
     HTTP = "http"
     #: A bounded download after the http check, on a fresh connection (exporter.throughput).
     THROUGHPUT = "throughput"
+    #: A QUIC handshake (ALPN h3), optionally with an HTTP/3 request (exporter.quic).
+    QUIC = "quic"
 
 
-CHECK_ORDER: tuple[Check, ...] = (Check.DNS, Check.TCP, Check.TLS, Check.HTTP, Check.THROUGHPUT)
+CHECK_ORDER: tuple[Check, ...] = (
+    Check.DNS,
+    Check.TCP,
+    Check.TLS,
+    Check.HTTP,
+    Check.THROUGHPUT,
+    Check.QUIC,
+)
 
 #: The checks an endpoint given by host runs when its config lists none (the opt-in checks,
 #: like throughput, are left out).
@@ -143,6 +152,17 @@ class ThroughputOptions:
 
     path: str = "/"
     bytes: int = DEFAULT_THROUGHPUT_BYTES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuicOptions:
+    """The `quic` check (exporter.quic): a QUIC handshake to `port` (default: the endpoint's
+    port) with the endpoint's SNI and TLS options and ALPN `h3`; with `http3`, then one
+    HTTP/3 GET of `http.path` judged by `http.expect_status`, its body read up to
+    `http.body_limit`."""
+
+    port: int | None = None
+    http3: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -248,6 +268,7 @@ class Endpoint:
     tls: TlsOptions = field(default_factory=TlsOptions)
     http: HttpOptions = field(default_factory=HttpOptions)
     throughput: ThroughputOptions = field(default_factory=ThroughputOptions)
+    quic: QuicOptions = field(default_factory=QuicOptions)
     #: Resolver names this endpoint is probed through; () when given by address.
     resolvers: tuple[str, ...] = ()
     #: Network names this endpoint is probed through.

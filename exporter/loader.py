@@ -46,6 +46,7 @@ from exporter.config import (
     IdentityCheck,
     Network,
     Proxy,
+    QuicOptions,
     Resolver,
     ResolverType,
     Service,
@@ -686,6 +687,21 @@ def _throughput(ctx: _Ctx, path: str, value: object, http: HttpOptions) -> Throu
     return ThroughputOptions(path=request_path, bytes=size)
 
 
+_QUIC_KEYS: Final = ("port", "http3")
+
+
+def _quic(ctx: _Ctx, path: str, value: object) -> QuicOptions | None:
+    f = ctx.fields(path, value, _QUIC_KEYS, "a mapping of QUIC options (port, http3)")
+    if f is None:
+        return None
+    n = len(ctx.errors)
+    port = ctx.port(_join(path, "port"), f["port"]) if "port" in f else None
+    http3 = ctx.boolean(_join(path, "http3"), f["http3"]) if "http3" in f else False
+    if len(ctx.errors) != n:
+        return None
+    return QuicOptions(port=port, http3=bool(http3))
+
+
 def _throttling(ctx: _Ctx, value: object) -> Throttling | None:
     path = "throttling"
     f = ctx.fields(
@@ -1076,6 +1092,7 @@ _ENDPOINT_KEYS: Final = (
     "ip_families",
     "control_sni",
     "throughput",
+    "quic",
 )
 _CANARY_WHY: Final = "canaries are probed on every network through every resolver"
 
@@ -1226,16 +1243,28 @@ def _endpoint(
     else:
         checks = {Check.TCP}
 
+    # QUIC options given without a checks list turn the check on (as throughput's do).
+    quic = QuicOptions()
+    if "quic" in f:
+        quic = _quic(ctx, _join(path, "quic"), f["quic"]) or quic
+        if checks is not None and "checks" not in f:
+            checks.add(Check.QUIC)
+        elif checks is not None and Check.QUIC not in checks:
+            ctx.error(_join(path, "quic"), "QUIC options given but quic is not in checks")
+    has_quic = checks is not None and Check.QUIC in checks
     tls = TlsOptions()
     if "tls" in f:
         tls = _tls(ctx, _join(path, "tls"), f["tls"]) or tls
-        if checks is not None and Check.TLS not in checks:
-            ctx.error(_join(path, "tls"), "TLS options given but tls is not in checks")
+        if checks is not None and Check.TLS not in checks and not has_quic:
+            ctx.error(_join(path, "tls"), "TLS options given but neither tls nor quic is in checks")
     http = HttpOptions()
     if "http" in f:
         http = _http(ctx, _join(path, "http"), f["http"]) or http
-        if checks is not None and Check.HTTP not in checks:
-            ctx.error(_join(path, "http"), "HTTP options given but http is not in checks")
+        if checks is not None and Check.HTTP not in checks and not (has_quic and quic.http3):
+            ctx.error(
+                _join(path, "http"),
+                "HTTP options given but http is not in checks (nor quic with http3: true)",
+            )
     throughput = ThroughputOptions(path=http.path)
     if "throughput" in f:
         throughput = (
@@ -1334,6 +1363,7 @@ def _endpoint(
         tls=tls,
         http=http,
         throughput=throughput,
+        quic=quic,
         resolvers=resolvers,
         networks=networks,
         families=families,
@@ -1456,6 +1486,17 @@ def _check_matrix(
         network = defined.networks.get(network_name)
         if network is None:
             continue
+        if Check.QUIC in endpoint.checks and network.proxy is not None:
+            ctx.error(
+                path,
+                f"the quic check cannot be made through network {_q(network_name)}: a SOCKS "
+                "proxy carries only TCP; "
+                + (
+                    "canaries are probed on every network: remove quic from the canary"
+                    if canary
+                    else "narrow networks of this endpoint or service, or remove quic"
+                ),
+            )
         for resolver_name in endpoint.resolvers:
             resolver = defined.resolvers.get(resolver_name)
             if resolver is None:

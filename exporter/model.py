@@ -61,6 +61,9 @@ class Phase(enum.StrEnum):
     CONNECT = "connect"
     TLS = "tls"
     HTTP = "http"
+    #: The `quic` check: the QUIC handshake and the optional HTTP/3 request (exporter.quic).
+    QUIC = "quic"
+    #: Always last: renderers list phases in this order, the whole probe at the end.
     TOTAL = "total"
 
 
@@ -175,6 +178,36 @@ class ThroughputObservation:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class QuicObservation:
+    """The `quic` check (exporter.quic): a QUIC handshake (ALPN h3, the endpoint's SNI) over
+    UDP to the address the tcp check reached (or the first DNS answer), and, with
+    `quic.http3`, one HTTP/3 GET of `http.path`. Its failure is the probe's failure."""
+
+    address: str
+    port: int
+    server_name: str | None
+    #: QUIC version of the completed handshake ("1", "2"); None without one.
+    version: str | None = None
+    alpn: str | None = None
+    #: Seconds from the first Initial to the completed handshake; None without one.
+    handshake_duration: float | None = None
+    #: The HTTP/3 request, when one was made (`quic.http3`).
+    url: str | None = None
+    status: int | None = None
+    body_bytes: int = 0
+    body_truncated: bool = False
+    error: ErrorKind | None = None
+    detail: str | None = None
+    #: Seconds of the whole check (handshake and request): the `quic` phase.
+    duration: float = 0.0
+
+    @property
+    def connected(self) -> bool:
+        """Whether the QUIC handshake completed (whatever happened to the request)."""
+        return self.handshake_duration is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Observation:
     """Everything one probe of one tuple saw. `error is None` means success."""
 
@@ -197,6 +230,8 @@ class Observation:
     log: tuple[str, ...] = ()
     #: The throughput download, when the endpoint has the check and every other check passed.
     throughput: ThroughputObservation | None = None
+    #: The `quic` check, when the endpoint has it and every check before it passed.
+    quic: QuicObservation | None = None
 
     @property
     def success(self) -> bool:

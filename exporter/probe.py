@@ -1,7 +1,8 @@
 """The Prober: probe one tuple (endpoint, network, resolver, family) into an Observation.
 
-A probe runs the endpoint's checks in order (dns → connect → tls → http, then the optional
-throughput download on a connection of its own, `exporter.throughput`) over fresh sockets
+A probe runs the endpoint's checks in order (dns → connect → tls → http → quic, a QUIC
+handshake over UDP to the same address, `exporter.quic`; then the optional throughput
+download on a connection of its own, `exporter.throughput`) over fresh sockets
 from the tuple's `Dialer`, and records facts: every connect attempt, the certificate seen (and,
 when verification fails, the one presented to an unverified handshake: MITM evidence), the
 control-SNI handshake (`Endpoint.control_sni`, made before the real ClientHello), the HTTP
@@ -48,11 +49,13 @@ from exporter.model import (
     HttpObservation,
     Observation,
     Phase,
+    QuicObservation,
     ThroughputObservation,
     TlsObservation,
     TupleKey,
 )
 from exporter.network import Dialer
+from exporter.quic import QuicProbe, QuicTrust
 from exporter.resolvers import ask_identity, query
 from exporter.throughput import measure
 from exporter.tls import TlsContexts, certificate_facts
@@ -229,6 +232,8 @@ class _Attempt:
         self.exchange: HttpExchange | None = None
         self.http: HttpObservation | None = None
         self.throughput: ThroughputObservation | None = None
+        self.quic_probe: QuicProbe | None = None
+        self.quic: QuicObservation | None = None
         self.error: ErrorKind | None = None
         self.failed_phase: Phase | None = None
         self.sockets: list[socket.socket] = []
@@ -291,6 +296,11 @@ class _Attempt:
             self.http = self.exchange.observation(
                 error=ErrorKind.TIMEOUT, detail=detail, duration=duration
             )
+        elif phase is Phase.QUIC and self.quic_probe is not None:
+            # UDP has no reset: silence (a censor dropping QUIC) ends here.
+            self.quic = self.quic_probe.observation(
+                error=ErrorKind.TIMEOUT, detail=detail, duration=duration
+            )
         self.error = ErrorKind.TIMEOUT
         self.failed_phase = phase
         self.log.add(f"{phase or 'probe'}: timeout after {_ms(duration)} ({detail})")
@@ -328,6 +338,7 @@ class _Attempt:
             control=self.control,
             http=self.http,
             throughput=self.throughput,
+            quic=self.quic,
             attempts=attempts,
             log=self.log.lines(),
         )
@@ -340,6 +351,7 @@ class Prober:
         self._config = config
         self._resolv_conf = resolv_conf
         self._contexts = TlsContexts()
+        self._quic_trust = QuicTrust()
         self._dialers = {name: Dialer(net) for name, net in config.networks.items()}
         self._prewarm()
 
@@ -347,6 +359,9 @@ class Prober:
         """Build every TLS context now (loading roots takes milliseconds and blocks the loop).
         A context that cannot be built is left for its probes to report."""
         for endpoint in self._config.endpoints():
+            if Check.QUIC in endpoint.checks:
+                with contextlib.suppress(OSError):
+                    self._quic_trust.get(endpoint.tls)
             if Check.TLS not in endpoint.checks:
                 continue
             alpn = HTTP_ALPN if Check.HTTP in endpoint.checks else ()
@@ -451,6 +466,9 @@ class Prober:
                 return
             addresses = found
         if not {Check.TCP, Check.TLS, Check.HTTP} & set(checks):
+            if Check.QUIC in checks:  # QUIC alone: to the first address
+                attempt.address = addresses[0]
+                await self._quic(endpoint, dialer, addresses[0], attempt)
             return
         sock = await self._connect(endpoint, dialer, addresses, attempt, deadline)
         if sock is None:
@@ -466,9 +484,13 @@ class Prober:
             stream = tls_stream
         if Check.HTTP in checks:
             await self._http(endpoint, stream, attempt.address, attempt)
-            if Check.THROUGHPUT in checks and attempt.error is None:
-                sock.close()  # done with it (Connection: close); the download gets its own
-                await self._throughput(endpoint, dialer, attempt.address, attempt, deadline)
+        if Check.QUIC in checks and attempt.error is None:
+            # To the address TCP reached, before the throughput download (which may use
+            # the budget up to its margin); its failure is the probe's.
+            await self._quic(endpoint, dialer, attempt.address, attempt)
+        if Check.THROUGHPUT in checks and attempt.error is None:  # it needs http
+            sock.close()  # done with it (Connection: close); the download gets its own
+            await self._throughput(endpoint, dialer, attempt.address, attempt, deadline)
 
     async def _dns(
         self, target: Target, dialer: Dialer, attempt: _Attempt, deadline: float
@@ -772,6 +794,49 @@ class Prober:
         )
         if result.error is not None:
             attempt.fail(Phase.HTTP, result.error)
+            summary += f": {result.error}: {result.detail}"
+        attempt.log.add(summary)
+
+    async def _quic(
+        self, endpoint: Endpoint, dialer: Dialer, address: str, attempt: _Attempt
+    ) -> None:
+        """The quic check (exporter.quic): a QUIC handshake with the endpoint's SNI and TLS
+        options and ALPN h3 to `address`, and with `quic.http3` one HTTP/3 GET of
+        `http.path`. Bounded by the probe's deadline (silence ends there as a timeout)."""
+        port = endpoint.quic.port or endpoint.port
+        probe = QuicProbe(
+            dialer,
+            address,
+            port,
+            server_name=endpoint.server_name,
+            tls=endpoint.tls,
+            trusts=self._quic_trust,
+            http=endpoint.http if endpoint.quic.http3 else None,
+            authority=authority(endpoint.host or address, port, tls=True),
+            user_agent=USER_AGENT,
+            idle_timeout=self._config.timeout,
+        )
+        attempt.quic_probe = probe
+        attempt.begin(Phase.QUIC)
+        result = await probe.run()
+        duration = attempt.end()
+        result = dataclasses.replace(result, duration=duration)
+        attempt.quic = result
+        summary = f"quic {address}:{port} sni={endpoint.server_name}"
+        if result.connected:
+            assert result.handshake_duration is not None
+            summary += (
+                f" v{result.version} alpn={result.alpn} handshake in "
+                f"{_ms(result.handshake_duration)}"
+            )
+        if result.url is not None and result.connected:
+            summary += (
+                f"; GET {result.url} -> {result.status}, {result.body_bytes} body bytes"
+                f"{' (truncated)' if result.body_truncated else ''}"
+            )
+        summary += f" in {_ms(duration)}"
+        if result.error is not None:
+            attempt.fail(Phase.QUIC, result.error)
             summary += f": {result.error}: {result.detail}"
         attempt.log.add(summary)
 

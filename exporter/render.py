@@ -24,6 +24,7 @@ from exporter.model import (
     HttpObservation,
     Observation,
     Phase,
+    QuicObservation,
     ThroughputObservation,
     TlsObservation,
     TupleKey,
@@ -152,6 +153,24 @@ def _throughput_json(t: ThroughputObservation) -> Json:
     }
 
 
+def _quic_json(q: QuicObservation) -> Json:
+    return {
+        "address": q.address,
+        "port": q.port,
+        "server_name": q.server_name,
+        "version": q.version,
+        "alpn": q.alpn,
+        "handshake_ms": _ms(q.handshake_duration),
+        "url": q.url,
+        "status": q.status,
+        "body_bytes": q.body_bytes,
+        "body_truncated": q.body_truncated,
+        "error": q.error.value if q.error else None,
+        "detail": q.detail,
+        "duration_ms": _ms(q.duration),
+    }
+
+
 def target_json(target: Target) -> Json:
     """What the tuple probes, from the config; a proxy only as its redacted URL."""
     return {
@@ -198,6 +217,7 @@ def detail_json(
         "control_tls": _tls_json(obs.control) if obs.control else None,
         "http": _http_json(obs.http) if obs.http else None,
         "throughput": _throughput_json(obs.throughput) if obs.throughput else None,
+        "quic": _quic_json(obs.quic) if obs.quic else None,
         "log": list(obs.log),
     }
     if target is not None:
@@ -474,6 +494,9 @@ def detail_html(
     if obs.throughput is not None:
         parts.append("<h2>Throughput</h2>")
         parts.append(_dl(_throughput_json(obs.throughput).items()))
+    if obs.quic is not None:
+        parts.append("<h2>QUIC</h2>")
+        parts.append(_dl(_quic_json(obs.quic).items()))
     parts.append("<h2>Log</h2>")
     parts.append("<pre>" + _e("\n".join(obs.log)) + "</pre>" if obs.log else "<p>(empty)</p>")
     parts.append(

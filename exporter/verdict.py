@@ -41,6 +41,7 @@ class Verdict(enum.StrEnum):
     DOWN = "down"
     NETWORK_DOWN = "network_down"
     THROTTLED = "throttled"
+    QUIC_BLOCKED = "quic_blocked"
 
 
 VERDICTS: tuple[Verdict, ...] = tuple(Verdict)
@@ -54,6 +55,7 @@ BLOCKED: frozenset[Verdict] = frozenset(
         Verdict.TLS_MITM,
         Verdict.HTTP_BLOCKPAGE,
         Verdict.THROTTLED,
+        Verdict.QUIC_BLOCKED,
     }
 )
 
@@ -139,11 +141,17 @@ def _phase_reached(obs: Observation, phase: Phase) -> bool:
     """Whether the probe got past `phase` (it completed it without error)."""
     if obs.error is None:
         return phase in obs.phases or phase == Phase.DNS
-    order = (Phase.DNS, Phase.CONNECT, Phase.TLS, Phase.HTTP)
+    order = (Phase.DNS, Phase.CONNECT, Phase.TLS, Phase.HTTP, Phase.QUIC)
     failed = obs.failed_phase
     if failed is None or phase not in order or failed not in order:
         return False
     return order.index(phase) < order.index(failed) and phase in obs.phases
+
+
+def _got_through(obs: Observation) -> bool:
+    """Whether the probe's path worked: it succeeded, or only its quic check failed (every
+    TCP check before it passed). A network that blocks QUIC is not down."""
+    return obs.success or obs.failed_phase is Phase.QUIC
 
 
 def _blockpage_reason(obs: Observation, config: Config) -> str | None:
@@ -276,7 +284,7 @@ def _network_up(config: Config, by_network: Mapping[str, list[Observation]]) -> 
             continue
         canaries = [o for o in obs if o.key.service == CANARY_SERVICE]
         judged = canaries or obs
-        if not any(o.success for o in judged):
+        if not any(_got_through(o) for o in judged):
             result[network] = False
             continue
         # Some canary worked this round; the network is up unless the most recent canary
@@ -284,7 +292,7 @@ def _network_up(config: Config, by_network: Mapping[str, list[Observation]]) -> 
         # uplink went away during the round.
         reached = [o for o in canaries if o.failed_phase is not Phase.DNS]
         latest = max(reached, key=lambda o: o.finished, default=None)
-        result[network] = latest is None or latest.success
+        result[network] = latest is None or _got_through(latest)
     return result
 
 
@@ -296,7 +304,7 @@ def _canary_failures(by_network: Mapping[str, list[Observation]]) -> dict[str, f
             o.finished
             for o in obs
             if o.key.service == CANARY_SERVICE
-            and o.error is not None
+            and not _got_through(o)
             and o.failed_phase is not Phase.DNS
         ]
         if failed:
@@ -456,7 +464,7 @@ def classify(
         blockpage = _blockpage_reason(obs, config)
         if blockpage is not None:
             return Finding(verdict=Verdict.HTTP_BLOCKPAGE, reason=blockpage)
-        worked = [p for p in others if p.success]
+        worked = [p for p in others if p.success or _phase_reached(p, Phase.HTTP)]
         if worked:
             return Finding(
                 verdict=Verdict.HTTP_FAILED,
@@ -466,7 +474,50 @@ def classify(
             verdict=Verdict.DOWN, reason=f"HTTP fails ({error}) on every healthy network"
         )
 
+    if phase == Phase.QUIC:
+        return _quic_finding(obs, others)
+
     return Finding(verdict=Verdict.DOWN, reason=f"the probe failed ({error})")
+
+
+def _quic_finding(obs: Observation, others: list[Observation]) -> Finding:
+    """Rules 21a-21c of docs/verdicts.md: the quic check failed after every other check of
+    the tuple passed (it runs last), so the TCP path to the same address works. QUIC is
+    blocked when a control completed a QUIC handshake: another network, or another address
+    on this one. Failing everywhere it is `down` (the service answers no QUIC, or every
+    network blocks it: nothing here tells which)."""
+    error = obs.error
+    quic = obs.quic
+    tcp = " while TCP" if obs.connects or obs.tls is not None else ""
+    if tcp and obs.tls is not None:
+        tcp += "+TLS"
+    if tcp:
+        tcp += " to the same address worked"
+    if quic is not None and quic.connected:
+        # The handshake worked, the HTTP/3 request failed: as rule 21 for HTTP/1.1.
+        passed = [p for p in others if p.quic is not None and p.quic.error is None]
+        if passed:
+            return Finding(
+                verdict=Verdict.HTTP_FAILED,
+                reason=f"the HTTP/3 request failed ({error}) after the QUIC handshake, while "
+                f"it succeeded {_where(passed[0], obs)}",
+            )
+        return Finding(
+            verdict=Verdict.DOWN,
+            reason=f"the HTTP/3 request fails ({error}) on every healthy network",
+        )
+    connected = [p for p in others if p.quic is not None and p.quic.connected]
+    if connected:
+        return Finding(
+            verdict=Verdict.QUIC_BLOCKED,
+            reason=f"the QUIC handshake failed ({error}){tcp}, and it succeeded "
+            f"{_where(connected[0], obs)}",
+        )
+    return Finding(
+        verdict=Verdict.DOWN,
+        reason=f"the QUIC handshake fails ({error}) on every healthy network{tcp}: the service "
+        "answers no QUIC here, or every network blocks it (a network where QUIC works tells)",
+    )
 
 
 def _where(peer: Observation, obs: Observation) -> str:

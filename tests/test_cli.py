@@ -145,13 +145,14 @@ def test_once_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "CONNECT_MS",
         "TLS_MS",
         "HTTP_MS",
+        "QUIC_MS",
         "TOTAL_MS",
     ]
     rows = {tuple(line.split()[:2]): line.split() for line in lines[1:]}
     assert set(rows) == {("signal", "chat"), ("telegram", "dc1"), ("telegram", "web")}
     # One network, refused: no control got further, so an outage, not a block.
     assert rows[("telegram", "dc1")][5:9] == ["refused", "down", "connect", "10.0"]
-    assert rows[("telegram", "dc1")][9:12] == ["-", "-", "-"]
+    assert rows[("telegram", "dc1")][9:13] == ["-", "-", "-", "-"]
     assert rows[("telegram", "web")][5:] == [
         "success",
         "ok",
@@ -160,6 +161,7 @@ def test_once_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "20.0",
         "30.0",
         "40.0",
+        "-",  # no quic check
         "100.0",
     ]
     assert len(built) == 1

@@ -487,7 +487,7 @@ BAD: list[tuple[str, str, set[str]]] = [
         ),
         {
             "services.telegram.endpoints.web.prot: unknown key (allowed: host, address, port, "
-            "checks, tls, http, resolvers, networks, ip_families, control_sni, throughput)",
+            "checks, tls, http, resolvers, networks, ip_families, control_sni, throughput, quic)",
             "services.telegram.endpoints.web.port: 70000 is not a port (1-65535)",
             "services.telegram.endpoints.nothing: needs host (a DNS name) or address (an IP "
             "address), or both",
@@ -515,16 +515,16 @@ BAD: list[tuple[str, str, set[str]]] = [
         ),
         {
             "services.s.endpoints.a.checks[1]: expected one of dns, tcp, tls, http, throughput, "
-            'got "ping"',
+            'quic, got "ping"',
             "services.s.endpoints.a.checks[2]: tcp is listed twice",
             "services.s.endpoints.b.checks[0]: dns is not possible for an endpoint given by "
             "address (it is dialled directly); remove dns or address",
             "services.s.endpoints.c.checks: tls needs tcp (add tcp)",
             "services.s.endpoints.c.checks: http needs tcp (add tcp)",
             "services.s.endpoints.d.checks: must not be empty (a list of checks among dns, tcp, "
-            "tls, http, throughput)",
+            "tls, http, throughput, quic)",
             "services.s.endpoints.e.checks: expected a list of checks among dns, tcp, tls, "
-            'http, throughput, got "dns"',
+            'http, throughput, quic, got "dns"',
         },
     ),
     (
@@ -570,8 +570,9 @@ BAD: list[tuple[str, str, set[str]]] = [
             """
         ),
         {
-            "services.s.endpoints.a.tls: TLS options given but tls is not in checks",
-            "services.s.endpoints.a.http: HTTP options given but http is not in checks",
+            "services.s.endpoints.a.tls: TLS options given but neither tls nor quic is in checks",
+            "services.s.endpoints.a.http: HTTP options given but http is not in checks (nor "
+            "quic with http3: true)",
         },
     ),
     # ---- tls
@@ -1877,3 +1878,111 @@ def test_throughput_is_opt_in_and_its_options_resolve() -> None:
         ratio=0.1, baseline_rounds=0, min_bytes_per_second=2 * 1024 * 1024
     )
     assert parse_yaml(SERVICES).throttling == Throttling()
+
+
+# ---- the quic check
+
+QUIC_BAD = [
+    (
+        "quic-options",
+        y(
+            """
+            services:
+              s:
+                endpoints:
+                  a: {host: example.org, port: 443, quic: {port: 70000, http3: "yes", h3: true}}
+                  b: {host: example.org, port: 443, quic: true}
+                  c: {host: example.org, port: 443, checks: [tcp, tls], quic: {}}
+                  d: {host: example.org, port: 443, checks: [quic], tls: {}, http: {}}
+                  e: {host: example.org, port: 443, checks: [quic], quic: {http3: false},
+                      http: {path: /}}
+            """
+        ),
+        {
+            "services.s.endpoints.a.quic.port: 70000 is not a port (1-65535)",
+            'services.s.endpoints.a.quic.http3: expected true or false, got "yes"',
+            "services.s.endpoints.a.quic.h3: unknown key (allowed: port, http3)",
+            "services.s.endpoints.b.quic: expected a mapping of QUIC options (port, http3), got "
+            "true",
+            "services.s.endpoints.c.quic: QUIC options given but quic is not in checks",
+            "services.s.endpoints.d.http: HTTP options given but http is not in checks (nor "
+            "quic with http3: true)",
+            "services.s.endpoints.e.http: HTTP options given but http is not in checks (nor "
+            "quic with http3: true)",
+        },
+    ),
+    (
+        "quic-through-a-proxy",
+        y(
+            """
+            resolvers:
+              doh: {type: doh, url: "https://1.1.1.1/dns-query"}
+            networks:
+              direct: {}
+              tor: {proxy: "socks5://127.0.0.1:9050"}
+            services:
+              s:
+                endpoints:
+                  a: {host: example.org, port: 443, quic: {}}
+                  b: {address: 192.0.2.1, port: 443, checks: [quic]}
+                  c: {address: 192.0.2.1, port: 443, checks: [quic], networks: [direct]}
+            canaries:
+              x: {address: 192.0.2.2, port: 443, checks: [tcp, quic]}
+            """
+        ),
+        {
+            'services.s.endpoints.a: the quic check cannot be made through network "tor": a '
+            "SOCKS proxy carries only TCP; narrow networks of this endpoint or service, or "
+            "remove quic",
+            'services.s.endpoints.b: the quic check cannot be made through network "tor": a '
+            "SOCKS proxy carries only TCP; narrow networks of this endpoint or service, or "
+            "remove quic",
+            'canaries.x: the quic check cannot be made through network "tor": a SOCKS proxy '
+            "carries only TCP; canaries are probed on every network: remove quic from the "
+            "canary",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(t, e) for _, t, e in QUIC_BAD],
+    ids=[i for i, _, _ in QUIC_BAD],
+)
+def test_quic_errors(text: str, expected: set[str]) -> None:
+    assert error_lines(text) == expected
+
+
+def test_quic_is_opt_in_and_its_options_resolve() -> None:
+    from exporter.config import QuicOptions
+
+    config = parse_yaml(
+        y(
+            """
+            services:
+              s:
+                endpoints:
+                  plain: {host: example.org, port: 443}
+                  implied: {host: example.org, port: 443, quic: {http3: true},
+                            http: {path: /health}}
+                  listed: {host: example.org, port: 443, checks: [tcp, tls, http, quic]}
+                  alone: {host: example.org, port: 443, checks: [quic],
+                          tls: {insecure_skip_verify: true}}
+                  h3-only: {host: example.org, port: 8443, checks: [quic],
+                            quic: {http3: true, port: 443}, http: {expect_status: [2xx]}}
+                  by-address: {address: 192.0.2.1, port: 443, quic: {}}
+            """
+        )
+    )
+    eps = config.services["s"].endpoints
+    assert Check.QUIC not in eps["plain"].checks
+    assert eps["plain"].quic == QuicOptions()
+    assert eps["implied"].checks == (Check.DNS, Check.TCP, Check.TLS, Check.HTTP, Check.QUIC)
+    assert eps["implied"].quic == QuicOptions(http3=True)
+    assert eps["implied"].http.path == "/health"
+    assert eps["listed"].checks[-1] is Check.QUIC
+    assert eps["alone"].checks == (Check.DNS, Check.QUIC)  # a host is resolved first
+    assert eps["alone"].tls.insecure_skip_verify  # the QUIC handshake's TLS options
+    assert eps["h3-only"].quic == QuicOptions(port=443, http3=True)
+    assert eps["by-address"].checks == (Check.TCP, Check.QUIC)

@@ -9,11 +9,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import pytest
 
 from exporter.config import Config, Throttling
-from exporter.model import ErrorKind, Observation, Phase, TlsObservation, TupleKey
+from exporter.model import (
+    ErrorKind,
+    Observation,
+    Phase,
+    QuicObservation,
+    TlsObservation,
+    TupleKey,
+)
 from exporter.verdict import BLOCKED, Verdict, is_bogon, judge
 from tests.fakes.observations import (
     REAL,
@@ -46,6 +54,37 @@ MIB = 1024.0 * 1024.0
 
 def throttling(**options: float) -> Callable[[], Config]:
     return lambda: dataclasses.replace(lab_config(), throttling=Throttling(**options))
+
+
+def with_quic(
+    obs: Observation,
+    error: ErrorKind | None = None,
+    *,
+    connected: bool | None = None,
+    status: int | None = None,
+) -> Observation:
+    """`obs` (every TCP check passed) with the quic check run last: passed, or failed with
+    `error` (before the handshake completed unless `connected`)."""
+    connected = error is None if connected is None else connected
+    phases = dict(obs.phases)
+    phases[Phase.QUIC] = 0.02
+    return dataclasses.replace(
+        obs,
+        error=error,
+        failed_phase=None if error is None else Phase.QUIC,
+        phases=MappingProxyType(phases),
+        quic=QuicObservation(
+            address=obs.address or REAL,
+            port=443,
+            server_name="web.telegram.lab",
+            version="1" if connected else None,
+            alpn="h3" if connected else None,
+            handshake_duration=0.01 if connected else None,
+            status=status,
+            error=error,
+            duration=0.02,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -207,6 +246,105 @@ THROTTLE_CASES = [
             *canaries_ok(C, X),
         ],
         {key(X, "google"): Verdict.OK},
+    ),
+]
+
+
+def quic_canaries(*networks: str, error: ErrorKind | None = None) -> list[Observation]:
+    return [with_quic(o, error) for o in canaries_ok(*networks)]
+
+
+#: The quic check (rules 21a-21c), negatives included.
+QUIC_CASES = [
+    Case(
+        "21a QUIC dropped on one network while TCP+TLS worked there and QUIC elsewhere",
+        [
+            with_quic(ok(key(X, "google")), ErrorKind.TIMEOUT),
+            with_quic(ok(key(C, "google"))),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.QUIC_BLOCKED, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "21a QUIC refused (ICMP) to one address, while it works to another on the same network",
+        [
+            with_quic(ok(key(X, "google")), ErrorKind.REFUSED),
+            with_quic(ok(key(X, "doh"), answers=(REAL_OTHER,))),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.QUIC_BLOCKED, key(X, "doh"): Verdict.OK},
+    ),
+    Case(
+        "21c QUIC failing on every network while TCP works everywhere: down, not blocked",
+        [
+            with_quic(ok(key(X, "google")), ErrorKind.TIMEOUT),
+            with_quic(ok(key(C, "google")), ErrorKind.TIMEOUT),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.DOWN, key(C, "google"): Verdict.DOWN},
+    ),
+    Case(
+        "21c one network alone: QUIC failing while TCP+TLS works cannot be told from a "
+        "service without QUIC",
+        [with_quic(ok(key(X, "google")), ErrorKind.TIMEOUT), *canaries_ok(X)],
+        {key(X, "google"): Verdict.DOWN},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "14 QUIC never ran: TCP failing everywhere is down",
+        [
+            failed(key(X, "google"), Phase.CONNECT, ErrorKind.TIMEOUT),
+            failed(key(C, "google"), Phase.CONNECT, ErrorKind.TIMEOUT),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.DOWN, key(C, "google"): Verdict.DOWN},
+    ),
+    Case(
+        "13 a peer that failed only at QUIC did connect: TCP refused here is tcp_blocked",
+        [
+            failed(key(X, "google"), Phase.CONNECT, ErrorKind.REFUSED),
+            with_quic(ok(key(C, "google")), ErrorKind.TIMEOUT),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.TCP_BLOCKED, key(C, "google"): Verdict.DOWN},
+    ),
+    Case(
+        "1 a network whose canaries fail only at QUIC is up: QUIC blocking, not a shutdown",
+        [
+            with_quic(ok(key(X, "google")), ErrorKind.TIMEOUT),
+            with_quic(ok(key(C, "google"))),
+            *quic_canaries(X, error=ErrorKind.TIMEOUT),
+            *quic_canaries(C),
+        ],
+        {key(X, "google"): Verdict.QUIC_BLOCKED, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "21b the HTTP/3 request failed after the handshake while it passed elsewhere: "
+        "http_failed, not blocked",
+        [
+            with_quic(ok(key(X, "google")), ErrorKind.RESET, connected=True),
+            with_quic(ok(key(C, "google")), status=200),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.HTTP_FAILED, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "21b the HTTP/3 request failing everywhere is down",
+        [
+            with_quic(ok(key(X, "google")), ErrorKind.HTTP_STATUS, connected=True, status=503),
+            with_quic(ok(key(C, "google")), ErrorKind.HTTP_STATUS, connected=True, status=503),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.DOWN, key(C, "google"): Verdict.DOWN},
+    ),
+    Case(
+        "3 a DNS lie is judged before QUIC",
+        [
+            with_quic(ok(key(X, "isp"), answers=("10.10.34.35",)), ErrorKind.TIMEOUT),
+            with_quic(ok(key(C, "google"))),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "isp"): Verdict.DNS_TAMPERED},
     ),
 ]
 
@@ -414,6 +552,7 @@ CASES = [
         {key(X, "google"): Verdict.NETWORK_DOWN},
     ),
     *THROTTLE_CASES,
+    *QUIC_CASES,
 ]
 
 
@@ -467,6 +606,7 @@ def test_blocked_set_is_exactly_the_issue_list() -> None:
         "tls_mitm",
         "http_blockpage",
         "throttled",
+        "quic_blocked",
     }
     assert [v.value for v in Verdict] == [
         "ok",
@@ -480,6 +620,7 @@ def test_blocked_set_is_exactly_the_issue_list() -> None:
         "down",
         "network_down",
         "throttled",
+        "quic_blocked",
     ]
 
 
@@ -567,3 +708,17 @@ def test_a_canary_failing_only_at_dns_says_nothing_about_the_network() -> None:
     judgement = judge(lab_config(), {o.key: o for o in observations})
     assert judgement.network_up[X] is True
     assert judgement.findings[key(X, "google")].verdict is Verdict.TCP_BLOCKED
+
+
+def test_quic_blocked_keeps_the_evidence() -> None:
+    observations = [
+        with_quic(ok(key(X, "google")), ErrorKind.TIMEOUT),
+        with_quic(ok(key(C, "google"))),
+        *canaries_ok(C, X),
+    ]
+    finding = judge(lab_config(), {o.key: o for o in observations}).findings[key(X, "google")]
+    assert finding.blocked
+    assert finding.reason == (
+        "the QUIC handshake failed (timeout) while TCP+TLS to the same address worked, and it "
+        "succeeded on network 'clean'"
+    )

@@ -7,6 +7,8 @@ The spec (JSON, written by tests.lab.topology) lists listeners:
   request with `status`, `body` and `headers`; `hosts` maps a Host header to another answer;
   `objects` maps a path to a size: GET it for a 200 body of that many bytes (throughput).
   Garbage (e.g. a TLS ClientHello sent to a plain-HTTP port) gets a 400, as a real server.
+- `http3`: HTTP/3 over QUIC on UDP address:port with `tls` ({cert, key}), answering every
+  request with `status` and `body` (and `objects` as `http` does); tests.fakes.h3_server.
 - `tcp`: accepts and reads until the client closes.
 - `dns`: a resolver on `address` over `transports` (udp, tcp, dot, doh, doq) serving `zone`
   (name → IPv4) with `lies` (name → address, or null for NXDOMAIN) on top, `default_rcode`
@@ -211,6 +213,20 @@ class Servers:
             await self.listen(
                 http_handler(item), item, ssl=ssl_ctx, ssl_handshake_timeout=5 if ssl_ctx else None
             )
+        elif kind == "http3":
+            from tests.fakes.h3_server import FakeH3Server
+
+            h3 = FakeH3Server(
+                cert=item["tls"]["cert"],
+                key=item["tls"]["key"],
+                host=item["address"],
+                port=item["port"],
+                status=item.get("status", 200),
+                body=item.get("body", "").encode(),
+                objects=item.get("objects", {}),
+            )
+            await h3.start()
+            self.closers.append(h3.stop)
         elif kind == "tcp":
             await self.listen(tcp_sink, item)
         elif kind == "dns":

@@ -144,6 +144,7 @@ SNI_ADDRESS = "13.248.0.10"  # web.whatsapp.lab: SNI-filtered on `censor`
 SNI_RESIDUAL_ADDRESS = "76.223.0.20"  # cdn.signal.lab: SNI-filtered with residual blocking
 BLOCKPAGE_ADDRESS = "157.240.0.35"  # edge.messenger.lab: HTTP answered by a blockpage
 MITM_TARGET = "157.240.0.36"  # api.messenger.lab: TLS intercepted
+QUIC_ADDRESS = "157.240.0.37"  # chat.messenger.lab: HTTP/3 too; QUIC dropped on `censor`
 
 #: The public DNS look-alikes: (name, address, TLS server name). All transports on each.
 PROVIDERS = (
@@ -164,8 +165,12 @@ WEB_HOSTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "76.223.0.10": ("chat.signal.lab",),
         SNI_RESIDUAL_ADDRESS: ("cdn.signal.lab", "updates.signal.lab"),
         "93.184.216.34": ("example.lab", "www.example.lab"),
+        QUIC_ADDRESS: ("chat.messenger.lab",),
     }
 )
+#: These also serve HTTP/3 (QUIC, UDP 443; tests.fakes.h3_server) with the same certificate,
+#: page and large object as their HTTPS listener.
+H3_HOSTS = (QUIC_ADDRESS, "93.184.216.34")
 #: These also serve plain HTTP on port 80.
 HTTP_HOSTS = (BLOCKPAGE_ADDRESS, "93.184.216.34")
 #: Telegram-DC style: plain HTTP (no TLS) on 80 and 443, answering any request with 404.
@@ -256,6 +261,11 @@ TECHNIQUES: Mapping[str, str] = MappingProxyType(
             "address sends: the flow works, slowly (Russia's 2021 Twitter throttling); added "
             "at run time with `lab.technique(police(address))`"
         ),
+        "quic-drop": (
+            "nft `udp dport 443 drop` in forward for one service address: QUIC vanishes while "
+            "TCP 443 to the same address passes, so apps fall back to TCP (where SNI "
+            "filtering works)"
+        ),
     }
 )
 
@@ -318,6 +328,8 @@ RULES: tuple[Rule, ...] = (
         "prefilter",
         "meta l4proto tcp ip saddr . ip daddr . tcp dport @residual reject with tcp reset",
     ),
+    # QUIC blocking: UDP 443 to one service address vanishes, TCP 443 passes
+    Rule("isp-censor", "quic-drop", "forward", f"ip daddr {QUIC_ADDRESS} udp dport 443 drop"),
     # Transparent DNS interception
     Rule("isp-dnsint", "dns-interception", "dstnat", "udp dport 53 dnat ip to {isp}:53"),
     Rule("isp-dnsint", "dns-interception", "dstnat", "tcp dport 53 dnat ip to {isp}:53"),
@@ -464,7 +476,16 @@ def _endpoints() -> dict[str, dict[str, Any]]:
         "signal-storage": _endpoint(
             "signal", "storage.signal.lab", OUTAGE_ADDRESS, 443, "https", everywhere="outage"
         ),
-        "canary": _endpoint("canary", "example.lab", "93.184.216.34", 443, "https"),
+        "messenger-chat": _endpoint(
+            "messenger",
+            "chat.messenger.lab",
+            QUIC_ADDRESS,
+            443,
+            "https",
+            censor="quic-drop",
+            http3=True,
+        ),
+        "canary": _endpoint("canary", "example.lab", "93.184.216.34", 443, "https", http3=True),
         "canary-http": _endpoint("canary", "example.lab", "93.184.216.34", 80, "http"),
     }
 
@@ -960,6 +981,12 @@ class Lab:
             )
             if address in HTTP_HOSTS:
                 listeners.append({"kind": "http", "address": address, "port": 80} | page)
+            if address in H3_HOSTS:
+                listeners.append(
+                    {"kind": "http3", "address": address, "port": 443, "tls": self._cert(*names)}
+                    | page
+                    | {"objects": {LARGE_PATH: LARGE_SIZE}}
+                )
         for address in TELEGRAM_DCS:
             for port in (80, 443):
                 listeners.append(
