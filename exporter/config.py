@@ -28,6 +28,7 @@ class ResolverType(enum.StrEnum):
     DOT = "dot"
     DOH = "doh"
     DOQ = "doq"
+    DOH3 = "doh3"
 
 
 #: Default port of each resolver transport.
@@ -39,11 +40,14 @@ DEFAULT_RESOLVER_PORT: Mapping[ResolverType, int] = MappingProxyType(
         ResolverType.DOT: 853,
         ResolverType.DOH: 443,
         ResolverType.DOQ: 853,
+        ResolverType.DOH3: 443,
     }
 )
 
 #: Transports that run over TLS (and so accept `server_name` and `tls:`).
-ENCRYPTED_RESOLVER_TYPES = frozenset({ResolverType.DOT, ResolverType.DOH, ResolverType.DOQ})
+ENCRYPTED_RESOLVER_TYPES = frozenset(
+    {ResolverType.DOT, ResolverType.DOH, ResolverType.DOQ, ResolverType.DOH3}
+)
 
 
 class Check(enum.StrEnum):

@@ -37,6 +37,7 @@ from exporter.config import (
     DEFAULT_EXPECT_STATUS,
     DEFAULT_RESOLVER_PORT,
     DEFAULT_THROUGHPUT_BYTES,
+    ENCRYPTED_RESOLVER_TYPES,
     MAX_THROUGHPUT_BYTES,
     NO_RESOLVER,
     Check,
@@ -763,14 +764,23 @@ _RESOLVER_KEYS: Final = (
     "identity",
 )
 _TLS_RESOLVER_KEYS: Final = frozenset({"type", "address", "port", "server_name", "tls", "identity"})
+_DOH_RESOLVER_KEYS: Final = frozenset({"type", "url", "address", "server_name", "tls", "identity"})
+#: DoH over HTTP/1.1 (`doh`) and over HTTP/3 (`doh3`): configured by a URL.
+_URL_RESOLVER_TYPES: Final = (ResolverType.DOH, ResolverType.DOH3)
+#: Transports dnspython dials on a UDP socket of its own (named as errors name them): they
+#: honour a network's source address, not its interface or namespace.
+_OWN_SOCKET_RESOLVER_TYPES: Final[Mapping[ResolverType, str]] = MappingProxyType(
+    {ResolverType.DOQ: "DoQ", ResolverType.DOH3: "DoH3"}
+)
 _RESOLVER_TYPE_KEYS: Final[Mapping[ResolverType, frozenset[str]]] = MappingProxyType(
     {
         ResolverType.SYSTEM: frozenset({"type", "identity"}),
         ResolverType.UDP: frozenset({"type", "address", "port", "silent", "identity"}),
         ResolverType.TCP: frozenset({"type", "address", "port", "silent", "identity"}),
         ResolverType.DOT: _TLS_RESOLVER_KEYS,
-        ResolverType.DOH: frozenset({"type", "url", "address", "server_name", "tls", "identity"}),
+        ResolverType.DOH: _DOH_RESOLVER_KEYS,
         ResolverType.DOQ: _TLS_RESOLVER_KEYS,
+        ResolverType.DOH3: _DOH_RESOLVER_KEYS,
     }
 )
 _IDENTITY_KEYS: Final = ("qname", "qtype", "qclass", "expect")
@@ -825,8 +835,10 @@ def _identity(ctx: _Ctx, path: str, value: object) -> IdentityCheck | None:
 def _not_allowed(rtype: ResolverType, key: str) -> str:
     if rtype is ResolverType.SYSTEM:
         return "not allowed for type system (it uses the nameservers of the host's resolv.conf)"
-    if rtype is ResolverType.DOH and key == "port":
-        return "not allowed for type doh (put the port in the url: https://host:port/path)"
+    if rtype in _URL_RESOLVER_TYPES and key == "port":
+        return (
+            f"not allowed for type {rtype.value} (put the port in the url: https://host:port/path)"
+        )
     types = ", ".join(t.value for t, keys in _RESOLVER_TYPE_KEYS.items() if key in keys)
     return f"not allowed for type {rtype.value} (only for {types})"
 
@@ -907,11 +919,11 @@ def _resolver(ctx: _Ctx, path: str, name: str, value: object) -> Resolver | None
             f"missing required key for type {rtype.value} (the resolver's IP address)",
         )
     url: str | None = None
-    if rtype is ResolverType.DOH:
+    if rtype in _URL_RESOLVER_TYPES:
         if "url" not in f:
             ctx.error(
                 _join(path, "url"),
-                "missing required key for type doh (like https://1.1.1.1/dns-query)",
+                f"missing required key for type {rtype.value} (like https://1.1.1.1/dns-query)",
             )
         elif doh is not None:
             url, host, url_port = doh
@@ -922,21 +934,21 @@ def _resolver(ctx: _Ctx, path: str, name: str, value: object) -> Resolver | None
                 else:
                     ctx.error(
                         _join(path, "address"),
-                        f"required for type doh when the url host {_q(host)} is not an IP "
-                        "address: the exporter does not resolve a DoH server through another "
+                        f"required for type {rtype.value} when the url host {_q(host)} is not an "
+                        "IP address: the exporter does not resolve a DoH server through another "
                         "resolver, so give the IP address to dial",
                     )
-    if rtype in (ResolverType.DOT, ResolverType.DOH, ResolverType.DOQ) and tls is not None:
+    if rtype in ENCRYPTED_RESOLVER_TYPES and tls is not None:
         if server_name is not None and tls.server_name is not None:
             ctx.error(
                 _join(path, "tls.server_name"),
                 "give only one of server_name and tls.server_name",
             )
         server_name = server_name or tls.server_name
-        if rtype is ResolverType.DOH and server_name is None and doh is not None:
+        if rtype in _URL_RESOLVER_TYPES and server_name is None and doh is not None:
             server_name = doh[1]
         if (
-            rtype is not ResolverType.DOH
+            rtype not in _URL_RESOLVER_TYPES
             and server_name is None
             and "server_name" not in f
             and not tls.insecure_skip_verify
@@ -1509,15 +1521,17 @@ def _check_matrix(
                 ResolverType.UDP,
                 ResolverType.SYSTEM,
                 ResolverType.DOQ,
+                ResolverType.DOH3,
             ):
                 ctx.error(path, f"{what}: a SOCKS proxy carries only TCP; {fix}")
-            if resolver.type is ResolverType.DOQ and (network.interface or network.netns):
+            if resolver.type in _OWN_SOCKET_RESOLVER_TYPES and (network.interface or network.netns):
                 used = " and ".join(
                     k for k, v in (("interface", network.interface), ("netns", network.netns)) if v
                 )
                 ctx.error(
                     path,
-                    f"{what}: DoQ opens its own socket and honours only a network's "
+                    f"{what}: {_OWN_SOCKET_RESOLVER_TYPES[resolver.type]} opens its own socket "
+                    "and honours only a network's "
                     f"source_address, not {used}; {fix}",
                 )
 

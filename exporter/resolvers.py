@@ -5,12 +5,14 @@ into a `DnsObservation`. `exchange()` is the lower level, raising, message-in/me
 call that `query()` is built on, for questions that are not A/AAAA (identity TXT, CH class).
 
 Invariants:
-- every socket comes from the `Dialer` (the network seam) — except DoQ, whose socket dnspython
-  opens itself, so DoQ honours only the network's source address (see docs/resolvers.md);
+- every socket comes from the `Dialer` (the network seam) — except DoQ's and DoH3's, which
+  dnspython opens itself, so they honour only the network's source address (see
+  docs/resolvers.md);
 - nothing is cached or pooled: each call dials, handshakes and asks afresh, so a middlebox's
   reset or a poisoned answer is seen every time it happens;
 - every message is built and parsed by dnspython; nothing here encodes DNS by hand;
-- a call is bounded by `timeout` seconds (DoQ may add `QUIC_CLOSE_GRACE` to close politely),
+- a call is bounded by `timeout` seconds (DoQ and DoH3 may add `QUIC_CLOSE_GRACE` to close
+  politely),
   and every socket it opened is closed when it returns, fails or is cancelled.
 """
 
@@ -321,8 +323,8 @@ async def _bounded_exchange(
 
 
 def _server_label(resolver: Resolver, resolv_conf: str | None, dialer: Dialer) -> str:
-    if resolver.type is ResolverType.DOH:
-        return f"doh://{resolver.url}"
+    if resolver.type in (ResolverType.DOH, ResolverType.DOH3):
+        return f"{resolver.type.value}://{resolver.url}"
     if resolver.type is ResolverType.SYSTEM:
         return f"system://{_resolv_conf_path(resolv_conf, dialer)}"
     return _endpoint_url(resolver.type.value, resolver.address or "?", resolver.port)
@@ -673,26 +675,11 @@ async def _http_post(
 
 
 async def _doq(call: _Call, message: dns.message.Message) -> dns.message.Message:
-    resolver, network = call.resolver, call.dialer.network
-    address = _address(resolver)
-    if network.interface or network.netns or network.proxy:
-        raise NetworkSetupError(
-            errno.EPROTONOSUPPORT,
-            f"network {network.name!r}: DoQ opens its own UDP socket and can honour only a "
-            "source address, not an interface, namespace or proxy",
-        )
-    # dnspython would swallow a bind failure of its socket; try the dialer's first so a bad
-    # source address reads `network_setup`, not a failed handshake.
-    call.dialer.udp_socket(family_of(address)).close()
-    sni = resolver.tls.server_name or resolver.server_name or address
-    manager = AsyncioQuicManager(conf=_quic_configuration(resolver.tls, sni))  # type: ignore[no-untyped-call]  # dnspython leaves it unannotated
-    connection = manager.connect(
-        address, resolver.port, network.source_address, 0, want_session_ticket=False
-    )  # type: ignore[no-untyped-call]  # dnspython leaves it unannotated
-    call.cleanup.push_async_callback(_close_quic, connection)
+    address = _address(call.resolver)
+    connection = _quic_connection(call, address, "doq")
     try:
         return await dns.asyncquery.quic(
-            message, address, port=resolver.port, connection=connection
+            message, address, port=call.resolver.port, connection=connection
         )
     except Exception as exc:
         failure = _quic_failure(connection, exc)
@@ -701,7 +688,58 @@ async def _doq(call: _Call, message: dns.message.Message) -> dns.message.Message
         raise failure from exc
 
 
-def _quic_configuration(options: TlsOptions, server_name: str) -> QuicConfiguration:
+async def _doh3(call: _Call, message: dns.message.Message) -> dns.message.Message:
+    """DoH over HTTP/3 (RFC 8484 on RFC 9114): a POST of the query to the URL, by dnspython,
+    on a QUIC connection made here so that trust and the source address are ours."""
+    resolver = call.resolver
+    address = _address(resolver)
+    if resolver.url is None:
+        raise ValueError(f"resolver {resolver.name!r} (doh3) has no url")
+    connection = _quic_connection(call, address, "h3")
+    try:
+        return await dns.asyncquery.https(
+            message,
+            resolver.url,
+            client=connection,
+            bootstrap_address=address,
+            http_version=dns.query.HTTPVersion.H3,
+        )
+    except Exception as exc:
+        failure = _quic_failure(connection, exc)
+        if failure is not None:
+            raise failure from exc
+        if isinstance(exc, ValueError | SyntaxError):  # dnspython's verdict on the :status
+            raise DohError(f"DoH3 reply: {str(exc)[:200]}") from exc
+        raise
+
+
+def _quic_connection(call: _Call, address: str, alpn: str) -> Any:
+    """A dnspython QUIC connection to the resolver (DoQ: ALPN `doq`; DoH3: `h3`), closed by
+    the call's cleanup. dnspython opens the UDP socket itself: only a source address can be
+    honoured (the loader refuses interface, netns and proxy networks for these types)."""
+    resolver, network = call.resolver, call.dialer.network
+    what = "DoQ" if alpn == "doq" else "DoH3"
+    if network.interface or network.netns or network.proxy:
+        raise NetworkSetupError(
+            errno.EPROTONOSUPPORT,
+            f"network {network.name!r}: {what} opens its own UDP socket and can honour only a "
+            "source address, not an interface, namespace or proxy",
+        )
+    # dnspython would swallow a bind failure of its socket; try the dialer's first so a bad
+    # source address reads `network_setup`, not a failed handshake.
+    call.dialer.udp_socket(family_of(address)).close()
+    sni = resolver.tls.server_name or resolver.server_name or address
+    manager = AsyncioQuicManager(  # type: ignore[no-untyped-call]  # dnspython leaves it unannotated
+        conf=_quic_configuration(resolver.tls, sni, alpn), h3=alpn == "h3"
+    )
+    connection = manager.connect(
+        address, resolver.port, network.source_address, 0, want_session_ticket=False
+    )  # type: ignore[no-untyped-call]  # dnspython leaves it unannotated
+    call.cleanup.push_async_callback(_close_quic, connection)
+    return connection
+
+
+def _quic_configuration(options: TlsOptions, server_name: str, alpn: str) -> QuicConfiguration:
     """A fresh client configuration (no session ticket, no token: every handshake is full).
 
     Trust mirrors `exporter.tls.build_context`: `ca_file` replaces the roots, `extra_ca_file`
@@ -710,7 +748,7 @@ def _quic_configuration(options: TlsOptions, server_name: str) -> QuicConfigurat
     """
     conf = QuicConfiguration(
         is_client=True,
-        alpn_protocols=["doq"],
+        alpn_protocols=[alpn],
         server_name=server_name,
         verify_mode=ssl.CERT_NONE if options.insecure_skip_verify else ssl.CERT_REQUIRED,
     )
@@ -871,5 +909,6 @@ _TRANSPORTS: Mapping[
         ResolverType.DOT: _dot,
         ResolverType.DOH: _doh,
         ResolverType.DOQ: _doq,
+        ResolverType.DOH3: _doh3,
     }
 )

@@ -204,8 +204,8 @@ BAD: list[tuple[str, str, set[str]]] = [
         )
         + SERVICES,
         {
-            "resolvers.a.type: missing required key (one of system, udp, tcp, dot, doh, doq)",
-            'resolvers.b.type: expected one of system, udp, tcp, dot, doh, doq, got "dns"',
+            "resolvers.a.type: missing required key (one of system, udp, tcp, dot, doh, doq, doh3)",
+            'resolvers.b.type: expected one of system, udp, tcp, dot, doh, doq, doh3, got "dns"',
         },
     ),
     (
@@ -246,9 +246,9 @@ BAD: list[tuple[str, str, set[str]]] = [
         )
         + SERVICES,
         {
-            "resolvers.a.server_name: not allowed for type tcp (only for dot, doh, doq)",
-            "resolvers.a.tls: not allowed for type tcp (only for dot, doh, doq)",
-            "resolvers.a.url: not allowed for type tcp (only for doh)",
+            "resolvers.a.server_name: not allowed for type tcp (only for dot, doh, doq, doh3)",
+            "resolvers.a.tls: not allowed for type tcp (only for dot, doh, doq, doh3)",
+            "resolvers.a.url: not allowed for type tcp (only for doh, doh3)",
         },
     ),
     (
@@ -424,6 +424,41 @@ BAD: list[tuple[str, str, set[str]]] = [
             'services.s.endpoints.e: resolver "q" (type doq) cannot be used through network '
             '"both": DoQ opens its own socket and honours only a network\'s source_address, '
             "not interface and netns; narrow resolvers/networks of this endpoint or service",
+        },
+    ),
+    (
+        "doh3-is-configured-like-doh-and-dialled-like-doq",
+        y(
+            """
+            resolvers:
+              ok: {type: doh3, url: "https://1.1.1.1/dns-query"}
+              no-url: {type: doh3, address: 1.1.1.1}
+              named: {type: doh3, url: "https://dns.example/dns-query"}
+              port: {type: doh3, url: "https://1.1.1.1/dns-query", port: 8443}
+            networks:
+              wg0: {interface: wg0}
+              tor: {proxy: "socks5://127.0.0.1:9050"}
+            services:
+              s:
+                resolvers: [ok]
+                endpoints:
+                  e: {host: example.org, port: 443}
+            """
+        ),
+        {
+            "resolvers.no-url.url: missing required key for type doh3 (like "
+            "https://1.1.1.1/dns-query)",
+            'resolvers.named.address: required for type doh3 when the url host "dns.example" '
+            "is not an IP address: the exporter does not resolve a DoH server through another "
+            "resolver, so give the IP address to dial",
+            "resolvers.port.port: not allowed for type doh3 (put the port in the url: "
+            "https://host:port/path)",
+            'services.s.endpoints.e: resolver "ok" (type doh3) cannot be used through network '
+            '"wg0": DoH3 opens its own socket and honours only a network\'s source_address, '
+            "not interface; narrow resolvers/networks of this endpoint or service",
+            'services.s.endpoints.e: resolver "ok" (type doh3) cannot be used through network '
+            '"tor": a SOCKS proxy carries only TCP; narrow resolvers/networks of this endpoint '
+            "or service",
         },
     ),
     # ---- services
@@ -1720,9 +1755,9 @@ def test_loader_imports_no_sockets() -> None:
     ("example", "bad_resolvers"),
     [
         ("uplink-b", set()),
-        ("wg0", {"adguard-doq"}),
-        ("vpn", {"adguard-doq"}),
-        ("tor", {"system", "google", "cloudflare", "adguard-doq", "nobody"}),
+        ("wg0", {"adguard-doq", "cloudflare-doh3"}),
+        ("vpn", {"adguard-doq", "cloudflare-doh3"}),
+        ("tor", {"system", "google", "cloudflare", "adguard-doq", "cloudflare-doh3", "nobody"}),
     ],
 )
 def test_shipped_network_examples_behave_as_their_comments_say(

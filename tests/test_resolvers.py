@@ -42,8 +42,8 @@ ZONE = {
 CHAOS = {"id.server": ["fake-1"]}
 SERVER_NAME = "dns.test"
 
-ALL = (ResolverType.UDP, ResolverType.TCP, ResolverType.DOT, ResolverType.DOH, ResolverType.DOQ)
-ENCRYPTED = (ResolverType.DOT, ResolverType.DOH, ResolverType.DOQ)
+ENCRYPTED = (ResolverType.DOT, ResolverType.DOH, ResolverType.DOQ, ResolverType.DOH3)
+ALL = (ResolverType.UDP, ResolverType.TCP, *ENCRYPTED)
 #: The fake server's transport name that each resolver type should reach.
 SERVED_BY = {
     ResolverType.UDP: "udp",
@@ -51,6 +51,7 @@ SERVED_BY = {
     ResolverType.DOT: "dot",
     ResolverType.DOH: "doh",
     ResolverType.DOQ: "doq",
+    ResolverType.DOH3: "doh3",
     ResolverType.SYSTEM: "udp",
 }
 DEFAULT = Dialer(Network(name="default"))
@@ -86,7 +87,7 @@ def make_resolver(
         tls = TlsOptions(ca_file=str(server.pki.ca_file), server_name=SERVER_NAME)
     port = server.port(SERVED_BY[kind])
     fields: dict[str, Any] = {"name": kind.value, "type": kind, "port": port, "tls": tls}
-    if kind is ResolverType.DOH:
+    if kind in (ResolverType.DOH, ResolverType.DOH3):
         fields["url"] = f"https://{SERVER_NAME}:{port}/dns-query"
     if kind is not ResolverType.SYSTEM:
         fields["address"] = server.host
@@ -158,6 +159,8 @@ async def test_server_labels(server: FakeDnsServer, contexts: TlsContexts) -> No
     assert labels[ResolverType.DOT] == f"dot://127.0.0.1:{server.port('dot')}"
     assert labels[ResolverType.DOH] == f"doh://https://{SERVER_NAME}:{server.port('doh')}/dns-query"
     assert labels[ResolverType.DOQ] == f"doq://127.0.0.1:{server.port('doq')}"
+    doh3 = server.port("doh3")
+    assert labels[ResolverType.DOH3] == f"doh3://https://{SERVER_NAME}:{doh3}/dns-query"
 
 
 @pytest.mark.parametrize("kind", [ResolverType.UDP, ResolverType.DOH])
@@ -253,13 +256,14 @@ async def test_bad_reply(
     assert obs.rcode is None
 
 
+@pytest.mark.parametrize("kind", [ResolverType.DOH, ResolverType.DOH3])
 @pytest.mark.parametrize("behaviour", [Behaviour(http_status=503), Behaviour(http_status=404)])
 async def test_doh_http_error_is_bad_response(
-    server: FakeDnsServer, contexts: TlsContexts, behaviour: Behaviour
+    server: FakeDnsServer, contexts: TlsContexts, behaviour: Behaviour, kind: ResolverType
 ) -> None:
     server.behave(behaviour)
     obs = await query(
-        make_resolver(server, ResolverType.DOH),
+        make_resolver(server, kind),
         DEFAULT,
         "a.test",
         "A",
@@ -379,12 +383,13 @@ async def test_sockets_are_always_closed(
     assert dialer.all_closed()
 
 
-async def test_doq_cancelled_mid_query_leaves_no_task(
-    server: FakeDnsServer, contexts: TlsContexts
+@pytest.mark.parametrize("kind", [ResolverType.DOQ, ResolverType.DOH3])
+async def test_quic_cancelled_mid_query_leaves_no_task(
+    server: FakeDnsServer, contexts: TlsContexts, kind: ResolverType
 ) -> None:
     server.behave(Behaviour(drop=True), "slow.test")
     before = asyncio.all_tasks()
-    resolver = make_resolver(server, ResolverType.DOQ)
+    resolver = make_resolver(server, kind)
     task = asyncio.create_task(
         query(resolver, DEFAULT, "slow.test", "A", contexts=contexts, timeout=5)
     )
@@ -525,7 +530,7 @@ async def test_insecure_skip_verify(
     assert obs.error is None, obs.detail
 
 
-@pytest.mark.parametrize("kind", [ResolverType.DOT, ResolverType.DOQ])
+@pytest.mark.parametrize("kind", [ResolverType.DOT, ResolverType.DOQ, ResolverType.DOH3])
 async def test_certificate_for_the_ip_when_no_name_is_given(
     server: FakeDnsServer, contexts: TlsContexts, kind: ResolverType
 ) -> None:
@@ -558,12 +563,13 @@ async def test_closed_port_is_refused(
     assert obs.duration < 2  # refused, not timed out
 
 
-async def test_doq_refuses_a_network_it_cannot_honour(
-    server: FakeDnsServer, contexts: TlsContexts
+@pytest.mark.parametrize("kind", [ResolverType.DOQ, ResolverType.DOH3])
+async def test_quic_transports_refuse_a_network_they_cannot_honour(
+    server: FakeDnsServer, contexts: TlsContexts, kind: ResolverType
 ) -> None:
     dialer = Dialer(Network(name="wlan", interface="lo"))
     obs = await query(
-        make_resolver(server, ResolverType.DOQ),
+        make_resolver(server, kind),
         dialer,
         "a.test",
         "A",
@@ -574,7 +580,9 @@ async def test_doq_refuses_a_network_it_cannot_honour(
     assert server.counts == {}
 
 
-@pytest.mark.parametrize("kind", [ResolverType.UDP, ResolverType.DOQ, ResolverType.SYSTEM])
+@pytest.mark.parametrize(
+    "kind", [ResolverType.UDP, ResolverType.DOQ, ResolverType.DOH3, ResolverType.SYSTEM]
+)
 async def test_udp_transports_refuse_a_proxy_network(
     server: FakeDnsServer, contexts: TlsContexts, kind: ResolverType, tmp_path: Path
 ) -> None:

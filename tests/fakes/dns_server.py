@@ -1,4 +1,4 @@
-"""A real DNS server for tests: one zone served over UDP, TCP, DoT, DoH and DoQ.
+"""A real DNS server for tests: one zone served over UDP, TCP, DoT, DoH, DoQ and DoH3.
 
 Every transport answers from the same zone and the same behaviours, so a test can point any
 resolver type at it and assert on what the server saw (`queries`, `counts`, the peer address
@@ -21,6 +21,7 @@ import contextlib
 import errno
 import ipaddress
 import socket
+import urllib.parse
 from collections.abc import Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -36,6 +37,8 @@ import dns.rrset
 from aiohttp import web
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer
+from aioquic.h3.connection import H3_ALPN, H3Connection
+from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
 from aioquic.quic import events
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.tls import load_pem_private_key, load_pem_x509_certificates
@@ -43,8 +46,8 @@ from aioquic.tls import load_pem_private_key, load_pem_x509_certificates
 from tests.fakes.certs import Pki
 
 #: Transport names, as counted in `FakeDnsServer.counts`.
-UDP, TCP, DOT, DOH, DOQ = "udp", "tcp", "dot", "doh", "doq"
-ALL_TRANSPORTS: tuple[str, ...] = (UDP, TCP, DOT, DOH, DOQ)
+UDP, TCP, DOT, DOH, DOQ, DOH3 = "udp", "tcp", "dot", "doh", "doq", "doh3"
+ALL_TRANSPORTS: tuple[str, ...] = (UDP, TCP, DOT, DOH, DOQ, DOH3)
 
 DNS_MESSAGE = "application/dns-message"
 #: Longest CNAME chain the server follows inside its zone.
@@ -102,6 +105,7 @@ class _Running:
     udp_transport: asyncio.DatagramTransport | None = None
     doh_runner: web.AppRunner | None = None
     doq_server: QuicServer | None = None
+    doh3_server: QuicServer | None = None
     writers: set[asyncio.StreamWriter] = field(default_factory=set)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -127,6 +131,7 @@ class FakeDnsServer:
         dot_port: int = 0,
         doh_port: int = 0,
         doq_port: int = 0,
+        doh3_port: int = 0,
         tls_names: Sequence[str] = ("dns.test",),
         transports: Collection[str] = ALL_TRANSPORTS,
         chaos: Mapping[str, Sequence[str]] | None = None,
@@ -156,6 +161,7 @@ class FakeDnsServer:
         self.counts: collections.Counter[str] = collections.Counter()
         self._requested = {UDP: dns_port, TCP: dns_port, DOT: dot_port, DOH: doh_port}
         self._requested[DOQ] = doq_port
+        self._requested[DOH3] = doh3_port
         self._ports: dict[str, int] = {}
         self._running: _Running | None = None
         self._stopping: asyncio.Event | None = None
@@ -220,7 +226,9 @@ class FakeDnsServer:
             if DOH in self.transports:
                 await self._start_doh(running)
             if DOQ in self.transports:
-                await self._start_doq(running)
+                running.doq_server = await self._start_quic(DOQ, ["doq"], _DoqProtocol)
+            if DOH3 in self.transports:
+                running.doh3_server = await self._start_quic(DOH3, list(H3_ALPN), _Doh3Protocol)
         except BaseException:
             await self.stop()
             raise
@@ -236,8 +244,9 @@ class FakeDnsServer:
                 server.close()
         if running.udp_transport is not None:
             running.udp_transport.close()
-        if running.doq_server is not None:
-            running.doq_server.close()
+        for quic_server in (running.doq_server, running.doh3_server):
+            if quic_server is not None:
+                quic_server.close()
         for writer in list(running.writers):
             writer.transport.abort()
         for task in list(running.tasks):
@@ -305,24 +314,26 @@ class FakeDnsServer:
         ctx = self.pki.server_context(*self.tls_names, alpn=("http/1.1",))
         await web.SockSite(runner, sock, ssl_context=ctx).start()
 
-    async def _start_doq(self, running: _Running) -> None:
-        config = QuicConfiguration(is_client=False, alpn_protocols=["doq"])
+    async def _start_quic(
+        self, transport: str, alpn: list[str], protocol: type[_FakeQuicProtocol]
+    ) -> QuicServer:
+        config = QuicConfiguration(is_client=False, alpn_protocols=alpn)
         leaf = self.pki.ca.issue_cert(*self.tls_names)
         chain = load_pem_x509_certificates(b"".join(p.bytes() for p in leaf.cert_chain_pems))
         config.certificate, config.certificate_chain = chain[0], chain[1:]
         config.private_key = load_pem_private_key(leaf.private_key_pem.bytes())
-        sock = _bind(self.host, self._requested[DOQ], socket.SOCK_DGRAM)
-        self._ports[DOQ] = sock.getsockname()[1]
+        sock = _bind(self.host, self._requested[transport], socket.SOCK_DGRAM)
+        self._ports[transport] = sock.getsockname()[1]
         # aioquic's serve() binds by host/port only; building its QuicServer on our own socket
         # is the same thing with the port known up front.
         _, server = await asyncio.get_running_loop().create_datagram_endpoint(
             lambda: QuicServer(
                 configuration=config,
-                create_protocol=lambda *a, **kw: _DoqProtocol(*a, fake=self, **kw),
+                create_protocol=lambda *a, **kw: protocol(*a, fake=self, **kw),
             ),
             sock=sock,
         )
-        running.doq_server = server
+        return server
 
     # --- answering ---------------------------------------------------------------------
 
@@ -512,9 +523,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
             self.transport.sendto(reply, addr)
 
 
-class _DoqProtocol(QuicConnectionProtocol):
-    """RFC 9250: each client-initiated bidirectional stream carries one length-prefixed
-    query, answered on the same stream, which the server then ends."""
+class _FakeQuicProtocol(QuicConnectionProtocol):
+    """One server-side QUIC connection of the fake; remembers the client's address."""
 
     def __init__(self, *args: Any, fake: FakeDnsServer, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -525,6 +535,11 @@ class _DoqProtocol(QuicConnectionProtocol):
     def datagram_received(self, data: bytes | str, addr: Any) -> None:
         self.peer = addr[0]
         super().datagram_received(data, addr)
+
+
+class _DoqProtocol(_FakeQuicProtocol):
+    """RFC 9250: each client-initiated bidirectional stream carries one length-prefixed
+    query, answered on the same stream, which the server then ends."""
 
     def quic_event_received(self, event: events.QuicEvent) -> None:
         if isinstance(event, events.StreamDataReceived):
@@ -576,3 +591,71 @@ def _truncated(response: dns.message.Message) -> bytes:
 def _txt(value: str) -> str:
     """A TXT rdata in zone-file text: one quoted string."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class _Doh3Protocol(_FakeQuicProtocol):
+    """RFC 8484 over HTTP/3: a POST of `application/dns-message` (or a GET with `?dns=`) to
+    /dns-query, answered like the HTTP/1.1 DoH endpoint, behaviours included."""
+
+    def __init__(self, *args: Any, fake: FakeDnsServer, **kwargs: Any) -> None:
+        super().__init__(*args, fake=fake, **kwargs)
+        self.h3: H3Connection | None = None
+        self.heads: dict[int, dict[bytes, bytes]] = {}
+
+    def quic_event_received(self, event: events.QuicEvent) -> None:
+        if isinstance(event, events.HandshakeCompleted):
+            self.h3 = H3Connection(self._quic)
+        if self.h3 is None:
+            return
+        for h3_event in self.h3.handle_event(event):
+            self._h3_event(h3_event)
+
+    def _h3_event(self, event: H3Event) -> None:
+        if isinstance(event, HeadersReceived):
+            self.heads[event.stream_id] = dict(event.headers)
+        elif isinstance(event, DataReceived):
+            self.buffers[event.stream_id] = self.buffers.get(event.stream_id, b"") + event.data
+        else:
+            return
+        if event.stream_ended and event.stream_id in self.heads:
+            head = self.heads.pop(event.stream_id)
+            body = self.buffers.pop(event.stream_id, b"")
+            self.fake._spawn(self._reply(event.stream_id, head, body))
+
+    async def _reply(self, stream_id: int, head: dict[bytes, bytes], body: bytes) -> None:
+        method, path = head.get(b":method", b""), head.get(b":path", b"").decode("latin-1")
+        wire: bytes | None = body
+        if method == b"GET":
+            param = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query).get("dns", [""])[0]
+            try:
+                wire = base64.urlsafe_b64decode(param + "=" * (-len(param) % 4))
+            except binascii.Error:
+                wire = None
+        elif head.get(b"content-type") != DNS_MESSAGE.encode():
+            wire = None
+        if wire is None or not path.startswith("/dns-query"):
+            self._send(stream_id, 400, b"want a DNS query at /dns-query", "text/plain")
+            return
+        behaviour, reply = await self.fake._answer(wire, DOH3, self.peer)
+        if reply is None:
+            return  # `drop`: the request is never answered
+        if not 200 <= behaviour.http_status < 300:
+            self._send(stream_id, behaviour.http_status, b"fake DoH3 error", "text/plain")
+            return
+        self._send(stream_id, behaviour.http_status, reply, behaviour.content_type)
+
+    def _send(self, stream_id: int, status: int, body: bytes, content_type: str) -> None:
+        assert self.h3 is not None
+        try:
+            self.h3.send_headers(
+                stream_id,
+                [
+                    (b":status", str(status).encode()),
+                    (b"content-type", content_type.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            )
+            self.h3.send_data(stream_id, body, end_stream=True)
+        except (AssertionError, ValueError):  # the stream or connection ended meanwhile
+            return
+        self.transmit()
