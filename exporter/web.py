@@ -1,6 +1,11 @@
 """The HTTP server: /metrics, the landing page, health and readiness, reload, /probes.
 
 Only GETs and one bodiless POST are served, so requests are capped at `MAX_REQUEST_BYTES`.
+A client cannot hold the server with a slow request: aiohttp caps the head (a line at
+`MAX_LINE_BYTES`, at most `MAX_HEADERS` headers: 400 past either), and a connection whose
+request head has not arrived within `IDLE_TIMEOUT` seconds of the connect or of the last
+response is closed (aiohttp's keep-alive timer, which it also runs before the first request;
+a slowloris client dripping header lines is cut there). A POST body gets `BODY_TIMEOUT`.
 The handlers read state through the callables of a `Site`; they never touch the scheduler
 directly, and a scrape only renders the store's immutable snapshot.
 """
@@ -31,6 +36,17 @@ MAX_REQUEST_BYTES = 4096
 
 #: Seconds a stopping server gives open requests before closing them.
 SHUTDOWN_TIMEOUT = 2.0
+
+#: Seconds a connection may take to send a complete request head, counted from the connect
+#: or the end of the previous response (the keep-alive timeout). Prometheus keeps scrape
+#: connections alive; with a scrape interval above this it just reconnects.
+IDLE_TIMEOUT = 15.0
+#: Seconds allowed to read the body of a POST (at most `MAX_REQUEST_BYTES`).
+BODY_TIMEOUT = 5.0
+#: Longest request line or header line, and most header lines, of a request (aiohttp's
+#: defaults, named here because they bound what a client can make us hold: < 1.1 MB).
+MAX_LINE_BYTES = 8190
+MAX_HEADERS = 128
 
 LIFECYCLE_DISABLED = (
     "Lifecycle API is not enabled. Start the exporter with --web.enable-lifecycle to enable "
@@ -116,7 +132,12 @@ class _Handlers:
         return _text("Not ready: the first round of probes has not finished.\n", status=503)
 
     async def reload(self, request: web.Request) -> web.Response:
-        await request.read()  # any body is ignored; reading it enforces client_max_size (413)
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT):
+                # Any body is ignored; reading it enforces client_max_size (413).
+                await request.read()
+        except TimeoutError:
+            return _text("request body not received in time\n", status=408)
         if not self._site.enable_lifecycle:
             return _text(LIFECYCLE_DISABLED, status=403)
         outcome = await self._site.reload()
@@ -289,9 +310,16 @@ def parse_listen_address(text: str) -> tuple[str | None, int]:
 class WebServer:
     """Serves an aiohttp app on one listen address; `start()` returns the bound addresses."""
 
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, app: web.Application, *, idle_timeout: float = IDLE_TIMEOUT) -> None:
         self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            keepalive_timeout=idle_timeout,
+            max_line_size=MAX_LINE_BYTES,
+            max_field_size=MAX_LINE_BYTES,
+            max_headers=MAX_HEADERS,
         )
         self._started = False
 
