@@ -229,9 +229,11 @@ def _join(path: str, key: str) -> str:
 
 
 def _key_text(key: object) -> str:
-    """A key as it appears in a key path; an empty key is spelled `""`, so that its path
+    """A key as it appears in a key path. An empty key or one with a line break or another
+    unprintable character is quoted (`""`, `"a\\nb"`), so that a path is always one line and
     never reads as its parent's ("services." or "")."""
-    return key if isinstance(key, str) and key else _describe(key)
+    plain = isinstance(key, str) and key and key.isprintable()
+    return key if plain and isinstance(key, str) else _describe(key)
 
 
 class _Ctx:
