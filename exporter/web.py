@@ -17,12 +17,15 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import bcrypt
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
@@ -307,6 +310,20 @@ def parse_listen_address(text: str) -> tuple[str | None, int]:
     return (host or None), int(port_text)
 
 
+class _RequestLog(logging.LoggerAdapter):  # type: ignore[type-arg]  # generic only in typeshed
+    """aiohttp's request logger, with a malformed request (a line too long, too many headers,
+    bytes that are no HTTP) logged at debug level without a traceback: it is the client's
+    fault, costs us a 400, and must not let any client write error lines at will (aiohttp
+    itself demotes only a bad method on a connection's first request)."""
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, HttpProcessingError):
+            self.debug("malformed request refused (%s): %s", exc.code, exc.message)
+            return
+        super().exception(msg, *args, **kwargs)
+
+
 class WebServer:
     """Serves an aiohttp app on one listen address; `start()` returns the bound addresses."""
 
@@ -320,6 +337,7 @@ class WebServer:
             max_line_size=MAX_LINE_BYTES,
             max_field_size=MAX_LINE_BYTES,
             max_headers=MAX_HEADERS,
+            logger=_RequestLog(logging.getLogger("aiohttp.server")),
         )
         self._started = False
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import signal
 import subprocess
@@ -313,13 +314,20 @@ async def test_too_many_headers_are_refused() -> None:
         assert ok.startswith(b"HTTP/1.1 200 ")
 
 
-async def test_too_long_header_line_and_request_line_are_refused() -> None:
+async def test_too_long_header_line_and_request_line_are_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="aiohttp.server")
     async with serving(idle_timeout=5) as port:
         long_value = b"a" * (MAX_LINE_BYTES + 10)
         reply = await _exchange(port, b"GET / HTTP/1.1\r\nX-Long: " + long_value + b"\r\n\r\n")
         assert reply.startswith((b"HTTP/1.1 400 ", b"HTTP/1.0 400 ")), reply[:100]
         reply = await _exchange(port, b"GET /" + long_value + b" HTTP/1.1\r\n\r\n")
         assert reply[9:12] in (b"400", b"414"), reply[:100]
+    # The client's fault: a debug line each, no error, no traceback.
+    server_logs = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [(r.levelno, r.exc_info) for r in server_logs] == [(logging.DEBUG, None)] * 2
+    assert all(r.getMessage().startswith("malformed request refused (") for r in server_logs)
 
 
 async def test_too_large_body_is_refused() -> None:
