@@ -310,7 +310,7 @@ def parse_listen_address(text: str) -> tuple[str | None, int]:
     return (host or None), int(port_text)
 
 
-class _RequestLog(logging.LoggerAdapter):  # type: ignore[type-arg]  # generic only in typeshed
+class _RequestLog(logging.LoggerAdapter[logging.Logger]):
     """aiohttp's request logger, with a malformed request (a line too long, too many headers,
     bytes that are no HTTP) logged at debug level without a traceback: it is the client's
     fault, costs us a 400, and must not let any client write error lines at will (aiohttp
