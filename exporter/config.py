@@ -224,16 +224,28 @@ class Resolver:
         return self.type in ENCRYPTED_RESOLVER_TYPES
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class Proxy:
     """A SOCKS proxy. Names are resolved by the exporter and the proxy is given addresses, so
-    the resolver under test, not the proxy, answers DNS."""
+    the resolver under test, not the proxy, answers DNS.
+
+    The credentials are secrets: `repr()`/`str()` (and so every Config, Network and error
+    message that embeds a Proxy) show `<redacted>` in their place."""
 
     scheme: str  # "socks5" or "socks4"
     host: str
     port: int
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: str | None = None
+
+    def __repr__(self) -> str:
+        def shown(secret: str | None) -> str:
+            return "None" if secret is None else "'<redacted>'"
+
+        return (
+            f"Proxy(scheme={self.scheme!r}, host={self.host!r}, port={self.port!r}, "
+            f"username={shown(self.username)}, password={shown(self.password)})"
+        )
 
     @property
     def redacted_url(self) -> str:

@@ -82,13 +82,33 @@ class ConfigError:
         return f"{self.path}: {self.message}"
 
 
+#: Errors reported at most (a real config narrowed wrongly can have ~150); past it one line
+#: says how many more there were. A generated or hostile file with 200,000 bad list items
+#: would otherwise print 17 MB of errors.
+MAX_REPORTED_ERRORS: Final = 1000
+
+#: Largest config file accepted, bytes. The shipped config is ~17 KB and an endpoint takes
+#: ~80 bytes, so 10,000 endpoints fit in 1 MB; PyYAML parses ~2.5 MB/s (50 MB took 20 s).
+MAX_CONFIG_BYTES: Final = 4 * 1024 * 1024
+
+
 class ConfigErrors(Exception):
-    """Every problem of a config; `str()` is one line per problem."""
+    """Every problem of a config; `str()` is one line per problem.
+
+    At most `MAX_REPORTED_ERRORS` are kept, plus a last line counting the ones left out."""
 
     errors: tuple[ConfigError, ...]
 
     def __init__(self, errors: Iterable[ConfigError]) -> None:
-        self.errors = tuple(errors)
+        kept = tuple(errors)
+        if len(kept) > MAX_REPORTED_ERRORS + 1:
+            left_out = len(kept) - MAX_REPORTED_ERRORS
+            more = ConfigError(
+                kept[MAX_REPORTED_ERRORS].path,
+                f"... and {left_out} more errors not shown (fix the ones above first)",
+            )
+            kept = (*kept[:MAX_REPORTED_ERRORS], more)
+        self.errors = kept
         super().__init__(self.errors)
 
     def __str__(self) -> str:
@@ -210,7 +230,11 @@ def _join(path: str, key: str) -> str:
 
 
 def _key_text(key: object) -> str:
-    return key if isinstance(key, str) else _describe(key)
+    """A key as it appears in a key path. An empty key or one with a line break or another
+    unprintable character is quoted (`""`, `"a\\nb"`), so that a path is always one line and
+    never reads as its parent's ("services." or "")."""
+    plain = isinstance(key, str) and key and key.isprintable()
+    return key if plain and isinstance(key, str) else _describe(key)
 
 
 class _Ctx:
@@ -1804,7 +1828,16 @@ def parse_yaml(
     source: str = "<yaml>",
     base_dir: str | os.PathLike[str] | None = None,
 ) -> Config:
-    """The Config of a YAML document. `source` is the path of YAML and encoding errors."""
+    """The Config of a YAML document. `source` is the path of YAML and encoding errors.
+
+    Whatever the text, the outcome is a Config or ConfigErrors: a document larger than
+    `MAX_CONFIG_BYTES` or nested deeper than the YAML parser's recursion allows is an error
+    with the source as its path, never a traceback. Aliases are not expanded (PyYAML shares
+    the aliased object), so an alias bomb costs no memory, and the schema never walks deeper
+    than its own keys."""
+    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigErrors([ConfigError(source, _too_large(size))])
     if isinstance(text, bytes):
         raw = text
         try:
@@ -1821,11 +1854,19 @@ def parse_yaml(
                     )
                 ]
             ) from None
-    loader = _StrictLoader(text)
+    try:
+        # The reader checks the whole text for non-printable characters on construction.
+        loader = _StrictLoader(text)
+    except yaml.YAMLError as e:
+        raise ConfigErrors([ConfigError(source, _yaml_message(e))]) from None
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as e:
         raise ConfigErrors([ConfigError(source, _yaml_message(e))]) from None
+    except RecursionError:
+        # PyYAML composes and constructs recursively: 100,000 "[" or 5,000 nested flow
+        # mappings exhaust the interpreter's stack (tests/test_loader_properties.py).
+        raise ConfigErrors([ConfigError(source, "YAML nested too deeply")]) from None
     finally:
         loader.dispose()
     errors = [ConfigError(source, d) for d in loader.duplicates]
@@ -1843,7 +1884,8 @@ def load(path: str | os.PathLike[str]) -> Config:
     source = os.fspath(path)
     p = Path(source)
     try:
-        data = p.read_bytes()
+        with p.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)  # never more: /dev/zero is a "file" too
     except FileNotFoundError:
         raise ConfigErrors([ConfigError(source, "no such file")]) from None
     except IsADirectoryError:
@@ -1852,4 +1894,13 @@ def load(path: str | os.PathLike[str]) -> Config:
         raise ConfigErrors([ConfigError(source, "cannot read: permission denied")]) from None
     except OSError as e:
         raise ConfigErrors([ConfigError(source, f"cannot read: {e.strerror or e}")]) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigErrors([ConfigError(source, _too_large(len(data), at_least=True))])
     return parse_yaml(data, source=source, base_dir=p.parent)
+
+
+def _too_large(size: int, *, at_least: bool = False) -> str:
+    limit = MAX_CONFIG_BYTES // (1024 * 1024)
+    if at_least:
+        return f"too large: more than {MAX_CONFIG_BYTES} bytes, the limit is {limit} MiB"
+    return f"too large: {size} bytes, the limit is {limit} MiB"

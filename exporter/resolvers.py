@@ -59,9 +59,17 @@ from exporter.network import Dialer, family_of
 from exporter.tls import TlsContexts
 
 DNS_MESSAGE = "application/dns-message"
-#: Largest DoH reply body read, bytes (a DNS message is at most 65535).
-DOH_BODY_LIMIT = 64 * 1024
+#: Largest reply read over TCP, DoT (its 2-byte length prefix included) and DoH, bytes. A
+#: DNS message may reach 65,535 bytes, but dnspython parses ~13,000 records a second on one
+#: core: a hostile resolver's 64 KB of 4,000 A records would hold the event loop, and every
+#: other probe, for 0.3 s per query. 16 KiB (~1,000 records, ~75 ms at worst) is far above
+#: any answer a messaging service's name gets (tests/test_hostile.py).
+MAX_STREAM_REPLY = 16 * 1024
+#: Largest DoH reply body read, bytes.
+DOH_BODY_LIMIT = MAX_STREAM_REPLY
 #: EDNS0 UDP payload size advertised (the DNS flag day 2020 value: no IP fragmentation).
+#: A UDP reply larger than the query advertised (512 bytes without EDNS) breaks RFC 6891
+#: and is refused unparsed (`dns_bad_response`), for the reason of `MAX_STREAM_REPLY`.
 EDNS_PAYLOAD = 1232
 #: Seconds a DoQ connection is given to send its CONNECTION_CLOSE before it is torn down.
 QUIC_CLOSE_GRACE = 0.05
@@ -414,11 +422,14 @@ async def _bounded(awaitable: Awaitable[Any], seconds: float | None) -> Any:
 
 
 class _DatagramSocket(dns._asyncbackend.DatagramSocket):
-    """A dialer UDP socket as dnspython's `DatagramSocket`. Does not own the socket."""
+    """A dialer UDP socket as dnspython's `DatagramSocket`. Does not own the socket.
 
-    def __init__(self, sock: socket.socket) -> None:
+    A datagram larger than `max_reply` bytes raises BadResponse before dnspython parses it."""
+
+    def __init__(self, sock: socket.socket, *, max_reply: int = 65535) -> None:
         super().__init__(sock.family, socket.SOCK_DGRAM)
         self.sock = sock
+        self.max_reply = max_reply
 
     async def sendto(self, what: bytes, destination: Any, seconds: float | None) -> int:
         loop = asyncio.get_running_loop()
@@ -427,6 +438,10 @@ class _DatagramSocket(dns._asyncbackend.DatagramSocket):
     async def recvfrom(self, size: int, seconds: float | None) -> tuple[bytes, Any]:
         loop = asyncio.get_running_loop()
         data, address = await _bounded(loop.sock_recvfrom(self.sock, size), seconds)
+        if len(data) > self.max_reply:
+            raise _bad_response(
+                f"UDP reply of {len(data)} bytes, larger than the {self.max_reply} bytes asked"
+            )
         return data, address
 
     async def close(self) -> None:
@@ -439,12 +454,23 @@ class _DatagramSocket(dns._asyncbackend.DatagramSocket):
         return self.sock.getsockname()
 
 
+def _within_stream_budget(received: int, data: bytes) -> int:
+    """Bytes received so far in a stream exchange, with `data`; BadResponse past the cap."""
+    received += len(data)
+    if received > MAX_STREAM_REPLY + 2:  # + the 2-byte length prefix of DNS over TCP
+        raise _bad_response(f"reply larger than {MAX_STREAM_REPLY} bytes")
+    return received
+
+
 class _StreamSocket(dns._asyncbackend.StreamSocket):
-    """A connected dialer TCP socket as dnspython's `StreamSocket`. Does not own it."""
+    """A connected dialer TCP socket as dnspython's `StreamSocket`. Does not own it.
+
+    Used for one exchange: past `MAX_STREAM_REPLY` bytes received it raises BadResponse."""
 
     def __init__(self, sock: socket.socket) -> None:
         super().__init__(sock.family, socket.SOCK_STREAM)
         self.sock = sock
+        self.received = 0
 
     async def sendall(self, what: bytes, seconds: float | None) -> None:
         loop = asyncio.get_running_loop()
@@ -452,7 +478,9 @@ class _StreamSocket(dns._asyncbackend.StreamSocket):
 
     async def recv(self, size: int, seconds: float | None) -> bytes:
         loop = asyncio.get_running_loop()
-        return bytes(await _bounded(loop.sock_recv(self.sock, size), seconds))
+        data = bytes(await _bounded(loop.sock_recv(self.sock, size), seconds))
+        self.received = _within_stream_budget(self.received, data)
+        return data
 
     async def close(self) -> None:
         pass
@@ -472,13 +500,16 @@ class _TlsStream(dns._asyncbackend.StreamSocket):
         super().__init__(sock.family if sock is not None else socket.AF_INET, socket.SOCK_STREAM)
         self.reader = reader
         self.writer = writer
+        self.received = 0
 
     async def sendall(self, what: bytes, seconds: float | None) -> None:
         self.writer.write(what)
         await _bounded(self.writer.drain(), seconds)
 
     async def recv(self, size: int, seconds: float | None) -> bytes:
-        return bytes(await _bounded(self.reader.read(size), seconds))
+        data = bytes(await _bounded(self.reader.read(size), seconds))
+        self.received = _within_stream_budget(self.received, data)
+        return data
 
     async def close(self) -> None:
         pass
@@ -513,7 +544,8 @@ async def _udp_then_tcp(
             message,
             address,
             port=port,
-            sock=_DatagramSocket(sock),
+            # What the query advertised: EDNS payload, or DNS's 512 bytes without EDNS.
+            sock=_DatagramSocket(sock, max_reply=message.payload if message.edns >= 0 else 512),
             ignore_unexpected=True,
             raise_on_truncation=True,
         )

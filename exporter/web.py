@@ -1,6 +1,11 @@
 """The HTTP server: /metrics, the landing page, health and readiness, reload, /probes.
 
 Only GETs and one bodiless POST are served, so requests are capped at `MAX_REQUEST_BYTES`.
+A client cannot hold the server with a slow request: aiohttp caps the head (a line at
+`MAX_LINE_BYTES`, at most `MAX_HEADERS` headers: 400 past either), and a connection whose
+request head has not arrived within `IDLE_TIMEOUT` seconds of the connect or of the last
+response is closed (aiohttp's keep-alive timer, which it also runs before the first request;
+a slowloris client dripping header lines is cut there). A POST body gets `BODY_TIMEOUT`.
 The handlers read state through the callables of a `Site`; they never touch the scheduler
 directly, and a scrape only renders the store's immutable snapshot.
 """
@@ -12,12 +17,15 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import bcrypt
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
@@ -31,6 +39,17 @@ MAX_REQUEST_BYTES = 4096
 
 #: Seconds a stopping server gives open requests before closing them.
 SHUTDOWN_TIMEOUT = 2.0
+
+#: Seconds a connection may take to send a complete request head, counted from the connect
+#: or the end of the previous response (the keep-alive timeout). Prometheus keeps scrape
+#: connections alive; with a scrape interval above this it just reconnects.
+IDLE_TIMEOUT = 15.0
+#: Seconds allowed to read the body of a POST (at most `MAX_REQUEST_BYTES`).
+BODY_TIMEOUT = 5.0
+#: Longest request line or header line, and most header lines, of a request (aiohttp's
+#: defaults, named here because they bound what a client can make us hold: < 1.1 MB).
+MAX_LINE_BYTES = 8190
+MAX_HEADERS = 128
 
 LIFECYCLE_DISABLED = (
     "Lifecycle API is not enabled. Start the exporter with --web.enable-lifecycle to enable "
@@ -116,7 +135,12 @@ class _Handlers:
         return _text("Not ready: the first round of probes has not finished.\n", status=503)
 
     async def reload(self, request: web.Request) -> web.Response:
-        await request.read()  # any body is ignored; reading it enforces client_max_size (413)
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT):
+                # Any body is ignored; reading it enforces client_max_size (413).
+                await request.read()
+        except TimeoutError:
+            return _text("request body not received in time\n", status=408)
         if not self._site.enable_lifecycle:
             return _text(LIFECYCLE_DISABLED, status=403)
         outcome = await self._site.reload()
@@ -286,12 +310,34 @@ def parse_listen_address(text: str) -> tuple[str | None, int]:
     return (host or None), int(port_text)
 
 
+class _RequestLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's request logger, with a malformed request (a line too long, too many headers,
+    bytes that are no HTTP) logged at debug level without a traceback: it is the client's
+    fault, costs us a 400, and must not let any client write error lines at will (aiohttp
+    itself demotes only a bad method on a connection's first request)."""
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, HttpProcessingError):
+            self.debug("malformed request refused (%s): %s", exc.code, exc.message)
+            return
+        super().exception(msg, *args, **kwargs)
+
+
 class WebServer:
     """Serves an aiohttp app on one listen address; `start()` returns the bound addresses."""
 
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, app: web.Application, *, idle_timeout: float = IDLE_TIMEOUT) -> None:
         self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            keepalive_timeout=idle_timeout,
+            max_line_size=MAX_LINE_BYTES,
+            max_field_size=MAX_LINE_BYTES,
+            max_headers=MAX_HEADERS,
+            logger=_RequestLog(logging.getLogger("aiohttp.server")),
         )
         self._started = False
 
