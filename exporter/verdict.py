@@ -338,7 +338,10 @@ def _intercepted(
         if resolver is None or dns is None:
             continue
         if resolver.silent:
-            result[(network, name)] = dns.rcode is not None
+            # Any reply is evidence, a malformed or oversized one included: bytes came back
+            # from an address that runs no DNS server.
+            replied = dns.rcode is not None or ErrorKind.DNS_BAD_RESPONSE in (obs.error, dns.error)
+            result[(network, name)] = replied
         elif resolver.identity is not None:
             if dns.rcode is None:
                 result[(network, name)] = False  # no reply: unknown, not intercepted

@@ -580,21 +580,28 @@ def test_network_and_resolver_health() -> None:
 
 
 @pytest.mark.parametrize(
-    ("resolver", "rcode", "answers", "intercepted"),
+    ("resolver", "rcode", "answers", "error", "intercepted"),
     [
-        ("silent", None, (), False),  # silence from a silent address: as it should be
-        ("silent", "NOERROR", ("10.10.34.35",), True),  # only an injector answers there
-        ("whoami", "NOERROR", ("google-public-dns-b",), False),
-        ("whoami", "NOERROR", ("isp-resolver-7",), True),  # someone else answered
-        ("whoami", None, (), False),  # no reply: unknown, not interception
+        ("silent", None, (), None, False),  # silence from a silent address: as it should be
+        ("silent", None, (), ErrorKind.REFUSED, False),  # ICMP unreachable: nobody there
+        ("silent", "NOERROR", ("10.10.34.35",), None, True),  # only an injector answers there
+        # a malformed or oversized reply is still a reply from an address with no DNS server
+        ("silent", None, (), ErrorKind.DNS_BAD_RESPONSE, True),
+        ("whoami", "NOERROR", ("google-public-dns-b",), None, False),
+        ("whoami", "NOERROR", ("isp-resolver-7",), None, True),  # someone else answered
+        ("whoami", None, (), None, False),  # no reply: unknown, not interception
+        ("whoami", None, (), ErrorKind.DNS_BAD_RESPONSE, False),  # garbage: unknown
     ],
 )
 def test_interception(
-    resolver: str, rcode: str | None, answers: tuple[str, ...], intercepted: bool
+    resolver: str,
+    rcode: str | None,
+    answers: tuple[str, ...],
+    error: ErrorKind | None,
+    intercepted: bool,
 ) -> None:
-    judgement = judge(
-        lab_config(), {}, {(X, resolver): check(X, resolver, rcode=rcode, answers=answers)}
-    )
+    observed = check(X, resolver, rcode=rcode, answers=answers, error=error)
+    judgement = judge(lab_config(), {}, {(X, resolver): observed})
     assert judgement.resolver_intercepted[(X, resolver)] is intercepted
 
 

@@ -191,17 +191,30 @@ def dns_failed(k: TupleKey, error: ErrorKind) -> Observation:
 
 
 def check(
-    k_network: str, resolver: str, *, rcode: str | None, answers: tuple[str, ...]
+    k_network: str,
+    resolver: str,
+    *,
+    rcode: str | None,
+    answers: tuple[str, ...],
+    error: ErrorKind | None = None,
 ) -> Observation:
-    """A resolver identity/silent check."""
+    """A resolver identity/silent check; without a reply (`rcode` None) its error is `error`,
+    a timeout by default."""
     k = TupleKey(service="", endpoint="", network=k_network, resolver=resolver, family=4)
+    if error is None and not rcode:
+        error = ErrorKind.TIMEOUT
     return Observation(
         key=k,
         started=1.0,
         finished=1.1,
-        error=None if rcode else ErrorKind.TIMEOUT,
+        error=error,
         dns=DnsObservation(
-            qname="id.server", qtype="TXT", server="udp://x", rcode=rcode, answers=answers
+            qname="id.server",
+            qtype="TXT",
+            server="udp://x",
+            rcode=rcode,
+            answers=answers,
+            error=error,
         ),
     )
 
