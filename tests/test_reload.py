@@ -217,6 +217,7 @@ def test_reload_under_load_keeps_counting(exporter: Exporter) -> None:
         loaded_at
     )
     assert gauge(after, "messaging_exporter_targets") == len(KEPT) + len(ADDED)
+    assert gauge(after, "messaging_exporter_asyncio_tasks") >= 2  # the scheduler, a handler
     names = {labels.get("endpoint") for samples in after.values() for labels, _ in samples}
     assert not names & set(REMOVED)  # from every family, not only the counters
     c = counts(after)
