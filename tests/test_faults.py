@@ -15,9 +15,10 @@ fault (the right network or resolver goes bad, the rest stays `ok`, /-/healthy 2
 (all `ok` again, same PID). Waits poll /metrics with a deadline; nothing sleeps as a
 synchronisation.
 
-The wall clock jumping cannot be done to a real process here without changing the host clock
-(libfaketime is not installed): `test_wall_clock_jump_*` drive the real Scheduler and App with
-FakeClock jumping the wall clock only.
+The wall clock jumping: the host clock is never changed. `test_wall_clock_jump_in_a_real_process`
+runs the exporter under Debian's libfaketime (LD_PRELOAD), its wall clock moved at run time
+through a timestamp file while its monotonic clock stays real; `test_wall_clock_jump_does_not_
+move_the_schedule` does the same at the scheduler level on FakeClock, deterministically.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -566,3 +568,102 @@ async def test_wall_clock_jump_does_not_move_the_schedule(tmp_path: Path) -> Non
         assert all(stamp > clock.time() - 60.0 for stamp in stamps)
     finally:
         await app.stop()
+
+
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+def test_wall_clock_jump_in_a_real_process(tmp_path: Path) -> None:
+    """The exporter's wall clock jumps an hour back, then a day forward (libfaketime; the
+    monotonic clock is left real): rounds go on one per second, never stalled nor in a burst,
+    and the probe timestamps follow the wall clock."""
+    if not LIBFAKETIME.exists():
+        pytest.fail(f"{LIBFAKETIME} is required (apt-get install faketime; scripts/test.sh does)")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)  # the kernel completes the handshakes: a real TCP peer
+    offset = tmp_path / "faketime"
+    offset.write_text("+0\n")
+    path = tmp_path / "config.yaml"
+    endpoint = {"address": "127.0.0.1", "port": listener.getsockname()[1], "checks": ["tcp"]}
+    cfg = {
+        "interval": "1s",
+        "timeout": "1s",
+        "services": {"svc": {"endpoints": {"a": endpoint, "b": endpoint}}},
+    }
+    path.write_text(yaml.safe_dump(cfg))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "LD_PRELOAD": str(LIBFAKETIME),
+        "FAKETIME_TIMESTAMP_FILE": str(offset),
+        "FAKETIME_NO_CACHE": "1",  # re-read the file: the jump happens at run time
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
+    log = (tmp_path / "exporter.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            f"--config.file={path}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    got: list[Samples] = []
+
+    def scrape() -> Samples:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        out: Samples = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                out.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+        got[:] = [out]
+        return out
+
+    def rounds() -> float:
+        return value(got[0], "messaging_exporter_rounds_total") or 0.0
+
+    def stamps_near(shift: float) -> bool:
+        """Both tuples' last probe timestamps within 30 s of the real time + shift."""
+        try:
+            m = scrape()
+        except OSError:
+            return False
+        stamps = [v for _, v in m.get("messaging_probe_timestamp_seconds", [])]
+        return len(stamps) == 2 and all(abs(s - time.time() - shift) < 30 for s in stamps)
+
+    try:
+        wait_for("the exporter probing, timestamps on the real clock", lambda: stamps_near(0))
+        for label, shift in (("an hour back", -3600.0), ("a day forward", 86400.0)):
+            offset.write_text(f"{shift:+.0f}\n")
+            wait_for(f"timestamps {label}", lambda shift=shift: stamps_near(shift))
+            before, t0 = rounds(), time.monotonic()
+            wait_for(
+                f"3 more rounds after the jump {label}",
+                lambda b=before: scrape() and rounds() >= b + 3,
+                10,
+            )
+            elapsed = time.monotonic() - t0
+            # one round per interval (1 s): neither stalled (above) nor a burst of rounds
+            assert rounds() - before <= elapsed + 2, (label, rounds() - before, elapsed)
+            assert value(got[0], "messaging_exporter_probes_skipped_total") == 0.0
+            assert all(v == 1.0 for _, v in got[0]["messaging_probe_success"])
+            print(f"wall clock {label}: {rounds() - before:g} rounds in {elapsed:.1f} s")
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+        listener.close()
