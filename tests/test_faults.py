@@ -364,18 +364,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         service = Servers(n.server, service_spec)
         started.append(service.kill)
         dns = Servers(n.server, dns_spec)
-        started.append(lambda: dns_holder[0].kill())
-        dns_holder = [dns]
+        started.append(lambda: dns.kill())  # until `state` holds it
         socks = start_socks(n.exporter)
-        socks_holder = [socks]
-        started.append(lambda: stop_proc(socks_holder[0]))
+        started.append(lambda: stop_proc(socks))
         path = directory / "config.yaml"
         path.write_text(yaml.safe_dump(config(n), sort_keys=False))
         exporter = Exporter(n, path, directory / "exporter.log")
-        started.append(exporter.stop)
         state = Run(names=n, exporter=exporter, dns=dns, dns_spec=dns_spec, socks=socks)
+        # From here the tests replace `state.dns` and `state.socks` when they restart them.
+        started[1:] = [lambda: state.dns.kill(), lambda: stop_proc(state.socks), exporter.stop]
         yield state
-        dns_holder[0], socks_holder[0] = state.dns, state.socks  # the restarted ones
     finally:
         for stop in reversed(started):
             with contextlib.suppress(Exception):
