@@ -24,6 +24,7 @@ move_the_schedule` does the same at the scheduler level on FakeClock, determinis
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -642,13 +643,14 @@ def test_wall_clock_jump_in_a_real_process(tmp_path: Path) -> None:
         wait_for("the exporter probing, timestamps on the real clock", lambda: stamps_near(0))
         for label, shift in (("an hour back", -3600.0), ("a day forward", 86400.0)):
             offset.write_text(f"{shift:+.0f}\n")
-            wait_for(f"timestamps {label}", lambda shift=shift: stamps_near(shift))
+            wait_for(f"timestamps {label}", functools.partial(stamps_near, shift))
             before, t0 = rounds(), time.monotonic()
-            wait_for(
-                f"3 more rounds after the jump {label}",
-                lambda b=before: scrape() and rounds() >= b + 3,
-                10,
-            )
+
+            def three_more(before: float = before) -> bool:
+                scrape()
+                return rounds() >= before + 3
+
+            wait_for(f"3 more rounds after the jump {label}", three_more, 10)
             elapsed = time.monotonic() - t0
             # one round per interval (1 s): neither stalled (above) nor a burst of rounds
             assert rounds() - before <= elapsed + 2, (label, rounds() - before, elapsed)
