@@ -355,7 +355,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=float, default=10.0, help="seconds between samples")
     parser.add_argument("--interval", type=float, default=30.0, help="the exporter's interval")
     parser.add_argument("--timeout", type=float, default=5.0, help="the exporter's timeout")
-    parser.add_argument("--copies", type=int, default=4, help="copies of the lab endpoints")
+    parser.add_argument(
+        "--copies",
+        type=int,
+        default=5,
+        help="copies of the lab endpoints: 207 tuples each, + 18 canary tuples (5: 1,053)",
+    )
     parser.add_argument("--loss", type=int, default=1, help="percent of packets dropped")
     parser.add_argument("--directory", type=Path, default=None, help="keep files here")
     args = parser.parse_args(argv)
