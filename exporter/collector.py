@@ -244,6 +244,11 @@ def families(
             value=stats.interval_seconds,
         ),
         GaugeMetricFamily(
+            "messaging_exporter_asyncio_tasks",
+            "asyncio tasks alive in the exporter's event loop; growth across rounds is a leak.",
+            value=float(stats.tasks),
+        ),
+        GaugeMetricFamily(
             "messaging_exporter_targets",
             "Tuples in the probe matrix (endpoints x networks x resolvers x families).",
             value=float(stats.targets),

@@ -100,6 +100,9 @@ class SchedulerStats:
     round_lag_seconds: float  # max start lag of the last completed round; 0 before one
     start_lag: Histogram  # start lag of every probe, seconds
     interval_seconds: float = 60.0  # the configured interval (alerts on stale probes use it)
+    #: asyncio tasks alive in the event loop running the scheduler (probes, web handlers,
+    #: retiring probers, ...): a leak shows as growth across rounds (benchmarks/longrun.py).
+    tasks: int = 0
 
 
 @dataclass(slots=True, kw_only=True, eq=False)
@@ -213,6 +216,7 @@ class Scheduler:
             round_lag_seconds=self._round_lag,
             start_lag=self._start_lag,
             interval_seconds=self._config.interval,
+            tasks=_task_count(),
         )
 
     # ---- reload
@@ -505,3 +509,11 @@ def _entry_key(entry: _Entry) -> TupleKey:
 
 def _labels(key: TupleKey) -> dict[str, object]:
     return dict(zip(LABEL_NAMES, key.labels(), strict=True))
+
+
+def _task_count() -> int:
+    """Tasks of the running event loop; 0 when called outside one (e.g. from a test)."""
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:  # no running event loop
+        return 0

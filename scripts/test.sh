@@ -12,6 +12,7 @@ SYSTEM_PACKAGES=(
     prometheus     # promtool check metrics on a real scrape
     prometheus-alertmanager  # amtool and a real Alertmanager for the shipped routing
     microsocks     # a real SOCKS5 server for proxy networks
+    faketime       # libfaketime: the exporter's wall clock jumping (tests/test_faults.py)
     systemd        # systemd-analyze verify of deploy/systemd/messaging-exporter.service
 )
 

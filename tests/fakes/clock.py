@@ -29,6 +29,11 @@ class FakeClock:
     def time(self) -> float:
         return self._now + self._wall_offset
 
+    def jump_wall(self, seconds: float) -> None:
+        """Move only the wall clock (`time()`), as an NTP step or an operator does; the
+        monotonic clock and the sleepers are untouched."""
+        self._wall_offset += seconds
+
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:
             await asyncio.sleep(0)
