@@ -128,9 +128,18 @@ async def _stop(proc: Any) -> None:
 @contextlib.asynccontextmanager
 async def targets(lab: Lab, delay_ms: float) -> AsyncIterator[None]:
     argv = [
-        lab.python, "-m", "benchmarks.targets", "--dir", str(lab.directory), "--dns", lab.dns,
-        "--https", ",".join(lab.https), "--delay-ms", str(delay_ms),
-    ]  # fmt: skip
+        lab.python,
+        "-m",
+        "benchmarks.targets",
+        "--dir",
+        str(lab.directory),
+        "--dns",
+        lab.dns,
+        "--https",
+        ",".join(lab.https),
+        "--delay-ms",
+        str(delay_ms),
+    ]
     if lab.pin:
         argv = ["taskset", "-c", "0", *argv]
     proc = await _start(argv, stdout=subprocess.PIPE)
@@ -205,9 +214,13 @@ class Exporter:
 
     async def __aenter__(self) -> Exporter:
         argv = [
-            self.lab.python, "-m", "exporter", f"--config.file={self.config}",
-            f"--web.listen-address={self.lab.exporter_listen}", "--log.level=error",
-        ]  # fmt: skip
+            self.lab.python,
+            "-m",
+            "exporter",
+            f"--config.file={self.config}",
+            f"--web.listen-address={self.lab.exporter_listen}",
+            "--log.level=error",
+        ]
         if self.pin:
             argv = ["taskset", "-c", "1", *argv]
         self.proc = await _start(argv)
@@ -309,8 +322,9 @@ class Blackbox:
             f"mount --bind {d / 'resolv.conf'} /etc/resolv.conf && exec {BLACKBOX} "
             f"--config.file={d / 'blackbox.yml'} --web.listen-address={self.lab.blackbox_listen}"
         )
-        self.proc = await _start(["unshare", "--mount", "--propagation", "private",
-                                  "sh", "-c", script])  # fmt: skip
+        self.proc = await _start(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+        )
         async with aiohttp.ClientSession() as session:
             for _ in range(100):
                 with contextlib.suppress(aiohttp.ClientError):
@@ -467,8 +481,12 @@ async def part_sustain(lab: Lab, args: argparse.Namespace) -> dict[str, Any]:
             best = max(best, n)
         else:
             break  # larger matrices only lag more
-    return {"interval": args.interval, "rows": rows, "largest": best,
-            "largest_per_60s": round(best * 60 / args.interval)}  # fmt: skip
+    return {
+        "interval": args.interval,
+        "rows": rows,
+        "largest": best,
+        "largest_per_60s": round(best * 60 / args.interval),
+    }
 
 
 def _errors(values: list[float], delay: float) -> dict[str, float]:
@@ -497,16 +515,30 @@ async def part_timing(
             for p in ex["timing"]
             if p["endpoint"][:5] == "hslow" and "http" in p["phases_ms"]
         ]
-        rows.append({"side": "exporter", "load": label, "tuples": n,
-                     "dns": _errors(dns, delay), "http": _errors(http, delay)})  # fmt: skip
+        rows.append(
+            {
+                "side": "exporter",
+                "load": label,
+                "tuples": n,
+                "dns": _errors(dns, delay),
+                "http": _errors(http, delay),
+            }
+        )
         if have_bb:
             urls = blackbox_targets(n, args.timing_tuples)
             bb = await blackbox_window(lab, urls, args.interval, args.warmup, window)
             res = bb["results"]
             dns = [r["dns"] for r in res if "dslow" in r["target"] and "dns" in r]
             http = [r["processing"] for r in res if "/slow" in r["target"] and "processing" in r]
-            rows.append({"side": "blackbox", "load": label, "tuples": n,
-                         "dns": _errors(dns, delay), "http": _errors(http, delay)})  # fmt: skip
+            rows.append(
+                {
+                    "side": "blackbox",
+                    "load": label,
+                    "tuples": n,
+                    "dns": _errors(dns, delay),
+                    "http": _errors(http, delay),
+                }
+            )
     return {"delay_ms": args.delay_ms, "rows": rows}
 
 
@@ -522,11 +554,18 @@ async def part_memory(lab: Lab, args: argparse.Namespace) -> dict[str, Any]:
                 _, seconds, size, gz = await ex.scrape()
                 times.append(seconds)
             rss, hwm = rss_bytes(ex.pid)
-        rows.append({
-            "tuples": n, "interval": interval, "scrape_p50_s": statistics.median(times),
-            "scrape_max_s": max(times), "bytes": size, "gzip_bytes": gz,
-            "rss_bytes": rss, "peak_rss_bytes": hwm,
-        })  # fmt: skip
+        rows.append(
+            {
+                "tuples": n,
+                "interval": interval,
+                "scrape_p50_s": statistics.median(times),
+                "scrape_max_s": max(times),
+                "bytes": size,
+                "gzip_bytes": gz,
+                "rss_bytes": rss,
+                "peak_rss_bytes": hwm,
+            }
+        )
     return {"rows": rows}
 
 
@@ -561,48 +600,70 @@ def machine() -> dict[str, Any]:
 def markdown(results: dict[str, Any]) -> str:
     out = []
     m = results["machine"]
-    out.append(f"Machine: {m['nproc']} cores, {m['cpu']}, Linux {m['kernel']}, Python "
-               f"{m['python']}, {m.get('blackbox_exporter', 'no blackbox_exporter')}, uvloop "
-               f"{m['uvloop']}; load average at start {m['loadavg_at_start']}.")  # fmt: skip
+    out.append(
+        f"Machine: {m['nproc']} cores, {m['cpu']}, Linux {m['kernel']}, Python "
+        f"{m['python']}, {m.get('blackbox_exporter', 'no blackbox_exporter')}, uvloop "
+        f"{m['uvloop']}; load average at start {m['loadavg_at_start']}."
+    )
     if "cpu" in results:
         c = results["cpu"]
-        out += ["", f"CPU, {c['tuples']} tuples every {c['interval']:g} s:", "",
-                "| side | CPU s per 1,000 full probes | probes measured | success |",
-                "|---|---|---|---|"]  # fmt: skip
+        out += [
+            "",
+            f"CPU, {c['tuples']} tuples every {c['interval']:g} s:",
+            "",
+            "| side | CPU s per 1,000 full probes | probes measured | success |",
+            "|---|---|---|---|",
+        ]
         for side in ("exporter", "blackbox"):
             if f"{side}_cpu_per_1000" in c:
                 probes = sum(r["probes"] for r in c["rows"] if r["side"] == side)
-                out.append(f"| {side} | {c[f'{side}_cpu_per_1000']:.3f} | {probes:.0f} | "
-                           f"{c[f'{side}_success_ratio']:.1%} |")  # fmt: skip
+                out.append(
+                    f"| {side} | {c[f'{side}_cpu_per_1000']:.3f} | {probes:.0f} | "
+                    f"{c[f'{side}_success_ratio']:.1%} |"
+                )
         if "ratio" in c:
             out.append(f"| ratio exporter / blackbox | {c['ratio']:.2f} | | |")
     if "sustain" in results:
         s = results["sustain"]
-        out += ["", f"Sustain (one core, interval {s['interval']:g} s):", "",
-                "| tuples | = per 60 s | round lag max | start lag p99 <= | skipped | "
-                "core use | sustained |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+        out += [
+            "",
+            f"Sustain (one core, interval {s['interval']:g} s):",
+            "",
+            "| tuples | = per 60 s | round lag max | start lag p99 <= | skipped | "
+            "core use | sustained |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in s["rows"]:
-            out.append(f"| {r['tuples']} | {r['per_60s']} | {r['round_lag_seconds']:.3f} s | "
-                       f"{r['start_lag_p99']:g} s | {r['skipped']:.0f} | "
-                       f"{r['core_utilisation']:.0%} | {'yes' if r['sustained'] else 'no'} |")  # fmt: skip
+            out.append(
+                f"| {r['tuples']} | {r['per_60s']} | {r['round_lag_seconds']:.3f} s | "
+                f"{r['start_lag_p99']:g} s | {r['skipped']:.0f} | "
+                f"{r['core_utilisation']:.0%} | {'yes' if r['sustained'] else 'no'} |"
+            )
     if "timing" in results:
         t = results["timing"]
-        out += ["", f"Timing error, |reported - {t['delay_ms']:g} ms|:", "",
-                "| side | load | tuples | dns p50 / p99 ms (n) | http p50 / p99 ms (n) |",
-                "|---|---|---|---|---|"]  # fmt: skip
+        out += [
+            "",
+            f"Timing error, |reported - {t['delay_ms']:g} ms|:",
+            "",
+            "| side | load | tuples | dns p50 / p99 ms (n) | http p50 / p99 ms (n) |",
+            "|---|---|---|---|---|",
+        ]
         for r in t["rows"]:
             d, h = r["dns"], r["http"]
-            out.append(f"| {r['side']} | {r['load']} | {r['tuples']} | {d['p50_ms']:.2f} / "
-                       f"{d['p99_ms']:.2f} ({d['samples']}) | {h['p50_ms']:.2f} / "
-                       f"{h['p99_ms']:.2f} ({h['samples']}) |")  # fmt: skip
+            out.append(
+                f"| {r['side']} | {r['load']} | {r['tuples']} | {d['p50_ms']:.2f} / "
+                f"{d['p99_ms']:.2f} ({d['samples']}) | {h['p50_ms']:.2f} / "
+                f"{h['p99_ms']:.2f} ({h['samples']}) |"
+            )
     if "memory" in results:
-        out += ["", "| tuples | scrape p50 / max | size (gzip) | RSS (peak) |",
-                "|---|---|---|---|"]  # fmt: skip
+        out += ["", "| tuples | scrape p50 / max | size (gzip) | RSS (peak) |", "|---|---|---|---|"]
         for r in results["memory"]["rows"]:
-            out.append(f"| {r['tuples']} | {r['scrape_p50_s'] * 1000:.0f} / "
-                       f"{r['scrape_max_s'] * 1000:.0f} ms | {r['bytes'] / 1e6:.1f} MB "
-                       f"({r['gzip_bytes'] / 1e6:.2f} MB) | {r['rss_bytes'] / 2**20:.0f} MiB "
-                       f"({r['peak_rss_bytes'] / 2**20:.0f} MiB) |")  # fmt: skip
+            out.append(
+                f"| {r['tuples']} | {r['scrape_p50_s'] * 1000:.0f} / "
+                f"{r['scrape_max_s'] * 1000:.0f} ms | {r['bytes'] / 1e6:.1f} MB "
+                f"({r['gzip_bytes'] / 1e6:.2f} MB) | {r['rss_bytes'] / 2**20:.0f} MiB "
+                f"({r['peak_rss_bytes'] / 2**20:.0f} MiB) |"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -620,8 +681,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--timing-tuples", type=int, default=40)
     p.add_argument("--timing-low", type=int, default=200)
     p.add_argument("--timing-rounds", type=int, default=4)
-    p.add_argument("--timing-loaded", type=int, default=0,
-                   help="tuples of the loaded timing run (default: 80%% of the sustained)")  # fmt: skip
+    p.add_argument(
+        "--timing-loaded",
+        type=int,
+        default=0,
+        help="tuples of the loaded timing run (default: 80%% of the sustained)",
+    )
     p.add_argument("--delay-ms", type=float, default=50.0)
     p.add_argument("--memory", type=ints, default=[1000, 10000])
     p.add_argument("--scrapes", type=int, default=5)
@@ -643,8 +708,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     parts = set(args.parts.split(","))
     have_bb = not args.no_blackbox and os.access(BLACKBOX, os.X_OK) and os.geteuid() == 0
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
-    results: dict[str, Any] = {"machine": machine(), "blackbox": have_bb, "pinned": pin,
-                               "argv": sys.argv[1:]}  # fmt: skip
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "blackbox": have_bb,
+        "pinned": pin,
+        "argv": sys.argv[1:],
+    }
     with tempfile.TemporaryDirectory(prefix="mx-bench-") as tmp:
         lab = Lab(
             directory=Path(tmp),

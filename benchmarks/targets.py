@@ -99,9 +99,7 @@ def make_app(delay: float, pool: concurrent.futures.Executor) -> web.Application
     return app
 
 
-async def serve(args: argparse.Namespace) -> None:
-    directory = Path(args.dir)
-    directory.mkdir(parents=True, exist_ok=True)
+async def serve(args: argparse.Namespace, directory: Path) -> None:
     ca = trustme.CA()
     ca.cert_pem.write_to_path(str(directory / "ca.pem"))
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -136,12 +134,14 @@ def main() -> None:
     parser.add_argument("--https", required=True, help="comma-separated HTTPS addresses")
     parser.add_argument("--delay-ms", type=float, default=50.0)
     args = parser.parse_args()
+    directory = Path(args.dir)
+    directory.mkdir(parents=True, exist_ok=True)
     try:
         import uvloop  # optional: cheaper servers leave more of the machine to the sides
 
-        uvloop.run(serve(args))
+        uvloop.run(serve(args, directory))
     except ImportError:
-        asyncio.run(serve(args))
+        asyncio.run(serve(args, directory))
     sys.exit(0)
 
 

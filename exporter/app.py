@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter import __version__
 from exporter.clock import Clock, SystemClock
-from exporter.collector import Collector, ReloadStatus
+from exporter.collector import Collector, ReloadStatus, metrics_handler
 from exporter.config import Config
 from exporter.history import Outages, ThroughputHistory
 from exporter.loader import ConfigErrors, load
@@ -125,13 +125,12 @@ class App:
             successful=True, last_success_timestamp=self._clock.time()
         )
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(
-            Collector(
-                store=self.store,
-                scheduler_stats=self.scheduler.stats,
-                reload_status=self.reload_status,
-            )
+        collector = Collector(
+            store=self.store,
+            scheduler_stats=self.scheduler.stats,
+            reload_status=self.reload_status,
         )
+        self.registry.register(collector)
         self.web_app = make_app(
             Site(
                 registry=self.registry,
@@ -143,6 +142,7 @@ class App:
                 enable_lifecycle=settings.enable_lifecycle,
                 version=__version__,
                 auth=self.auth,
+                metrics=metrics_handler(collector, self.registry),
             )
         )
         self._web = WebServer(self.web_app)
