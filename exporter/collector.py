@@ -10,7 +10,9 @@ Metric names, types and labels are a contract: see docs/metrics.md.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -323,12 +325,16 @@ class Collector:
         self._version = version
         self._exposition = Exposition()
 
-    def text(self) -> bytes:
-        """The text format (0.0.4) of a scrape, as `generate_latest` would render `collect()`
-        but without per-sample objects (see `Exposition`)."""
-        return self._exposition.render(
+    def chunks(self) -> list[bytes]:
+        """The text format (0.0.4) of a scrape in pieces, as `generate_latest` would render
+        `collect()` but without per-sample objects (see `Exposition`)."""
+        return self._exposition.chunks(
             self._store.snapshot(), self._stats(), self._reload(), version=self._version
         )
+
+    def text(self) -> bytes:
+        """`chunks()` joined."""
+        return b"".join(self.chunks())
 
     def collect(self) -> Iterable[Metric]:
         return families(
@@ -376,8 +382,8 @@ class _KeyText:
         self.base = "{" + _labelstr(self.pairs) + "} "
         #: Phase -> `{..., phase="dns", ...} `.
         self.phase: dict[Phase, str] = {}
-        #: (phase, bounds) -> the `_bucket{...}` prefix of each bucket, +Inf last.
-        self.buckets: dict[tuple[Phase, tuple[float, ...]], tuple[str, ...]] = {}
+        #: Phase -> the text of a `_bucket` line before and after the `le` value.
+        self.buckets: dict[Phase, tuple[str, str]] = {}
         self.verdict = tuple(
             "messaging_probe_verdict{" + _labelstr((*self.pairs, ("verdict", v.value))) + "} "
             for v in VERDICTS
@@ -390,25 +396,23 @@ class _KeyText:
             self.phase[phase] = text
         return text
 
-    def bucket_prefixes(self, phase: Phase, bounds: tuple[float, ...]) -> tuple[str, ...]:
-        prefixes = self.buckets.get((phase, bounds))
-        if prefixes is None:
-            pairs = (*self.pairs, ("phase", phase.value))
-            prefixes = tuple(
-                "messaging_probe_phase_seconds_bucket{"
-                + _labelstr((*pairs, ("le", _le(bound))))
-                + "} "
-                for bound in (*bounds, math.inf)
-            )
-            self.buckets[(phase, bounds)] = prefixes
-        return prefixes
+    def bucket(self, phase: Phase) -> tuple[str, str]:
+        """(head, tail): a bucket line is head + le + tail + value (labels sorted by name)."""
+        parts = self.buckets.get(phase)
+        if parts is None:
+            labels = _labelstr((*self.pairs, ("phase", phase.value), ("le", "\0")))
+            head, tail = labels.split("\0")
+            parts = ("messaging_probe_phase_seconds_bucket{" + head, tail + "} ")
+            self.buckets[phase] = parts
+        return parts
 
 
-_TUPLE_FAMILIES = 9  # len(tuple_families())
+_TUPLE_FAMILIES = 9  # len(tuple_families().all())
+_NO_OBS = (b"", b"", b"", b"", b"")
 
 
 class _TupleText:
-    """The lines of one tuple in each per-tuple family, each part kept until its input
+    """The lines of one tuple in each per-tuple family (UTF-8), each part kept until its input
     changes: the last observation, the series (histograms, counters), the finding."""
 
     __slots__ = ("finding", "finding_lines", "key", "obs", "obs_lines", "series", "series_lines")
@@ -418,9 +422,9 @@ class _TupleText:
         self.obs: object = _NOTHING
         self.series: object = _NOTHING
         self.finding: object = _NOTHING
-        self.obs_lines: tuple[str, str, str, str, str] = ("", "", "", "", "")
-        self.series_lines: tuple[str, str] = ("", "")
-        self.finding_lines: tuple[str, str] = ("", "")
+        self.obs_lines: tuple[bytes, bytes, bytes, bytes, bytes] = _NO_OBS
+        self.series_lines: tuple[bytes, bytes] = (b"", b"")
+        self.finding_lines: tuple[bytes, bytes] = (b"", b"")
 
     def update(self, series: Series, finding: Finding | None) -> None:
         k = self.key
@@ -428,35 +432,40 @@ class _TupleText:
         if obs is not self.obs:
             self.obs = obs
             if obs is None:
-                self.obs_lines = ("", "", "", "", "")
+                self.obs_lines = _NO_OBS
             else:
                 cert = obs.cert_not_after
                 rate = obs.throughput.bytes_per_second if obs.throughput is not None else None
                 self.obs_lines = (
-                    f"messaging_probe_success{k.base}{_go(1.0 if obs.success else 0.0)}\n",
+                    f"messaging_probe_success{k.base}{_go(1.0 if obs.success else 0.0)}\n".encode(),
                     "".join(
                         f"messaging_probe_duration_seconds{k.with_phase(phase)}{_go(seconds)}\n"
                         for phase, seconds in obs.phases.items()
-                    ),
-                    f"messaging_probe_timestamp_seconds{k.base}{_go(obs.finished)}\n",
-                    ""
+                    ).encode(),
+                    f"messaging_probe_timestamp_seconds{k.base}{_go(obs.finished)}\n".encode(),
+                    b""
                     if cert is None
-                    else f"messaging_tls_cert_not_after_timestamp_seconds{k.base}{_go(cert)}\n",
-                    ""
+                    else (
+                        f"messaging_tls_cert_not_after_timestamp_seconds{k.base}{_go(cert)}\n"
+                    ).encode(),
+                    b""
                     if rate is None
-                    else f"messaging_probe_throughput_bytes_per_second{k.base}{_go(rate)}\n",
+                    else (
+                        f"messaging_probe_throughput_bytes_per_second{k.base}{_go(rate)}\n"
+                    ).encode(),
                 )
         if series is not self.series:
             self.series = series
             hist_lines: list[str] = []
             for phase, hist in series.phases.items():
-                prefixes = k.bucket_prefixes(phase, hist.bounds)
+                head, tail = k.bucket(phase)
                 running = 0
-                for prefix, n in zip(prefixes, hist.counts, strict=True):
+                for le, n in zip(_les(hist.bounds), hist.counts, strict=True):
                     running += n
-                    hist_lines.append(f"{prefix}{_go(running)}\n")
+                    hist_lines.append(f"{head}{le}{tail}{_count(running)}\n")
                 labels = k.with_phase(phase)
-                hist_lines.append(f"messaging_probe_phase_seconds_count{labels}{_go(running)}\n")
+                count = _count(running)
+                hist_lines.append(f"messaging_probe_phase_seconds_count{labels}{count}\n")
                 hist_lines.append(f"messaging_probe_phase_seconds_sum{labels}{_go(hist.sum)}\n")
             probe_lines: list[str] = []
             if series.results or obs is not None:
@@ -464,23 +473,25 @@ class _TupleText:
                 results.setdefault(RESULT_SUCCESS, 0)
                 for result in sorted(results, key=lambda r: (r != RESULT_SUCCESS, r)):
                     labels = "{" + _labelstr((*k.pairs, ("result", result))) + "} "
-                    probe_lines.append(f"messaging_probes_total{labels}{_go(results[result])}\n")
-            self.series_lines = ("".join(hist_lines), "".join(probe_lines))
+                    probe_lines.append(f"messaging_probes_total{labels}{_count(results[result])}\n")
+            self.series_lines = ("".join(hist_lines).encode(), "".join(probe_lines).encode())
         if finding is not self.finding:
             self.finding = finding
             if finding is None:
-                self.finding_lines = ("", "")
+                self.finding_lines = (b"", b"")
             else:
                 self.finding_lines = (
                     "".join(
-                        f"{prefix}{_go(1.0 if value is finding.verdict else 0.0)}\n"
+                        f"{prefix}{'1.0' if value is finding.verdict else '0.0'}\n"
                         for prefix, value in zip(k.verdict, VERDICTS, strict=True)
-                    ),
-                    f"messaging_probe_blocked{k.base}{_go(1.0 if finding.blocked else 0.0)}\n",
+                    ).encode(),
+                    (
+                        f"messaging_probe_blocked{k.base}{'1.0' if finding.blocked else '0.0'}\n"
+                    ).encode(),
                 )
 
-    def lines(self) -> tuple[str, ...]:
-        """Its text in each per-tuple family, in `tuple_families()` order."""
+    def lines(self) -> tuple[bytes, ...]:
+        """Its text in each per-tuple family, in `tuple_families().all()` order."""
         o, s, f = self.obs_lines, self.series_lines, self.finding_lines
         return (o[0], o[1], s[0], s[1], o[2], o[3], f[0], f[1], o[4])
 
@@ -491,6 +502,23 @@ _NOTHING = object()
 def _go(value: float) -> str:
     """A sample value as prometheus_client writes it (Go's float formatting)."""
     return str(floatToGoString(float(value)))  # type: ignore[no-untyped-call]  # untyped upstream
+
+
+def _count(n: int) -> str:
+    """An integer count as `_go(float(n))` writes it, without the call below a million
+    (where Go's formatting switches to an exponent)."""
+    return f"{n}.0" if 0 <= n < 1_000_000 else _go(n)
+
+
+_LES: dict[tuple[float, ...], tuple[str, ...]] = {}
+
+
+def _les(bounds: tuple[float, ...]) -> tuple[str, ...]:
+    """The `le` texts of the bounds and +Inf (a cache of constants: bounds are few)."""
+    les = _LES.get(bounds)
+    if les is None:
+        les = _LES[bounds] = tuple(_le(b) for b in (*bounds, math.inf))
+    return les
 
 
 class Exposition:
@@ -504,21 +532,20 @@ class Exposition:
     def __init__(self) -> None:
         self._keys: dict[TupleKey, _KeyText] = {}
         self._tuples: dict[TupleKey, _TupleText] = {}
-        self._headers = [
-            generate_latest(_Fixed([family])).decode() for family in tuple_families().all()
-        ]
+        self._headers = [generate_latest(_Fixed([f])) for f in tuple_families().all()]
 
-    def render(
+    def chunks(
         self,
         snapshot: Snapshot,
         stats: SchedulerStats,
         reload: ReloadStatus,
         *,
         version: str = __version__,
-    ) -> bytes:
+    ) -> list[bytes]:
+        """The scrape as pieces to write one after the other (no copy of the whole)."""
         findings = snapshot.judgement.findings
         tuples: dict[TupleKey, _TupleText] = {}
-        columns: list[list[str]] = [[] for _ in range(_TUPLE_FAMILIES)]
+        columns: list[list[bytes]] = [[] for _ in range(_TUPLE_FAMILIES)]
         networks: set[str] = set()
         for key, series in snapshot.series.items():
             if key.service == RESOLVER_CHECK_SERVICE:
@@ -538,21 +565,41 @@ class Exposition:
         self._tuples = tuples  # tuples gone from the store are forgotten
         if len(self._keys) > 2 * len(tuples) + 64:
             self._keys = {k: self._keys[k] for k in tuples}
-        parts: list[str] = []
+        parts: list[bytes] = []
         for header, column in zip(self._headers, columns, strict=True):
             parts.append(header)
             parts.extend(column)
         rest = global_families(snapshot, stats, reload, networks, version=version)
-        return "".join(parts).encode() + generate_latest(_Fixed(rest))
+        parts.append(generate_latest(_Fixed(rest)))
+        return parts
+
+    def render(
+        self,
+        snapshot: Snapshot,
+        stats: SchedulerStats,
+        reload: ReloadStatus,
+        *,
+        version: str = __version__,
+    ) -> bytes:
+        return b"".join(self.chunks(snapshot, stats, reload, version=version))
+
+
+#: Bytes of text compressed per call in a worker thread (zlib lets go of the GIL).
+GZIP_BATCH = 4 * 1024 * 1024
+#: gzip level of /metrics: 1 compresses a scrape ~4x faster than 6 for ~25 % more bytes.
+GZIP_LEVEL = 1
 
 
 def metrics_handler(
     collector: Collector, registry: CollectorRegistry
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """The /metrics handler: the text format from `collector.text()`, gzip when asked.
+    """The /metrics handler: the text format from `collector.chunks()`, streamed.
 
-    Requests it does not cover go to prometheus_client's own handler over `registry` (which
-    must hold `collector`): OpenMetrics (asked for in Accept) and name filters (`name[]=`).
+    Compression (gzip, when the client accepts it) runs in worker threads in batches of
+    `GZIP_BATCH` bytes, so a scrape of a large matrix (about 12 kB per tuple) does not hold
+    the event loop, and no copy of the whole text is made. Requests it does not cover go to
+    prometheus_client's own handler over `registry` (which must hold `collector`):
+    OpenMetrics (asked for in Accept) and name filters (`name[]=`).
     """
     fallback = make_aiohttp_handler(registry)
 
@@ -560,10 +607,34 @@ def metrics_handler(
         accept = ",".join(request.headers.getall(hdrs.ACCEPT, []))
         if request.query or "application/openmetrics-text" in accept:
             return await fallback(request)
-        response = web.Response(
-            body=collector.text(), headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_PLAIN_0_0_4}
-        )
-        response.enable_compression()
+        chunks = collector.chunks()
+        response = web.StreamResponse(headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_PLAIN_0_0_4})
+        gzipped = "gzip" in request.headers.get(hdrs.ACCEPT_ENCODING, "").lower()
+        if not gzipped:
+            response.content_length = sum(len(c) for c in chunks)
+            await response.prepare(request)
+            for chunk in chunks:
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+        response.headers[hdrs.CONTENT_ENCODING] = "gzip"
+        response.headers[hdrs.VARY] = hdrs.ACCEPT_ENCODING
+        await response.prepare(request)
+        loop = asyncio.get_running_loop()
+        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        batch: list[bytes] = []
+        size = 0
+        for chunk in [*chunks, b""]:
+            batch.append(chunk)
+            size += len(chunk)
+            if size >= GZIP_BATCH or not chunk:
+                data = b"".join(batch)
+                batch, size = [], 0
+                out = await loop.run_in_executor(None, compressor.compress, data)
+                if out:
+                    await response.write(out)
+        await response.write(compressor.flush())
+        await response.write_eof()
         return response
 
     return handler

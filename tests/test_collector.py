@@ -287,3 +287,41 @@ def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes() -> None:
     third = same()
     assert 'endpoint="web"' not in third
     assert 'endpoint="chat"' in third
+
+
+async def test_metrics_handler_streams_text_and_gzip_and_falls_back_for_openmetrics() -> None:
+    import gzip
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from exporter.collector import metrics_handler
+
+    store = Store()
+    for i in range(100):
+        store.record(make_observation(TupleKey(**{**LABELS, "endpoint": f"e{i}", "family": 4})))
+    status = ReloadStatus(successful=True, last_success_timestamp=1_700_000_000.0)
+    collector = Collector(store=store, scheduler_stats=stats, reload_status=lambda: status)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_handler(collector, registry))
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
+        assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        assert "Content-Encoding" not in resp.headers
+        assert await resp.read() == generate_latest(registry)
+        resp = await client.get(
+            "/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+        )
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(await resp.read()) == generate_latest(registry)
+        resp = await client.get(
+            "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+        )
+        assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert (await resp.text()).endswith("# EOF\n")
+        resp = await client.get("/metrics", params={"name[]": "messaging_probe_success"})
+        text = await resp.text()
+        assert "messaging_probe_success{" in text
+        assert "messaging_probes_total" not in text
