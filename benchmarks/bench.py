@@ -90,6 +90,7 @@ class Lab:
     base: str
     python: str
     pin: bool
+    loop: str = "uvloop"  # the exporter's event loop (MESSAGING_EXPORTER_LOOP)
 
     @property
     def dns(self) -> str:
@@ -108,9 +109,11 @@ class Lab:
         return f"{self.base}.3:9115"
 
 
-async def _start(argv: list[str], *, stdout: int | None = subprocess.DEVNULL) -> Any:
+async def _start(
+    argv: list[str], *, stdout: int | None = subprocess.DEVNULL, env: dict[str, str] | None = None
+) -> Any:
     return await asyncio.create_subprocess_exec(
-        *argv, stdout=stdout, stderr=subprocess.DEVNULL, cwd=ROOT
+        *argv, stdout=stdout, stderr=subprocess.DEVNULL, cwd=ROOT, env=env
     )
 
 
@@ -223,7 +226,8 @@ class Exporter:
         ]
         if self.pin:
             argv = ["taskset", "-c", "1", *argv]
-        self.proc = await _start(argv)
+        env = {**os.environ, "MESSAGING_EXPORTER_LOOP": self.lab.loop}
+        self.proc = await _start(argv, env=env)
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         for _ in range(600):
             with contextlib.suppress(aiohttp.ClientError):
@@ -266,9 +270,20 @@ class Exporter:
         return text, seconds, len(text.encode()), len(raw) if gzipped else 0
 
     async def self_metrics(self) -> dict[str, Any]:
+        """Counters of the exporter, and its CPU seconds read as the scrape came back (parsing
+        a large scrape here takes seconds, which must not widen the window)."""
         text = (await self.scrape())[0]
-        out: dict[str, Any] = {"probes": 0.0, "successes": 0.0, "lag_buckets": []}
-        for family in text_string_to_metric_families(text):
+        out: dict[str, Any] = {"cpu": cpu_seconds(self.pid), "t": time.monotonic()}
+        out.update(probes=0.0, successes=0.0)
+        out["lag_buckets"] = []
+        wanted = "\n".join(
+            line
+            for line in text.splitlines()
+            if line.startswith(
+                ("messaging_probes_total", "messaging_exporter_", "# TYPE messaging_exporter_")
+            )
+        )
+        for family in text_string_to_metric_families(wanted + "\n"):
             for s in family.samples:
                 if s.name == "messaging_probes_total":
                     out["probes"] += s.value
@@ -399,7 +414,7 @@ async def exporter_window(
     async with Exporter(lab, config, pin=pin) as ex:
         await ex.wait_ready(interval * 3 + 30)
         m0 = await ex.self_metrics()
-        t0, cpu0 = time.monotonic(), cpu_seconds(ex.pid)
+        t0, cpu0 = m0["t"], m0["cpu"]
         seen: dict[tuple[str, str], dict[str, Any]] = {}
         end = t0 + window
         next_scrape = t0 + (scrape_every or window)
@@ -411,8 +426,8 @@ async def exporter_window(
                 await ex.scrape()
                 next_scrape += scrape_every
             await asyncio.sleep(min(1.0, interval / 4, max(0.0, end - time.monotonic())))
-        cpu1, t1 = cpu_seconds(ex.pid), time.monotonic()
         m1 = await ex.self_metrics()
+        cpu1, t1 = m1["cpu"], m1["t"]
         rss = rss_bytes(ex.pid)
     return {
         "cpu_seconds": cpu1 - cpu0,
@@ -691,6 +706,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--memory", type=ints, default=[1000, 10000])
     p.add_argument("--scrapes", type=int, default=5)
     p.add_argument("--no-blackbox", action="store_true")
+    p.add_argument(
+        "--loop", choices=("uvloop", "asyncio"), default="uvloop", help="the exporter's event loop"
+    )
     p.add_argument("--no-pin", action="store_true", help="do not pin to cores (taskset)")
     p.add_argument("--quick", action="store_true", help="a small run of every part (smoke)")
     p.add_argument("--out", help="write the JSON results here")
@@ -709,6 +727,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     have_bb = not args.no_blackbox and os.access(BLACKBOX, os.X_OK) and os.geteuid() == 0
     pin = not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
     results: dict[str, Any] = {
+        "loop": args.loop,
         "machine": machine(),
         "blackbox": have_bb,
         "pinned": pin,
@@ -720,6 +739,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             base=f"127.77.{random.randrange(1, 255)}",
             python=sys.executable,
             pin=pin,
+            loop=args.loop,
         )
         async with targets(lab, args.delay_ms):
             if "cpu" in parts:
