@@ -55,6 +55,7 @@ class DnsProtocol(asyncio.DatagramProtocol):
         self._raw = socket.fromfd(sock.fileno(), sock.family, sock.type)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        t0 = time.perf_counter()
         try:
             query = dns.message.from_wire(data)
         except Exception:
@@ -75,23 +76,36 @@ class DnsProtocol(asyncio.DatagramProtocol):
         wire = response.to_wire()
         assert self._transport is not None
         if host.startswith("dslow") and self._raw is not None:
-            self._pool.submit(_send_later, self._raw, wire, addr, self._delay)
+            self._pool.submit(_send_later, self._raw, wire, addr, self._delay, t0)
         else:
             self._transport.sendto(wire, addr)
 
 
-def _send_later(sock: socket.socket, wire: bytes, addr: tuple[str, int], delay: float) -> None:
-    time.sleep(delay)
+#: Seconds each delayed answer was really held (received -> sent), minus the delay: the
+#: targets' own timing error, which every side's measured error includes.
+HOLD_ERRORS: dict[str, list[float]] = {"dns": [], "http": []}
+
+
+def _send_later(
+    sock: socket.socket, wire: bytes, addr: tuple[str, int], delay: float, t0: float
+) -> None:
+    time.sleep(max(0.0, t0 + delay - time.perf_counter()))
     sock.sendto(wire, addr)  # a UDP send: never blocks for long, thread-safe in the kernel
+    HOLD_ERRORS["dns"].append(time.perf_counter() - t0 - delay)
 
 
 def make_app(delay: float, pool: concurrent.futures.Executor) -> web.Application:
     async def index(request: web.Request) -> web.Response:
         return web.Response(body=BODY, content_type="text/plain")
 
-    async def slow(request: web.Request) -> web.Response:
+    async def slow(request: web.Request) -> web.StreamResponse:
+        t0 = time.perf_counter()
         await asyncio.get_running_loop().run_in_executor(pool, time.sleep, delay)
-        return web.Response(body=BODY, content_type="text/plain")
+        response = web.Response(body=BODY, content_type="text/plain")
+        await response.prepare(request)
+        await response.write_eof()
+        HOLD_ERRORS["http"].append(time.perf_counter() - t0 - delay)
+        return response
 
     app = web.Application()
     app.router.add_get("/", index)
@@ -121,6 +135,7 @@ async def serve(args: argparse.Namespace, directory: Path) -> None:
     loop.add_signal_handler(signal.SIGINT, stop.set)
     print(json.dumps({"ready": True, "dns": args.dns, "https": https}), flush=True)
     await stop.wait()
+    print(json.dumps({"hold_errors": HOLD_ERRORS}), flush=True)
     transport.close()
     await runner.cleanup()
     pool.shutdown(wait=False, cancel_futures=True)
@@ -134,6 +149,9 @@ def main() -> None:
     parser.add_argument("--https", required=True, help="comma-separated HTTPS addresses")
     parser.add_argument("--delay-ms", type=float, default=50.0)
     args = parser.parse_args()
+    # A delayed answer is sent from a worker thread, which needs the GIL to run: hand it
+    # over sooner than the default 5 ms.
+    sys.setswitchinterval(0.0002)
     directory = Path(args.dir)
     directory.mkdir(parents=True, exist_ok=True)
     try:

@@ -13,6 +13,8 @@ SYSTEM_PACKAGES=(
     prometheus-alertmanager  # amtool and a real Alertmanager for the shipped routing
     microsocks     # a real SOCKS5 server for proxy networks
     systemd        # systemd-analyze verify of deploy/systemd/messaging-exporter.service
+    prometheus-blackbox-exporter  # the other side of benchmarks/ (tests/test_benchmark.py)
+    util-linux     # unshare (blackbox_exporter's own resolv.conf) and taskset, for benchmarks/
 )
 
 if [ "$(id -u)" -ne 0 ]; then
