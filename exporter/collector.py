@@ -584,22 +584,38 @@ class Exposition:
         return b"".join(self.chunks(snapshot, stats, reload, version=version))
 
 
-#: Bytes of text compressed per call in a worker thread (zlib lets go of the GIL).
-GZIP_BATCH = 4 * 1024 * 1024
+#: Bytes of text joined and compressed per step of the worker thread: few steps, so the thread
+#: waits for the GIL (which a busy event loop holds) only a few times per scrape.
+GZIP_BATCH = 16 * 1024 * 1024
 #: gzip level of /metrics: 1 compresses a scrape ~4x faster than 6 for ~25 % more bytes.
 GZIP_LEVEL = 1
+
+
+def gzip_chunks(chunks: list[bytes]) -> list[bytes]:
+    """One gzip member of `chunks` concatenated, in pieces. Run it in a worker thread: zlib
+    lets go of the GIL while it compresses."""
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out: list[bytes] = []
+    start, size = 0, 0
+    for end, chunk in enumerate(chunks, 1):
+        size += len(chunk)
+        if size >= GZIP_BATCH or end == len(chunks):
+            out.append(compressor.compress(b"".join(chunks[start:end])))
+            start, size = end, 0
+    out.append(compressor.flush())
+    return out
 
 
 def metrics_handler(
     collector: Collector, registry: CollectorRegistry
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """The /metrics handler: the text format from `collector.chunks()`, streamed.
+    """The /metrics handler: the text format from `collector.chunks()`.
 
-    Compression (gzip, when the client accepts it) runs in worker threads in batches of
-    `GZIP_BATCH` bytes, so a scrape of a large matrix (about 12 kB per tuple) does not hold
-    the event loop, and no copy of the whole text is made. Requests it does not cover go to
-    prometheus_client's own handler over `registry` (which must hold `collector`):
-    OpenMetrics (asked for in Accept) and name filters (`name[]=`).
+    Compression (gzip, when the client accepts it) runs in one worker thread per scrape, so a
+    scrape of a large matrix (about 14 kB per tuple) holds the event loop only while the text
+    of changed tuples is made. Requests it does not cover go to prometheus_client's own
+    handler over `registry` (which must hold `collector`): OpenMetrics (asked for in Accept)
+    and name filters (`name[]=`).
     """
     fallback = make_aiohttp_handler(registry)
 
@@ -608,32 +624,16 @@ def metrics_handler(
         if request.query or "application/openmetrics-text" in accept:
             return await fallback(request)
         chunks = collector.chunks()
-        response = web.StreamResponse(headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_PLAIN_0_0_4})
-        gzipped = "gzip" in request.headers.get(hdrs.ACCEPT_ENCODING, "").lower()
-        if not gzipped:
-            response.content_length = sum(len(c) for c in chunks)
-            await response.prepare(request)
-            for chunk in chunks:
-                await response.write(chunk)
-            await response.write_eof()
-            return response
-        response.headers[hdrs.CONTENT_ENCODING] = "gzip"
-        response.headers[hdrs.VARY] = hdrs.ACCEPT_ENCODING
+        headers = {hdrs.CONTENT_TYPE: CONTENT_TYPE_PLAIN_0_0_4, hdrs.VARY: hdrs.ACCEPT_ENCODING}
+        if "gzip" in request.headers.get(hdrs.ACCEPT_ENCODING, "").lower():
+            loop = asyncio.get_running_loop()
+            chunks = await loop.run_in_executor(None, gzip_chunks, chunks)
+            headers[hdrs.CONTENT_ENCODING] = "gzip"
+        response = web.StreamResponse(headers=headers)
+        response.content_length = sum(len(c) for c in chunks)
         await response.prepare(request)
-        loop = asyncio.get_running_loop()
-        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-        batch: list[bytes] = []
-        size = 0
-        for chunk in [*chunks, b""]:
-            batch.append(chunk)
-            size += len(chunk)
-            if size >= GZIP_BATCH or not chunk:
-                data = b"".join(batch)
-                batch, size = [], 0
-                out = await loop.run_in_executor(None, compressor.compress, data)
-                if out:
-                    await response.write(out)
-        await response.write(compressor.flush())
+        for chunk in chunks:
+            await response.write(chunk)
         await response.write_eof()
         return response
 
