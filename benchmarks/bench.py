@@ -90,7 +90,7 @@ class Lab:
     base: str
     python: str
     pin: bool
-    loop: str = "uvloop"  # the exporter's event loop (MESSAGING_EXPORTER_LOOP)
+    loop: str = "asyncio"  # the exporter's event loop (MESSAGING_EXPORTER_LOOP)
 
     @property
     def dns(self) -> str:
@@ -618,6 +618,7 @@ def machine() -> dict[str, Any]:
 def markdown(results: dict[str, Any]) -> str:
     out = []
     m = results["machine"]
+    out.append(f"Exporter event loop: {results.get('loop', 'asyncio')}.")
     out.append(
         f"Machine: {m['nproc']} cores, {m['cpu']}, Linux {m['kernel']}, Python "
         f"{m['python']}, {m.get('blackbox_exporter', 'no blackbox_exporter')}, uvloop "
@@ -717,7 +718,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--scrapes", type=int, default=5)
     p.add_argument("--no-blackbox", action="store_true")
     p.add_argument(
-        "--loop", choices=("uvloop", "asyncio"), default="uvloop", help="the exporter's event loop"
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="the exporter's event loop"
     )
     p.add_argument("--no-pin", action="store_true", help="do not pin to cores (taskset)")
     p.add_argument("--quick", action="store_true", help="a small run of every part (smoke)")

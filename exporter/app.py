@@ -52,18 +52,19 @@ ConfigLoader = Callable[[str], Config]
 #: Real seconds a stop may take, all steps together (SIGTERM must end the process promptly).
 STOP_TIMEOUT = 4.5
 
-#: Environment variable choosing the event loop: `uvloop` (the default when it is installed)
-#: or `asyncio` (the standard library's).
+#: Environment variable choosing the event loop: `asyncio` (the standard library's, the
+#: default) or `uvloop` (when installed).
 LOOP_ENV = "MESSAGING_EXPORTER_LOOP"
 
 T = TypeVar("T")
 
 
 def loop_factory(choice: str | None = None) -> Callable[[], asyncio.AbstractEventLoop]:
-    """The event loop to run on. uvloop (libuv) spends about a third less CPU per probe
-    than asyncio's own loop (docs/benchmarks.md); asyncio's is used when uvloop is missing
-    or `choice` (default: the `MESSAGING_EXPORTER_LOOP` variable) is `asyncio`."""
-    if (choice or os.environ.get(LOOP_ENV, "uvloop")) != "asyncio":
+    """The event loop to run on: asyncio's own unless `choice` (default: the
+    `MESSAGING_EXPORTER_LOOP` variable) is `uvloop` and uvloop is installed. uvloop is not
+    the default: it saved no measurable CPU per probe (docs/benchmarks.md), and the test
+    suite runs on asyncio's loop."""
+    if (choice or os.environ.get(LOOP_ENV, "asyncio")) == "uvloop":
         try:
             import uvloop
         except ImportError:

@@ -297,7 +297,8 @@ def test_proxy_network_refuses_udp() -> None:
 
 def test_udp_helpers_work_on_asyncio_and_uvloop() -> None:
     """`sock_sendto`/`sock_recvfrom` stand in for the loop methods uvloop lacks: a datagram
-    goes out and one comes back, on both loops (the exporter runs on uvloop when present)."""
+    goes out and one comes back, on both loops (MESSAGING_EXPORTER_LOOP=uvloop runs the
+    exporter on uvloop)."""
     import asyncio
 
     from exporter.app import loop_factory
