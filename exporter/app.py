@@ -18,18 +18,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import signal
 import ssl
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 
 from exporter import __version__
 from exporter.clock import Clock, SystemClock
-from exporter.collector import Collector, ReloadStatus
+from exporter.collector import Collector, ReloadStatus, metrics_handler
 from exporter.config import Config
 from exporter.history import Outages, ThroughputHistory
 from exporter.loader import ConfigErrors, load
@@ -49,6 +51,33 @@ ConfigLoader = Callable[[str], Config]
 
 #: Real seconds a stop may take, all steps together (SIGTERM must end the process promptly).
 STOP_TIMEOUT = 4.5
+
+#: Environment variable choosing the event loop: `asyncio` (the standard library's, the
+#: default) or `uvloop` (when installed).
+LOOP_ENV = "MESSAGING_EXPORTER_LOOP"
+
+T = TypeVar("T")
+
+
+def loop_factory(choice: str | None = None) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop to run on: asyncio's own unless `choice` (default: the
+    `MESSAGING_EXPORTER_LOOP` variable) is `uvloop` and uvloop is installed. uvloop is not
+    the default: it saved no measurable CPU per probe (docs/benchmarks.md), and the test
+    suite runs on asyncio's loop."""
+    if (choice or os.environ.get(LOOP_ENV, "asyncio")) == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(main)` on the loop `loop_factory()` chooses."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(main)
 
 
 def default_prober_factory(config: Config) -> ProberLike:
@@ -125,13 +154,12 @@ class App:
             successful=True, last_success_timestamp=self._clock.time()
         )
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(
-            Collector(
-                store=self.store,
-                scheduler_stats=self.scheduler.stats,
-                reload_status=self.reload_status,
-            )
+        collector = Collector(
+            store=self.store,
+            scheduler_stats=self.scheduler.stats,
+            reload_status=self.reload_status,
         )
+        self.registry.register(collector)
         self.web_app = make_app(
             Site(
                 registry=self.registry,
@@ -143,6 +171,7 @@ class App:
                 enable_lifecycle=settings.enable_lifecycle,
                 version=__version__,
                 auth=self.auth,
+                metrics=metrics_handler(collector, self.registry),
             )
         )
         self._web = WebServer(self.web_app)

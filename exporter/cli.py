@@ -11,7 +11,6 @@ Exit status: 0 on success, 1 on an invalid config or an address that cannot be l
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
@@ -28,6 +27,7 @@ from exporter.app import (
     default_prober_factory,
     error_lines,
     probe_once,
+    run_loop,
 )
 from exporter.config import Config
 from exporter.loader import ConfigErrors
@@ -242,7 +242,7 @@ def main(
                 _print(web_summary(options.web_config_file, web_config))
             return 0
         if options.command == "once":
-            observations = asyncio.run(probe_once(config, prober_factory=prober_factory))
+            observations = run_loop(probe_once(config, prober_factory=prober_factory))
             findings = judge_round(config, observations).findings
             shown = [o for o in observations if o.key.service != RESOLVER_CHECK_SERVICE]
             if options.output_format == "json":
@@ -258,7 +258,7 @@ def main(
             enable_lifecycle=options.enable_lifecycle,
             web_config_file=options.web_config_file,
         )
-        return asyncio.run(_serve(settings, config, web_config, prober_factory, load_config))
+        return run_loop(_serve(settings, config, web_config, prober_factory, load_config))
     except KeyboardInterrupt:  # Ctrl-C outside `run` (which handles SIGINT itself)
         return 130
     finally:

@@ -24,6 +24,7 @@ import ipaddress
 import os
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 from socksio import socks4, socks5
 
@@ -267,3 +268,44 @@ async def _socks_connect(
         raise ProxyFailure(f"SOCKS handshake failed: {exc.strerror or exc}") from exc
     except Exception as exc:  # socksio raises ProtocolError/ValueError on garbage
         raise ProxyFailure(f"SOCKS handshake failed: {exc}") from exc
+
+
+async def _ready(sock: socket.socket, *, write: bool) -> None:
+    """Wait until `sock` is readable (or writable), on any event loop."""
+    loop = asyncio.get_running_loop()
+    fd = sock.fileno()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    if write:
+        loop.add_writer(fd, wake)
+    else:
+        loop.add_reader(fd, wake)
+    try:
+        await waiter
+    finally:
+        if write:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
+
+
+async def sock_sendto(sock: socket.socket, data: bytes, address: tuple[Any, ...]) -> int:
+    """`loop.sock_sendto` for every loop: uvloop does not implement it (uvloop 0.23)."""
+    while True:
+        try:
+            return sock.sendto(data, address)
+        except (BlockingIOError, InterruptedError):
+            await _ready(sock, write=True)
+
+
+async def sock_recvfrom(sock: socket.socket, size: int) -> tuple[bytes, Any]:
+    """`loop.sock_recvfrom` for every loop: uvloop does not implement it (uvloop 0.23)."""
+    while True:
+        try:
+            return sock.recvfrom(size)
+        except (BlockingIOError, InterruptedError):
+            await _ready(sock, write=False)

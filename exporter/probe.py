@@ -58,7 +58,7 @@ from exporter.network import Dialer
 from exporter.quic import QuicProbe, QuicTrust
 from exporter.resolvers import ask_identity, query
 from exporter.throughput import measure
-from exporter.tls import TlsContexts, certificate_facts
+from exporter.tls import TlsContexts
 from exporter.units import format_rate
 
 USER_AGENT = f"messaging-exporter/{__version__}"
@@ -658,7 +658,9 @@ class Prober:
         duration = attempt.end()
         obj = stream.ssl_object
         verified = ctx.verify_mode != ssl.CERT_NONE
-        certificate = certificate_facts(obj.getpeercert(binary_form=True), verified=verified)
+        certificate = self._contexts.certificate(
+            obj.getpeercert(binary_form=True), verified=verified
+        )
         cipher = obj.cipher()
         attempt.tls = TlsObservation(
             server_name=sni,
@@ -725,7 +727,7 @@ class Prober:
                 sock.close()
         duration = time.perf_counter() - t0
         obj = stream.ssl_object
-        certificate = certificate_facts(
+        certificate = self._contexts.certificate(
             obj.getpeercert(binary_form=True), verified=ctx.verify_mode != ssl.CERT_NONE
         )
         cipher = obj.cipher()
@@ -767,7 +769,7 @@ class Prober:
         except Exception as exc:
             attempt.log.add(f"unverified handshake failed: {_detail(exc)}")
             return None
-        certificate = certificate_facts(der, verified=False)
+        certificate = self._contexts.certificate(der, verified=False)
         attempt.log.add(f"unverified handshake: {_describe_cert(certificate)}")
         return certificate
 

@@ -55,7 +55,7 @@ from dns.quic._common import UnexpectedEOF  # dnspython does not re-export it
 from exporter.config import IdentityCheck, Resolver, ResolverType, TlsOptions
 from exporter.errors import NetworkSetupError, classify, describe
 from exporter.model import DnsObservation, ErrorKind
-from exporter.network import Dialer, family_of
+from exporter.network import Dialer, family_of, sock_recvfrom, sock_sendto
 from exporter.tls import TlsContexts
 
 DNS_MESSAGE = "application/dns-message"
@@ -432,12 +432,10 @@ class _DatagramSocket(dns._asyncbackend.DatagramSocket):
         self.max_reply = max_reply
 
     async def sendto(self, what: bytes, destination: Any, seconds: float | None) -> int:
-        loop = asyncio.get_running_loop()
-        return int(await _bounded(loop.sock_sendto(self.sock, what, destination), seconds))
+        return int(await _bounded(sock_sendto(self.sock, what, destination), seconds))
 
     async def recvfrom(self, size: int, seconds: float | None) -> tuple[bytes, Any]:
-        loop = asyncio.get_running_loop()
-        data, address = await _bounded(loop.sock_recvfrom(self.sock, size), seconds)
+        data, address = await _bounded(sock_recvfrom(self.sock, size), seconds)
         if len(data) > self.max_reply:
             raise _bad_response(
                 f"UDP reply of {len(data)} bytes, larger than the {self.max_reply} bytes asked"

@@ -461,7 +461,8 @@ class Scheduler:
     def _complete(self, obs: Observation) -> None:
         self._store.record(obs)
         if obs.success:
-            self._log.debug("probe succeeded", extra=fields(**observation_fields(obs)))
+            if self._log.isEnabledFor(logging.DEBUG):  # the fields cost more than the check
+                self._log.debug("probe succeeded", extra=fields(**observation_fields(obs)))
         else:
             self._log.info("probe failed", extra=fields(**observation_fields(obs)))
         if not self._ready:

@@ -16,12 +16,33 @@ from cryptography.x509.oid import NameOID
 from exporter.config import TlsOptions
 from exporter.model import Certificate
 
+#: Certificates whose facts `TlsContexts.certificate` keeps (a server presents the same one
+#: probe after probe; parsing it costs about as much as the rest of a probe's bookkeeping).
+CERTIFICATE_CACHE = 1024
+
 
 class TlsContexts:
-    """Cache of client SSL contexts keyed by TLS options and ALPN protocols."""
+    """Cache of client SSL contexts keyed by TLS options and ALPN protocols, and of the facts
+    of the certificates seen (bounded: emptied when it holds `CERTIFICATE_CACHE`)."""
 
     def __init__(self) -> None:
         self._cache: dict[tuple[TlsOptions, tuple[str, ...]], ssl.SSLContext] = {}
+        self._certificates: dict[tuple[bytes, bool], Certificate | None] = {}
+
+    def certificate(self, der: bytes | None, *, verified: bool) -> Certificate | None:
+        """`certificate_facts(der, verified=verified)`, parsed once per certificate."""
+        if not der:
+            return None
+        key = (der, verified)
+        try:
+            return self._certificates[key]
+        except KeyError:
+            pass
+        facts = certificate_facts(der, verified=verified)
+        if len(self._certificates) >= CERTIFICATE_CACHE:
+            self._certificates.clear()
+        self._certificates[key] = facts
+        return facts
 
     def get(self, options: TlsOptions, alpn: Sequence[str] = ()) -> ssl.SSLContext:
         key = (options, tuple(alpn))

@@ -79,6 +79,8 @@ class Site:
     version: str = __version__
     #: Checks the Authorization header of every request (None: no authentication).
     auth: BasicAuth | None = None
+    #: Serves /metrics (None: prometheus_client's handler over `registry`).
+    metrics: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
 
 LINKS: tuple[tuple[str, str], ...] = (
@@ -283,7 +285,7 @@ def make_app(site: Site) -> web.Application:
     app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=middlewares)
     h = _Handlers(site)
     app.router.add_get("/", h.landing)
-    app.router.add_get("/metrics", make_aiohttp_handler(site.registry))
+    app.router.add_get("/metrics", site.metrics or make_aiohttp_handler(site.registry))
     app.router.add_get("/-/healthy", h.healthy)
     app.router.add_get("/-/ready", h.ready)
     app.router.add_post("/-/reload", h.reload)

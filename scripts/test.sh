@@ -14,6 +14,8 @@ SYSTEM_PACKAGES=(
     microsocks     # a real SOCKS5 server for proxy networks
     faketime       # libfaketime: the exporter's wall clock jumping (tests/test_faults.py)
     systemd        # systemd-analyze verify of deploy/systemd/messaging-exporter.service
+    prometheus-blackbox-exporter  # the other side of benchmarks/ (tests/test_benchmark.py)
+    util-linux     # unshare (blackbox_exporter's own resolv.conf) and taskset, for benchmarks/
 )
 
 if [ "$(id -u)" -ne 0 ]; then

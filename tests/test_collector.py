@@ -236,3 +236,92 @@ def test_verdict_metrics_follow_the_judgement() -> None:
     check_labels = dict(zip(LABELS, check_key.labels(), strict=True))
     assert r.get_sample_value("messaging_probe_success", check_labels) is None
     assert r.get_sample_value("messaging_probe_success", blocked_labels) == 1.0
+
+
+def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes() -> None:
+    """`Collector.text()` keeps each tuple's text between scrapes; whatever changed (a new
+    observation, a failure, a judgement, a removed tuple), it must equal what
+    prometheus_client renders from `collect()`, scrape after scrape."""
+    from types import MappingProxyType
+
+    from exporter.verdict import Finding, Judgement, Verdict
+
+    store = Store()
+    status = ReloadStatus(successful=True, last_success_timestamp=1_700_000_000.0)
+    collector = Collector(store=store, scheduler_stats=stats, reload_status=lambda: status)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    odd = TupleKey(service='we"ird\\', endpoint="a\nb", network="n", resolver="r", family=6)
+    other = TupleKey(service="signal", endpoint="chat", network="direct", resolver="g", family=4)
+
+    def same() -> str:
+        text = collector.text()
+        assert text == generate_latest(registry)
+        return text.decode()
+
+    assert "messaging_probe_success{" not in same()  # empty store
+    store.record(make_observation(KEY))
+    store.record(make_observation(odd, total=1e-7))
+    first = same()
+    assert 'service="we\\"ird\\\\"' in first
+    assert same() == first  # nothing changed: the kept text
+    store.record(make_observation(KEY, error=ErrorKind.TIMEOUT, started=1_700_000_060.0))
+    store.record(make_observation(other, total=12345678.5))
+    second = same()
+    assert second != first
+    assert 'messaging_probes_total{endpoint="web",family="4",network="direct",' in second
+    findings = {
+        KEY: Finding(verdict=Verdict.OK, reason="x"),
+        odd: Finding(verdict=Verdict.TLS_BLOCKED, reason="y"),
+    }
+    store.set_judgement(
+        Judgement(
+            findings=MappingProxyType(findings),
+            network_up=MappingProxyType({"direct": True, "n": False}),
+            resolver_up=MappingProxyType({}),
+            resolver_intercepted=MappingProxyType({}),
+        )
+    )
+    assert "messaging_probe_verdict{" in same()
+    store.retain([other])
+    third = same()
+    assert 'endpoint="web"' not in third
+    assert 'endpoint="chat"' in third
+
+
+async def test_metrics_handler_streams_text_and_gzip_and_falls_back_for_openmetrics() -> None:
+    import gzip
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from exporter.collector import metrics_handler
+
+    store = Store()
+    for i in range(100):
+        store.record(make_observation(TupleKey(**{**LABELS, "endpoint": f"e{i}", "family": 4})))
+    status = ReloadStatus(successful=True, last_success_timestamp=1_700_000_000.0)
+    collector = Collector(store=store, scheduler_stats=stats, reload_status=lambda: status)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_handler(collector, registry))
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
+        assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        assert "Content-Encoding" not in resp.headers
+        assert await resp.read() == generate_latest(registry)
+        resp = await client.get(
+            "/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+        )
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(await resp.read()) == generate_latest(registry)
+        resp = await client.get(
+            "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+        )
+        assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert (await resp.text()).endswith("# EOF\n")
+        resp = await client.get("/metrics", params={"name[]": "messaging_probe_success"})
+        text = await resp.text()
+        assert "messaging_probe_success{" in text
+        assert "messaging_probes_total" not in text

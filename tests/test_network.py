@@ -293,3 +293,39 @@ def test_proxy_network_refuses_udp() -> None:
     proxy = Proxy(scheme="socks5", host="127.0.0.1", port=1080)
     with pytest.raises(ProxyUnsupported, match="carries TCP only"):
         Dialer(Network(name="tor", proxy=proxy)).udp_socket(socket.AF_INET)
+
+
+def test_udp_helpers_work_on_asyncio_and_uvloop() -> None:
+    """`sock_sendto`/`sock_recvfrom` stand in for the loop methods uvloop lacks: a datagram
+    goes out and one comes back, on both loops (MESSAGING_EXPORTER_LOOP=uvloop runs the
+    exporter on uvloop)."""
+    import asyncio
+
+    from exporter.app import loop_factory
+    from exporter.network import sock_recvfrom, sock_sendto
+
+    async def exchange() -> tuple[bytes, bytes]:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b,
+        ):
+            a.setblocking(False)
+            b.setblocking(False)
+            a.bind(("127.0.0.1", 0))
+            b.bind(("127.0.0.1", 0))
+            receive = asyncio.create_task(sock_recvfrom(b, 100))  # waits: nothing sent yet
+            await asyncio.sleep(0)
+            await sock_sendto(a, b"ping", b.getsockname())
+            got, sender = await asyncio.wait_for(receive, 5)
+            assert sender == a.getsockname()
+            await sock_sendto(b, b"pong", sender)
+            back, _ = await asyncio.wait_for(sock_recvfrom(a, 100), 5)
+            return got, back
+
+    for choice in ("asyncio", "uvloop"):
+        factory = loop_factory(choice)
+        with asyncio.Runner(loop_factory=factory) as runner:
+            loop_type = type(runner.get_loop()).__module__
+            assert runner.run(exchange()) == (b"ping", b"pong"), loop_type
+        if choice == "uvloop":
+            assert loop_type.startswith("uvloop"), "uvloop is in the test extra: it must be used"

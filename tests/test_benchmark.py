@@ -1,0 +1,69 @@
+"""The benchmark's smoke test: `python -m benchmarks.bench --quick` runs every part on a tiny
+matrix, both sides when blackbox_exporter is installed. No timing assertion (speed is measured
+by the benchmark itself, docs/benchmarks.md): only that each part measured what it claims,
+on probes that succeeded.
+
+Needs root (the targets' DNS server listens on port 53 of a 127.77.x address, and
+blackbox_exporter gets a mount namespace with its own /etc/resolv.conf).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BLACKBOX = Path("/usr/bin/prometheus-blackbox-exporter")
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the benchmark needs root (port 53, mount namespaces)"
+)
+
+
+def test_quick_benchmark_measures_every_part(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench", "--quick", "--out", str(out), "--markdown"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["blackbox"] is BLACKBOX.exists(), "blackbox_exporter installed but not run"
+
+    cpu = results["cpu"]
+    sides = ["exporter", "blackbox"] if results["blackbox"] else ["exporter"]
+    for side in sides:
+        rows = [r for r in cpu["rows"] if r["side"] == side]
+        assert rows, side
+        assert all(r["probes"] > 0 and r["cpu_seconds"] > 0 for r in rows), rows
+        assert cpu[f"{side}_success_ratio"] == 1.0, (side, rows)
+    if results["blackbox"]:
+        assert cpu["ratio"] > 0
+
+    (sustain,) = results["sustain"]["rows"]
+    assert sustain["probes"] > 0
+    assert sustain["successes"] == sustain["probes"]
+
+    timing = results["timing"]["rows"]
+    assert {r["side"] for r in timing} == set(sides)
+    for row in timing:
+        assert row["dns"]["samples"] > 0, row
+        assert row["http"]["samples"] > 0, row
+    hold = results["targets_hold_error"]
+    assert hold["dns"]["samples"] > 0
+    assert hold["http"]["samples"] > 0
+
+    (memory,) = results["memory"]["rows"]
+    assert memory["bytes"] > 0
+    assert memory["gzip_bytes"] > 0
+    assert memory["rss_bytes"] > 0
+    assert "| exporter |" in proc.stdout  # the markdown table
