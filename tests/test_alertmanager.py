@@ -1,7 +1,8 @@
 """The shipped alertmanager.yml: `amtool check-config` clean, the routing tree sends each alert
 where docs/alerts.md says, and a real Alertmanager (on 127.0.0.1, notifications held back)
 applies the inhibitions: a network down mutes the alerts of that network from that exporter,
-an exporter down mutes everything from that instance."""
+an exporter down mutes everything from that instance, a cross-vantage block mutes the plain
+blocked alert of the same network and method."""
 
 from __future__ import annotations
 
@@ -52,6 +53,10 @@ ROUTES = [
     # a warning about a service: its followers and the warning channel
     ({"alertname": "MessagingServiceDown", "severity": "warning", "service": "signal"},
      {"signal", "warning"}),
+    # the cross-vantage form: routed like any critical alert about a service
+    ({"alertname": "MessagingServiceBlockedCrossVantage", "severity": "critical",
+      "service": "signal", "endpoint": "cdn", "network": "mci", "vantage": "ir-tehran",
+      "method": "tls_blocked"}, {"critical", "signal"}),
     # no service: by severity only
     ({"alertname": "MessagingNetworkDown", "severity": "critical", "network": "dead"},
      {"critical"}),
@@ -188,6 +193,20 @@ SENT = {
     "blocked-other-instance": alert(alertname="MessagingServiceBlocked", severity="critical",
                                     instance="vp2", network="dnsint", service="whatsapp",
                                     method="tcp_blocked"),
+    # vp2: signal is blocked on mci by two methods; the SNI reset is reachable from another
+    # vantage point (cross-vantage), the DNS lie is not contradicted anywhere.
+    "cross-vantage": alert(alertname="MessagingServiceBlockedCrossVantage", severity="critical",
+                           instance="vp2", network="mci", service="signal", endpoint="cdn",
+                           vantage="ir-tehran", method="tls_blocked"),
+    "blocked-confirmed": alert(alertname="MessagingServiceBlocked", severity="critical",
+                               instance="vp2", network="mci", service="signal",
+                               method="tls_blocked"),
+    "blocked-other-method": alert(alertname="MessagingServiceBlocked", severity="critical",
+                                  instance="vp2", network="mci", service="signal",
+                                  method="dns_tampered"),
+    "blocked-other-network": alert(alertname="MessagingServiceBlocked", severity="critical",
+                                   instance="vp2", network="fixed", service="signal",
+                                   method="tls_blocked"),
     # vp3 cannot be scraped
     "exporter-down": alert(alertname="MessagingExporterDown", severity="critical",
                            instance="vp3"),
@@ -199,7 +218,7 @@ SENT = {
     "vp3-stale": alert(alertname="MessagingProbesStale", severity="warning", instance="vp3"),
 }  # fmt: skip
 SUPPRESSED = {"blocked-on-down-net", "intercepted-on-down-net", "vp3-blocked", "vp3-net-down",
-              "vp3-stale"}  # fmt: skip
+              "vp3-stale", "blocked-confirmed"}  # fmt: skip
 
 
 async def test_inhibitions(alertmanager: str) -> None:

@@ -206,7 +206,7 @@ async def test_a_central_prometheus_collects_scraped_and_pushed_vantages(
             ),
         }
         try:
-            query = 'count by (vantage, country, asn) (up{job="messaging"} == 1)'
+            query = 'count by (vantage, country, asn) (up{job="messaging-exporter"} == 1)'
             deadline = time.monotonic() + 45
             found: set[tuple[str, str, str]] = set()
             want = {("scraped", "DE", "AS64500"), ("pushed", "IR", "AS64501")}

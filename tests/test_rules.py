@@ -60,6 +60,7 @@ ALERTS = [rule["alert"] for rule in monitoring.alerting_rules()]
 def test_the_required_alerts_exist() -> None:
     assert set(ALERTS) >= {
         "MessagingServiceBlocked",
+        "MessagingServiceBlockedCrossVantage",
         "MessagingDnsTampered",
         "MessagingResolverIntercepted",
         "MessagingServiceDown",
@@ -95,9 +96,12 @@ def test_every_alert_has_severity_annotations_for_and_a_runbook(rule: dict[str, 
     assert name in headings, f"docs/alerts.md has no runbook section `### {name}`"
 
 
-def test_blocked_relies_on_the_verdicts_never_on_success() -> None:
+@pytest.mark.parametrize(
+    "alert", ["MessagingServiceBlocked", "MessagingServiceBlockedCrossVantage"]
+)
+def test_blocked_relies_on_the_verdicts_never_on_success(alert: str) -> None:
     # An outage or a dead network fails every probe too: only the verdicts tell them apart.
-    (rule,) = [r for r in monitoring.alerting_rules() if r["alert"] == "MessagingServiceBlocked"]
+    (rule,) = [r for r in monitoring.alerting_rules() if r["alert"] == alert]
     records = {r["record"]: r["expr"] for r in monitoring.recording_rules()}
     names, seen = monitoring.metric_names(rule["expr"]), set()
     while names & (records.keys() - seen):  # what the recording rules it reads read
@@ -131,3 +135,18 @@ def test_shortening_for_changes_nothing_else() -> None:
                 if "for" in rule:
                     rule["for"] = "2s"
         assert shortened == original
+
+
+def test_the_cross_vantage_alert_compares_vantage_points_on_service_and_endpoint() -> None:
+    # Network and resolver names are each exporter's own: the join must not use them, and it
+    # must keep the vantage point apart (its own other networks are no control).
+    (rule,) = [
+        r
+        for r in monitoring.alerting_rules()
+        if r["alert"] == "MessagingServiceBlockedCrossVantage"
+    ]
+    expr = " ".join(rule["expr"].split())
+    assert "and on (service, endpoint, vantage)" in expr
+    records = {r["record"]: " ".join(r["expr"].split()) for r in monitoring.recording_rules()}
+    assert "by (service, endpoint, vantage)" in records["messaging:probe_ok:vantage"]
+    assert "on (service, endpoint) group_right ()" in records["messaging:probe_ok:other_vantages"]
