@@ -13,15 +13,17 @@ import binascii
 import hashlib
 import json
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import bcrypt
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from exporter import __version__, render
+from exporter import __version__, render, statuspage
+from exporter.changes import Changes
 from exporter.matrix import Target
 from exporter.model import LABEL_NAMES, TupleKey
 from exporter.store import Store
@@ -60,6 +62,10 @@ class Site:
     version: str = __version__
     #: Checks the Authorization header of every request (None: no authentication).
     auth: BasicAuth | None = None
+    #: Recent verdict changes, shown on the status page and in /api/v1/status.
+    changes: Changes = field(default_factory=Changes)
+    #: Unix seconds now (passed in so tests can fix it).
+    now: Callable[[], float] = time.time
 
 
 LINKS: tuple[tuple[str, str], ...] = (
@@ -105,7 +111,28 @@ class _Handlers:
         self._site = site
 
     async def landing(self, request: web.Request) -> web.Response:
-        return _html(render.landing_html(self._site.version, LINKS))
+        site = self._site
+        return _html(
+            statuspage.status_html(
+                site.store.snapshot(), site.changes, now=site.now(), version=site.version
+            )
+        )
+
+    async def status(self, request: web.Request) -> web.Response:
+        site = self._site
+        return _json(statuspage.status_json(site.store.snapshot(), site.changes, now=site.now()))
+
+    async def badge(self, request: web.Request) -> web.Response:
+        service = request.match_info["service"]
+        state = statuspage.service_state(self._site.store.snapshot(), service)
+        if state is None:
+            return _text(f"unknown service {service!r}\n", status=404)
+        return web.Response(
+            text=statuspage.badge_svg(service, state),
+            content_type="image/svg+xml",
+            charset="utf-8",
+            headers={"Cache-Control": f"max-age={statuspage.REFRESH_SECONDS}"},
+        )
 
     async def healthy(self, request: web.Request) -> web.Response:
         return _text("Healthy\n")
@@ -264,6 +291,8 @@ def make_app(site: Site) -> web.Application:
     app.router.add_get("/-/ready", h.ready)
     app.router.add_post("/-/reload", h.reload)
     app.router.add_get("/probes", h.probes)
+    app.router.add_get("/api/v1/status", h.status)
+    app.router.add_get("/api/v1/badge/{service}.svg", h.badge)
     return app
 
 
