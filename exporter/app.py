@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from prometheus_client import CollectorRegistry
 
 from exporter import __version__
+from exporter.changes import Changes
 from exporter.clock import Clock, SystemClock
 from exporter.collector import Collector, ReloadStatus, metrics_handler
 from exporter.config import Config
@@ -140,6 +141,8 @@ class App:
         self.store = Store()
         #: State across rounds, kept outside the pure judgement (exporter.history).
         self.throughput_history = ThroughputHistory()
+        #: Recent verdict changes for the status page (trimmed to the store's tuples).
+        self.changes = Changes()
         self.outages = Outages()
         self.scheduler = Scheduler(
             config=config,
@@ -172,6 +175,8 @@ class App:
                 version=__version__,
                 auth=self.auth,
                 metrics=metrics_handler(collector, self.registry),
+                changes=self.changes,
+                now=self._clock.time,
             )
         )
         self._web = WebServer(self.web_app)
@@ -283,6 +288,8 @@ class App:
         judgement = judge_round(config, observations, history.baselines(observations))
         history.record(observations, config.throttling.baseline_rounds)
         self.store.set_judgement(judgement)
+        self.changes.retain(snapshot.series.keys())  # a reload removed the others
+        self.changes.record(judgement.findings, self._clock.time())
         self._track_outages(judgement.network_up)
         verdicts = Counter(f.verdict.value for f in judgement.findings.values())
         self._log.info(

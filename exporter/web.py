@@ -19,8 +19,9 @@ import hashlib
 import json
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import bcrypt
@@ -29,7 +30,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from exporter import __version__, render
+from exporter import __version__, render, statuspage
+from exporter.changes import Changes
 from exporter.matrix import Target
 from exporter.model import LABEL_NAMES, TupleKey
 from exporter.store import Store
@@ -81,6 +83,10 @@ class Site:
     auth: BasicAuth | None = None
     #: Serves /metrics (None: prometheus_client's handler over `registry`).
     metrics: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+    #: Recent verdict changes, shown on the status page and in /api/v1/status.
+    changes: Changes = field(default_factory=Changes)
+    #: Unix seconds now (passed in so tests can fix it).
+    now: Callable[[], float] = time.time
 
 
 LINKS: tuple[tuple[str, str], ...] = (
@@ -126,7 +132,28 @@ class _Handlers:
         self._site = site
 
     async def landing(self, request: web.Request) -> web.Response:
-        return _html(render.landing_html(self._site.version, LINKS))
+        site = self._site
+        return _html(
+            statuspage.status_html(
+                site.store.snapshot(), site.changes, now=site.now(), version=site.version
+            )
+        )
+
+    async def status(self, request: web.Request) -> web.Response:
+        site = self._site
+        return _json(statuspage.status_json(site.store.snapshot(), site.changes, now=site.now()))
+
+    async def badge(self, request: web.Request) -> web.Response:
+        service = request.match_info["service"]
+        state = statuspage.service_state(self._site.store.snapshot(), service)
+        if state is None:
+            return _text(f"unknown service {service!r}\n", status=404)
+        return web.Response(
+            text=statuspage.badge_svg(service, state),
+            content_type="image/svg+xml",
+            charset="utf-8",
+            headers={"Cache-Control": f"max-age={statuspage.REFRESH_SECONDS}"},
+        )
 
     async def healthy(self, request: web.Request) -> web.Response:
         return _text("Healthy\n")
@@ -290,6 +317,8 @@ def make_app(site: Site) -> web.Application:
     app.router.add_get("/-/ready", h.ready)
     app.router.add_post("/-/reload", h.reload)
     app.router.add_get("/probes", h.probes)
+    app.router.add_get("/api/v1/status", h.status)
+    app.router.add_get("/api/v1/badge/{service}.svg", h.badge)
     return app
 
 

@@ -1,0 +1,250 @@
+"""The status page (`/`), its JSON (`/api/v1/status`) and per-service badges.
+
+For a person reading at a glance: a matrix of services by networks, each cell showing the
+worst verdict of its tuples with an icon and a word beside the color (readable without
+color), the resolver rows within, links to the /probes detail (render.py renders a probe;
+this module never renders one itself), and the recent verdict changes. Pure: snapshot and
+changes in, strings and JSON out. Everything from config or peers goes through html.escape.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from xml.sax.saxutils import escape as xml_escape
+
+from exporter import render
+from exporter.changes import Change, Changes
+from exporter.model import TupleKey
+from exporter.store import Snapshot
+from exporter.verdict import BLOCKED, Finding, Verdict
+
+#: Version of the /api/v1/status schema (docs/status.md); bumped on incompatible changes.
+SCHEMA_VERSION = 1
+
+#: Seconds between refreshes of the page.
+REFRESH_SECONDS = 30
+
+#: Badge states, worst first.
+STATES: tuple[str, ...] = ("blocked", "down", "reachable", "unknown")
+
+
+def state_of(verdict: Verdict | None) -> str:
+    """The coarse state of a verdict: blocked, down, reachable or unknown."""
+    if verdict is None:
+        return "unknown"
+    if verdict in BLOCKED:
+        return "blocked"
+    if verdict is Verdict.OK:
+        return "reachable"
+    return "down"
+
+
+_ICONS = {"blocked": "\u26d4", "down": "\u2193", "reachable": "\u2713", "unknown": "?"}
+
+
+def _rank(verdict: Verdict | None) -> tuple[int, str]:
+    return (STATES.index(state_of(verdict)), "" if verdict is None else verdict.value)
+
+
+def worst(verdicts: list[Verdict | None]) -> Verdict | None:
+    """The worst verdict: blocked before down before ok before none."""
+    return min(verdicts, key=_rank) if verdicts else None
+
+
+def label(verdict: Verdict | None) -> str:
+    """Icon and text, e.g. "⛔ blocked: tls_blocked", "↓ down: network_down", "✓ ok"."""
+    state = state_of(verdict)
+    if verdict is None:
+        return "? unknown"
+    if verdict is Verdict.OK:
+        return "\u2713 ok"
+    return f"{_ICONS[state]} {state}: {verdict.value}"
+
+
+def _finished(snapshot: Snapshot, key: TupleKey) -> float | None:
+    series = snapshot.get(key)
+    return series.last.finished if series is not None and series.last is not None else None
+
+
+def _change_json(c: Change) -> render.Json:
+    return {
+        **render.labels_of(c.key),
+        "verdict": c.verdict.value,
+        "previous": c.previous.value if c.previous else None,
+        "since": render.iso_time(c.since),
+        "reason": c.reason,
+    }
+
+
+def _keys(snapshot: Snapshot) -> list[TupleKey]:
+    keys = set(snapshot.series) | set(snapshot.judgement.findings)
+    return sorted(keys, key=lambda k: k.labels())
+
+
+def status_json(snapshot: Snapshot, changes: Changes, *, now: float) -> render.Json:
+    """The /api/v1/status document (schema in docs/status.md)."""
+    findings = snapshot.judgement.findings
+    cells: dict[tuple[str, str], list[TupleKey]] = {}
+    for key in _keys(snapshot):
+        cells.setdefault((key.service, key.network), []).append(key)
+    services: dict[str, list[Verdict | None]] = {}
+    cell_docs = []
+    for (service, network), keys in sorted(cells.items()):
+        verdicts = [_verdict(findings.get(k)) for k in keys]
+        services.setdefault(service, []).extend(verdicts)
+        cell_docs.append(
+            {
+                "service": service,
+                "network": network,
+                "verdict": _value(worst(verdicts)),
+                "state": state_of(worst(verdicts)),
+                "tuples": [_tuple_json(snapshot, changes, k) for k in keys],
+            }
+        )
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated": render.iso_time(now),
+        "services": [
+            {"service": s, "state": state_of(worst(v)), "verdict": _value(worst(v))}
+            for s, v in sorted(services.items())
+        ],
+        "networks": sorted({n for _, n in cells}),
+        "cells": cell_docs,
+        "changes": [_change_json(c) for c in changes.recent()],
+    }
+
+
+def _verdict(finding: Finding | None) -> Verdict | None:
+    return finding.verdict if finding else None
+
+
+def _value(verdict: Verdict | None) -> str | None:
+    return verdict.value if verdict else None
+
+
+def _tuple_json(snapshot: Snapshot, changes: Changes, key: TupleKey) -> render.Json:
+    finding = snapshot.judgement.findings.get(key)
+    finished = _finished(snapshot, key)
+    current = changes.current(key)
+    return {
+        **render.labels_of(key),
+        "verdict": _value(_verdict(finding)),
+        "state": state_of(_verdict(finding)),
+        "reason": finding.reason if finding else None,
+        "last_probe": render.iso_time(finished) if finished is not None else None,
+        "since": render.iso_time(current.since) if current else None,
+        "detail": "/probes?" + render.probe_query(key),
+    }
+
+
+def service_state(snapshot: Snapshot, service: str) -> str | None:
+    """The badge state of `service`, or None when no tuple of it is known."""
+    keys = [k for k in _keys(snapshot) if k.service == service]
+    if not keys:
+        return None
+    findings = snapshot.judgement.findings
+    return state_of(worst([_verdict(findings.get(k)) for k in keys]))
+
+
+_BADGE_COLORS = {
+    "reachable": "#2e7d32",
+    "blocked": "#c62828",
+    "down": "#e65100",
+    "unknown": "#616161",
+}
+
+
+def badge_svg(service: str, state: str) -> str:
+    """A shields-like badge: the service on the left, the state on the right."""
+    left_w = 10 + 7 * len(service)
+    right_w = 10 + 7 * len(state)
+    width = left_w + right_w
+    name = xml_escape(service, {'"': "&quot;"})
+    color = _BADGE_COLORS[state]
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="20" role="img" '
+        f'aria-label="{name}: {state}"><title>{name}: {state}</title>'
+        f'<rect width="{left_w}" height="20" fill="#555"/>'
+        f'<rect x="{left_w}" width="{right_w}" height="20" fill="{color}"/>'
+        '<g fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11">'
+        f'<text x="5" y="14">{name}</text><text x="{left_w + 5}" y="14">{state}</text>'
+        "</g></svg>\n"
+    )
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:1em;color:#111}
+table{border-collapse:collapse}td,th{border:1px solid #999;padding:.4em;vertical-align:top}
+.reachable{background:#c8e6c9}.blocked{background:#ffcdd2}.down{background:#ffe0b2}
+.unknown{background:#e0e0e0}.cell>a{font-weight:bold;color:#111}
+ul.res{margin:.3em 0 0;padding-left:1em;font-size:.9em}ul.res a{color:#111}
+.wrap{overflow-x:auto}small{color:#444}
+@media (max-width:600px){body{margin:.3em}td,th{padding:.2em;font-size:.85em}}
+"""
+
+
+def _e(value: object) -> str:
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
+def status_html(snapshot: Snapshot, changes: Changes, *, now: float, version: str) -> str:
+    """The status page: matrix, changes, links; refreshes itself every REFRESH_SECONDS."""
+    doc = status_json(snapshot, changes, now=now)
+    networks: list[str] = doc["networks"]  # type: ignore[assignment]  # built above as list
+    by_cell: Mapping[tuple[str, str], render.Json] = {
+        (str(c["service"]), str(c["network"])): c
+        for c in doc["cells"]  # type: ignore[attr-defined]  # built above as list of dicts
+    }
+    services = sorted({s for s, _ in by_cell})
+    head = "".join(f'<th scope="col">{_e(n)}</th>' for n in networks)
+    rows = []
+    for service in services:
+        tds = []
+        for network in networks:
+            cell = by_cell.get((service, network))
+            if cell is None:
+                tds.append('<td class="unknown">\u2013</td>')
+                continue
+            verdict = Verdict(str(cell["verdict"])) if cell["verdict"] else None
+            items = []
+            first = ""
+            for t in cell["tuples"]:  # type: ignore[attr-defined]  # list of dicts
+                tv = Verdict(t["verdict"]) if t["verdict"] else None
+                first = first or str(t["detail"])
+                when = f" <small>{_e(t['last_probe'])}</small>" if t["last_probe"] else ""
+                items.append(
+                    f'<li class="{state_of(tv)}"><a href="{_e(t["detail"])}">'
+                    f"{_e(t['resolver'])} {_e(t['endpoint'])} v{_e(t['family'])}: "
+                    f"{_e(label(tv))}</a>{when}</li>"
+                )
+            tds.append(
+                f'<td class="cell {state_of(verdict)}" data-service="{_e(service)}" '
+                f'data-network="{_e(network)}" data-verdict="{_e(cell["verdict"])}">'
+                f'<a class="verdict" href="{_e(first)}">{_e(label(verdict))}</a>'
+                f'<ul class="res">{"".join(items)}</ul></td>'
+            )
+        rows.append(f'<tr><th scope="row">{_e(service)}</th>{"".join(tds)}</tr>')
+    change_items = "".join(
+        f"<li>{_e(c['service'])} on {_e(c['network'])} ({_e(c['resolver'])}, "
+        f"{_e(c['endpoint'])}): {_e(label(Verdict(str(c['verdict']))))} since "
+        f"{_e(c['since'])}</li>"
+        for c in doc["changes"]  # type: ignore[attr-defined]  # list of dicts
+    )
+    body = (
+        f'<div class="wrap"><table id="matrix"><tr><th>service</th>{head}</tr>'
+        f"{''.join(rows)}</table></div>"
+        f'<h2>Recent changes</h2><ul id="changes">{change_items or "<li>none yet</li>"}</ul>'
+        f"<p><small>generated {_e(doc['generated'])}, refreshes every {REFRESH_SECONDS} s; "
+        f"messaging-exporter {_e(version)}</small></p>"
+        '<p><a href="/metrics">/metrics</a> \u00b7 <a href="/probes">/probes</a> \u00b7 '
+        '<a href="/api/v1/status">/api/v1/status</a> \u00b7 <a href="/-/healthy">/-/healthy</a> '
+        '\u00b7 <a href="/-/ready">/-/ready</a></p>'
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
+        f"<title>Messaging status</title><style>{_STYLE}</style></head>\n"
+        f"<body><h1>Messaging status</h1>\n{body}\n</body></html>\n"
+    )

@@ -1,0 +1,159 @@
+"""The status page, /api/v1/status and the badges, against a site with a known snapshot."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+
+from exporter.changes import Changes
+from exporter.model import TupleKey
+from exporter.statuspage import SCHEMA_VERSION, STATES, badge_svg, label
+from exporter.store import Store
+from exporter.verdict import EMPTY_JUDGEMENT, Finding, Verdict
+from exporter.web import ReloadOutcome, Site, make_app
+from tests.fakes.prober import make_observation
+
+NOW = 1_700_000_100.0
+EVIL = '<script>alert("x")</script>'
+
+
+def _key(service: str, network: str, resolver: str = "local") -> TupleKey:
+    return TupleKey(service=service, endpoint="web", network=network, resolver=resolver, family=4)
+
+
+FINDINGS = {
+    _key("telegram", "direct"): Verdict.OK,
+    _key("telegram", "isp-b"): Verdict.TLS_BLOCKED,
+    _key("telegram", "isp-b", "cloudflare"): Verdict.OK,
+    _key("signal", "direct"): Verdict.NETWORK_DOWN,
+    _key(EVIL, "direct"): Verdict.DNS_TAMPERED,
+}
+
+
+async def _reload() -> ReloadOutcome:
+    return ReloadOutcome(ok=True)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    store = Store()
+    for key in FINDINGS:
+        store.record(make_observation(key))
+    findings = {k: Finding(verdict=v, reason=f"r {v.value}") for k, v in FINDINGS.items()}
+    store.set_judgement(replace(EMPTY_JUDGEMENT, findings=findings))
+    changes = Changes()
+    changes.record({k: Finding(verdict=Verdict.OK, reason="") for k in FINDINGS}, NOW - 60)
+    changes.record(findings, NOW)
+    site = Site(
+        registry=CollectorRegistry(),
+        store=store,
+        ready=lambda: True,
+        target=lambda _: None,
+        target_count=lambda: len(FINDINGS),
+        reload=_reload,
+        changes=changes,
+        now=lambda: NOW,
+    )
+    async with TestClient(TestServer(make_app(site), host="127.0.0.1")) as c:
+        yield c
+
+
+def _cell(body: str, service: str, network: str) -> str:
+    m = re.search(
+        rf'<td class="cell (\w+)" data-service="{re.escape(service)}" '
+        rf'data-network="{re.escape(network)}"[^>]*>(.*?)</td>',
+        body,
+    )
+    assert m is not None, (service, network)
+    return f"{m.group(1)}|{m.group(2)}"
+
+
+async def test_page_shows_worst_verdict_per_cell(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    resp = await client.get("/")
+    assert resp.status == 200
+    assert resp.content_type == "text/html"
+    body = await resp.text()
+    assert _cell(body, "telegram", "direct").startswith("reachable|")
+    isp_b = _cell(body, "telegram", "isp-b")
+    assert isp_b.startswith("blocked|")
+    assert "\u26d4 blocked: tls_blocked" in isp_b
+    assert "cloudflare web v4: \u2713 ok" in isp_b  # the resolver rows within
+    assert "\u2193 down: network_down" in _cell(body, "signal", "direct")
+    assert '<meta http-equiv="refresh"' in body
+    assert 'name="viewport"' in body
+    for link in ("/metrics", "/probes", "/api/v1/status"):
+        assert f'href="{link}"' in body
+    assert 'href="/probes?service=telegram&amp;endpoint=web&amp;network=isp-b' in body
+    assert "since 2023-11-14T22:15:00.000Z" in body  # the change ring
+
+
+async def test_page_escapes_names(client: TestClient[web.Request, web.Application]) -> None:
+    body = await (await client.get("/")).text()
+    assert EVIL not in body
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in body
+
+
+async def test_status_api_schema(client: TestClient[web.Request, web.Application]) -> None:
+    resp = await client.get("/api/v1/status")
+    assert resp.status == 200
+    doc = await resp.json()
+    assert set(doc) == {"schema_version", "generated", "services", "networks", "cells", "changes"}
+    assert doc["schema_version"] == SCHEMA_VERSION
+    assert doc["generated"] == "2023-11-14T22:15:00.000Z"
+    assert doc["networks"] == ["direct", "isp-b"]
+    states = {s["service"]: s["state"] for s in doc["services"]}
+    assert states == {"signal": "down", "telegram": "blocked", EVIL: "blocked"}
+    for cell in doc["cells"]:
+        assert set(cell) == {"service", "network", "verdict", "state", "tuples"}
+        assert cell["state"] in STATES
+        for t in cell["tuples"]:
+            assert set(t) == {
+                "service", "endpoint", "network", "resolver", "family",
+                "verdict", "state", "reason", "last_probe", "since", "detail",
+            }  # fmt: skip
+            assert t["detail"].startswith("/probes?")
+            assert t["verdict"] in {v.value for v in Verdict}
+    blocked = [c for c in doc["changes"] if c["verdict"] == "tls_blocked"]
+    assert blocked == [
+        {
+            "service": "telegram",
+            "endpoint": "web",
+            "network": "isp-b",
+            "resolver": "local",
+            "family": "4",
+            "verdict": "tls_blocked",
+            "previous": "ok",
+            "since": "2023-11-14T22:15:00.000Z",
+            "reason": "r tls_blocked",
+        }
+    ]
+
+
+async def test_badge(client: TestClient[web.Request, web.Application]) -> None:
+    resp = await client.get("/api/v1/badge/telegram.svg")
+    assert resp.status == 200
+    assert resp.content_type == "image/svg+xml"
+    assert resp.headers["Cache-Control"] == "max-age=30"
+    svg = await resp.text()
+    assert ">blocked</text>" in svg
+    assert "#c62828" in svg
+    assert ">down</text>" in await (await client.get("/api/v1/badge/signal.svg")).text()
+    missing = await client.get("/api/v1/badge/nope.svg")
+    assert missing.status == 404
+    assert "unknown service 'nope'" in await missing.text()
+
+
+def test_badge_escapes_and_labels() -> None:
+    svg = badge_svg(EVIL, "reachable")
+    assert "<script>" not in svg
+    assert label(None) == "? unknown"
+    assert label(Verdict.OK) == "\u2713 ok"
+    assert label(Verdict.DNS_TAMPERED) == "\u26d4 blocked: dns_tampered"
