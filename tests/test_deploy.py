@@ -4,6 +4,7 @@ No container engine, no cluster: what can be checked here is checked."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -227,8 +228,14 @@ def test_compose_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     source = mounts["/etc/prometheus/prometheus.yml"]
     config = yaml.safe_load(source.read_text())
     assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
-    (scrape,) = [j for j in config["scrape_configs"] if j["job_name"] == "messaging"]
+    (scrape,) = [j for j in config["scrape_configs"] if j["job_name"] == NAME]
     assert scrape["static_configs"][0]["targets"] == ["exporter:10053"]
+    # the jobs the shipped rules match are jobs of this stack, or MessagingExporterAbsent
+    # fires forever (it once did: the job was named "messaging")
+    rules = (REPO / "prometheus" / "rules" / "messaging.rules.yml").read_text()
+    matched = set(re.findall(r'job="([^"]+)"', rules))
+    assert matched == {NAME}
+    assert matched <= {j["job_name"] for j in config["scrape_configs"]}
     (am,) = config["alerting"]["alertmanagers"]
     assert am["static_configs"][0]["targets"] == ["alertmanager:9093"]
     # promtool with the container's paths made local
