@@ -125,6 +125,10 @@ UPLINKS = (
 )
 UPLINK = {u.network: u for u in UPLINKS}
 
+#: Extra vantage points (`Lab.add_vantage`): the n-th added is 100.65.n.2, the interface to
+#: its ISP `uplink0` there and `vp<n>` in the ISP router.
+EXTRA_VANTAGE_NET = "100.65"
+
 #: Iran's DNS-injection answer (peyvandha blockpage host); hosted in the censoring ISPs.
 BOGON = "10.10.34.35"
 #: Turk Telekom's DNS sinkhole; hosted in the censoring ISPs.
@@ -703,6 +707,9 @@ class Lab:
         self._spawned: list[subprocess.Popen[Any]] = []
         self._closed = False
         self._built: list[str] = []
+        #: name → facts of the vantage points added with `add_vantage` (and not removed).
+        self.extra_vantages: dict[str, dict[str, Any]] = {}
+        self._extra_count = 0
 
     # construction ------------------------------------------------------------------------
 
@@ -835,6 +842,87 @@ class Lab:
             # holds the socket lock, becomes a soft error, and the failure then shows after
             # the 1 s SYN retransmission or not at all: nondeterministic.)
             _ip_batch(isp_ns, ["route replace blackhole default"])
+
+    def add_vantage(self, name: str, network: str) -> dict[str, Any]:
+        """Another vantage point, for a fleet of exporters: a namespace of its own
+        (`<prefix>vp-<name>`, role `vp-<name>`) whose only link is a veth to the ISP router of
+        `network`. It is another customer of that ISP behind the same gateway address (the
+        ISP's own address, on a /32 of its own), so the ISP's resolver and every technique of
+        that ISP apply to it as to the lab's vantage on that network (the SNI filter's
+        `redirect` lands on that address too). Its main table has a default route to the ISP:
+        a process there needs no network selection. The internet namespace routes its address
+        back through the ISP, so a central Prometheus there can scrape it. Removed by
+        `remove_vantage`, or at shutdown."""
+        if name in self.extra_vantages or not re.fullmatch(r"[a-z0-9-]{1,20}", name):
+            raise LabError(f"bad or duplicate vantage name {name!r}")
+        u = UPLINK[network]
+        self._extra_count += 1
+        n = self._extra_count
+        role = f"vp-{name}"
+        ns = f"{self.prefix}{role}"
+        isp_ns, internet_ns = self.namespaces[u.isp], self.namespaces["internet"]
+        address, gateway, isp_dev = f"{EXTRA_VANTAGE_NET}.{n}.2", u.isp_address, f"vp{n}"
+        _run(["ip", "netns", "add", _guard(ns)])
+        self._built.append(ns)
+        self.namespaces[role] = ns
+        facts = {
+            "name": name,
+            "role": role,
+            "netns": ns,
+            "network": network,
+            "address": address,
+            "interface": "uplink0",
+            "gateway": gateway,
+            "isp_namespace": isp_ns,
+            "isp_interface": isp_dev,
+        }
+        self.extra_vantages[name] = facts
+        _ip_batch(
+            ns,
+            [
+                "link set lo up",
+                f"link add uplink0 type veth peer name {isp_dev} netns {isp_ns}",
+                f"addr add {address}/32 dev uplink0",
+                "link set uplink0 up",
+                f"route add {gateway}/32 dev uplink0 scope link src {address}",
+                f"route add default via {gateway} dev uplink0 src {address}",
+            ],
+        )
+        _ip_batch(
+            isp_ns,
+            [
+                f"addr add {gateway}/32 dev {isp_dev}",
+                f"link set {isp_dev} up",
+                f"route add {address}/32 dev {isp_dev} scope link src {gateway}",
+            ],
+        )
+        _ip_batch(
+            internet_ns,
+            [f"route replace {address}/32 via {u.isp_internet_address} dev {u.interface}"],
+        )
+        _sysctl(
+            ns,
+            {
+                "net.ipv4.conf.all.rp_filter": "0",
+                "net.ipv4.conf.default.rp_filter": "0",
+                "net.ipv4.icmp_ratemask": "0",
+            },
+        )
+        return facts
+
+    def remove_vantage(self, name: str) -> None:
+        """Undo `add_vantage`: end the processes in its namespace and delete it (its veth and
+        the ISP's end go with it), and the internet's route back to it."""
+        facts = self.extra_vantages.pop(name)
+        ns = facts["netns"]
+        _kill_namespace_processes(ns)
+        _run(["ip", "netns", "delete", _guard(ns)], check=False)
+        self._built.remove(ns)
+        del self.namespaces[facts["role"]]
+        _run(
+            ["ip", "-n", self._ns("internet"), "route", "del", f"{facts['address']}/32"],
+            check=False,
+        )
 
     def add_rule(self, rule: Rule) -> int:
         """Append one technique rule to its router's `inet lab` table (at build time, or at
