@@ -30,7 +30,11 @@ UIDS = {
     "messaging-overview.json": "messaging-overview",
     "messaging-service.json": "messaging-service",
     "messaging-exporter-health.json": "messaging-exporter-health",
+    "messaging-fleet.json": "messaging-fleet",
 }
+#: Recording rules with one series per vantage point (they group `by (..., vantage)`): they
+#: have no `instance` label, so a query of them is narrowed by vantage only.
+PER_VANTAGE = frozenset({"messaging:probe_ok:vantage", "messaging:probe_ok:other_vantages"})
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 BUILTIN_VARIABLES = {"__rate_interval", "__interval", "__range", "__range_s", "__interval_ms"}
 
@@ -250,8 +254,19 @@ def test_vantage_points_can_be_selected_and_compared(dashboard: dict[str, Any]) 
     for query in monitoring.panel_queries(dashboard):
         for selector in monitoring.selectors(query.expr):
             matchers = {(label, op, value) for label, op, value in selector.matchers}
-            assert ("instance", "=~", "$instance") in matchers, (query.name, selector)
+            if selector.metric not in PER_VANTAGE:
+                assert ("instance", "=~", "$instance") in matchers, (query.name, selector)
             assert ("vantage", "=~", "$vantage") in matchers, (query.name, selector)
+
+
+def test_the_per_vantage_rules_have_no_instance_label() -> None:
+    """Why PER_VANTAGE may skip the instance matcher: the rules aggregate it away (a matcher
+    on it would empty the panel as soon as one instance is selected)."""
+    records = {r["record"]: r["expr"] for r in monitoring.recording_rules()}
+    assert set(records) >= PER_VANTAGE
+    for name in PER_VANTAGE:
+        assert re.search(r"\bby \(service, endpoint(, vantage)?\)", records[name]), name
+        assert "instance" not in records[name], name
 
 
 def test_variables_and_layout(dashboard: dict[str, Any]) -> None:
@@ -286,6 +301,35 @@ def test_overview_has_the_matrix_the_timeline_availability_and_blocked_tuples() 
     assert panels["Verdicts over time"]["type"] == "state-timeline"
     assert "messaging:probe_success" in panels["Availability over the range"]["targets"][0]["expr"]
     assert "messaging_probe_blocked" in panels["Blocked now"]["targets"][0]["expr"]
+
+
+def test_fleet_compares_vantage_points_side_by_side() -> None:
+    board = monitoring.load_dashboard(monitoring.DASHBOARDS_DIR / "messaging-fleet.json")
+    panels = {p["title"]: p for p in monitoring.iter_panels(board)}
+    # matrices with one column per vantage point, from the fleet's recording rules
+    for title, rule in (
+        ("Reachable from each vantage point", "messaging:probe_ok:vantage"),
+        ("Worst verdict by vantage point", "messaging:probe_verdict:worst"),
+        ("Other vantage points reaching it", "messaging:probe_ok:other_vantages"),
+    ):
+        panel = panels[title]
+        assert panel["type"] == "table", title
+        (transformation,) = panel["transformations"]
+        assert transformation["id"] == "groupingToMatrix", title
+        assert transformation["options"]["columnField"] == "vantage", title
+        (target,) = panel["targets"]
+        assert monitoring.metric_names(target["expr"]) == {rule}, title
+        assert target["instant"], title
+    worst = panels["Worst verdict by vantage point"]["fieldConfig"]["defaults"]["mappings"]
+    assert {m["text"] for m in worst[0]["options"].values()} >= {v.value for v in VERDICTS}
+    reach = panels["Reachable from each vantage point"]["fieldConfig"]["defaults"]["mappings"]
+    assert {k: m["text"] for k, m in reach[0]["options"].items()} == {
+        "0": "not reachable",
+        "1": "reachable",
+    }
+    timeline = panels["Reachability over time"]
+    assert timeline["type"] == "state-timeline"
+    assert "{{vantage}}" in timeline["targets"][0]["legendFormat"]
 
 
 # --- provisioning ----------------------------------------------------------------------------

@@ -323,3 +323,45 @@ def test_the_cross_vantage_alert_fires_for_the_censored_vantage_only(fleet: Flee
         if a["labels"]["alertname"] == ALERT
     ]
     assert active == [CENSORED]
+
+
+def test_the_fleet_dashboard_shows_the_vantage_points_side_by_side(fleet: Fleet) -> None:
+    """Every query of the fleet dashboard, with Grafana's All values, on this Prometheus:
+    each returns data, and the matrices say what the lab does."""
+    board = monitoring.load_dashboard(monitoring.DASHBOARDS_DIR / "messaging-fleet.json")
+    values = {"vantage": ".*", "instance": ".*", "service": ".*", "__rate_interval": "15s"}
+    for variable in monitoring.variables(board):
+        if variable["type"] == "query":
+            selector, label = monitoring.parse_label_values(monitoring.variable_query(variable))
+            assert selector is not None
+            found = {
+                s["metric"].get(label) for s in fleet.query(monitoring.substitute(selector, values))
+            }
+            assert found - {None}, variable["name"]
+    results = {}
+    for query in monitoring.panel_queries(board):
+        expr = monitoring.substitute(query.expr, values)
+        result = fleet.query(expr) if query.instant else fleet.query_range(expr, 30)
+        assert result, f"{query.name}: no data for {expr}"
+        results[query.panel] = result
+
+    def cells(panel: str, row: str) -> dict[tuple[str, str], float]:
+        return {
+            (s["metric"][row], s["metric"]["vantage"]): float(s["value"][1]) for s in results[panel]
+        }
+
+    reach = cells("Reachable from each vantage point", "target")
+    assert reach[("whatsapp/web", "censored")] == 0
+    assert reach[("whatsapp/web", "clean-a")] == reach[("whatsapp/web", "clean-b")] == 1
+    assert {v for (target, _), v in reach.items() if target == "messenger/web-tls"} == {1}
+    assert {v for (target, _), v in reach.items() if target == "signal/storage"} == {0}
+    others = cells("Other vantage points reaching it", "target")
+    assert others[("whatsapp/web", "censored")] == 2
+    assert others[("whatsapp/web", "clean-a")] == 1
+    worst = cells("Worst verdict by vantage point", "service")
+    # 8 tls_blocked at the censored vantage; 3 down (signal's outage) everywhere
+    assert worst[("whatsapp", "censored")] == 8
+    assert worst[("whatsapp", "clean-a")] == worst[("whatsapp", "clean-b")] == 0
+    assert {worst[("signal", name)] for name, *_ in VANTAGES} == {3}
+    vantages = {s["metric"]["vantage"] for s in results["Vantage points"]}
+    assert vantages == {name for name, *_ in VANTAGES}
