@@ -244,8 +244,7 @@ def _cell(service: str, network: str, cell: Mapping[str, object] | None) -> str:
 
 def _change_item(c: Mapping[str, object]) -> str:
     """An item like "telegram on isp-b (local, web): ✗ blocked: tls_blocked since … (was ✓ ok)"."""
-    previous = _verdict_of(c["previous"])
-    was = f"was {label(previous)}" if previous is not None else "first verdict"
+    was = f"was {label(_verdict_of(c['previous']))}"
     return (
         f"<li>{_e(c['service'])} on {_e(c['network'])} ({_e(c['resolver'])}, "
         f"{_e(c['endpoint'])}): {_e(label(_verdict_of(c['verdict'])))} since "
@@ -269,10 +268,17 @@ def status_html(snapshot: Snapshot, changes: Changes, *, now: float, version: st
         + "</tr>"
         for service in services
     )
-    change_items = "".join(
-        _change_item(c)
-        for c in doc["changes"]  # type: ignore[attr-defined]  # list of dicts
-    )
+    recent: list[Mapping[str, object]] = doc["changes"]  # type: ignore[assignment]  # list of dicts
+    # First verdicts (a change from none: the exporter started, or a reload added tuples) in
+    # one line, so that the real changes read at a glance; the API lists each.
+    firsts = [c for c in recent if c["previous"] is None]
+    change_items = "".join(_change_item(c) for c in recent if c["previous"] is not None)
+    if firsts:
+        change_items += (
+            f'<li class="first">{len(firsts)} first verdict{"s" if len(firsts) > 1 else ""} '
+            f"(a tuple judged for the first time), the earliest at "
+            f'<time datetime="{_e(firsts[-1]["since"])}">{_e(firsts[-1]["since"])}</time></li>'
+        )
     body = (
         f'<div class="wrap"><table id="matrix"><thead><tr><th>service</th>{head}</tr></thead>'
         f"<tbody>{rows}</tbody></table></div>"
