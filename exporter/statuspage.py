@@ -3,8 +3,13 @@
 For a person reading at a glance: a matrix of services by networks, each cell showing the
 worst verdict of its tuples with an icon and a word beside the color (readable without
 color), the resolver rows within, links to the /probes detail (render.py renders a probe;
-this module never renders one itself), and the recent verdict changes. Pure: snapshot and
-changes in, strings and JSON out. Everything from config or peers goes through html.escape.
+this module never renders one itself), and the recent verdict changes. Resolver checks
+(service `_resolver`, judged for interception, not reachability) are left out, as from the
+probe series of /metrics. Pure: snapshot and changes in, strings and JSON out. Everything from
+config or peers goes through html.escape.
+
+The icons are characters of DejaVu Sans (Debian's default font, and common elsewhere), so
+they render on a machine without emoji fonts: \u2713 ok, \u2717 blocked, \u2193 down, ? unknown.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from exporter import render
 from exporter.changes import Change, Changes
+from exporter.matrix import RESOLVER_CHECK_SERVICE
 from exporter.model import TupleKey
 from exporter.store import Snapshot
 from exporter.verdict import BLOCKED, Finding, Verdict
@@ -40,7 +46,8 @@ def state_of(verdict: Verdict | None) -> str:
     return "down"
 
 
-_ICONS = {"blocked": "\u26d4", "down": "\u2193", "reachable": "\u2713", "unknown": "?"}
+#: The icon of each state (characters of DejaVu Sans: never an emoji-only glyph).
+ICONS = {"blocked": "\u2717", "down": "\u2193", "reachable": "\u2713", "unknown": "?"}
 
 
 def _rank(verdict: Verdict | None) -> tuple[int, str]:
@@ -53,13 +60,13 @@ def worst(verdicts: list[Verdict | None]) -> Verdict | None:
 
 
 def label(verdict: Verdict | None) -> str:
-    """Icon and text, e.g. "⛔ blocked: tls_blocked", "↓ down: network_down", "✓ ok"."""
+    """Icon and text, e.g. "\u2717 blocked: tls_blocked", "↓ down: network_down", "✓ ok"."""
     state = state_of(verdict)
     if verdict is None:
         return "? unknown"
     if verdict is Verdict.OK:
         return "\u2713 ok"
-    return f"{_ICONS[state]} {state}: {verdict.value}"
+    return f"{ICONS[state]} {state}: {verdict.value}"
 
 
 def _finished(snapshot: Snapshot, key: TupleKey) -> float | None:
@@ -79,7 +86,8 @@ def _change_json(c: Change) -> render.Json:
 
 def _keys(snapshot: Snapshot) -> list[TupleKey]:
     keys = set(snapshot.series) | set(snapshot.judgement.findings)
-    return sorted(keys, key=lambda k: k.labels())
+    shown = (k for k in keys if k.service != RESOLVER_CHECK_SERVICE)
+    return sorted(shown, key=lambda k: k.labels())
 
 
 def status_json(snapshot: Snapshot, changes: Changes, *, now: float) -> render.Json:
@@ -111,7 +119,9 @@ def status_json(snapshot: Snapshot, changes: Changes, *, now: float) -> render.J
         ],
         "networks": sorted({n for _, n in cells}),
         "cells": cell_docs,
-        "changes": [_change_json(c) for c in changes.recent()],
+        "changes": [
+            _change_json(c) for c in changes.recent() if c.key.service != RESOLVER_CHECK_SERVICE
+        ],
     }
 
 
@@ -174,13 +184,20 @@ def badge_svg(service: str, state: str) -> str:
 
 
 _STYLE = """
-body{font-family:system-ui,sans-serif;margin:1em;color:#111}
+body{font-family:system-ui,"DejaVu Sans",sans-serif;margin:1em;color:#111}
 table{border-collapse:collapse}td,th{border:1px solid #999;padding:.4em;vertical-align:top}
 .reachable{background:#c8e6c9}.blocked{background:#ffcdd2}.down{background:#ffe0b2}
 .unknown{background:#e0e0e0}.cell>a{font-weight:bold;color:#111}
 ul.res{margin:.3em 0 0;padding-left:1em;font-size:.9em}ul.res a{color:#111}
-.wrap{overflow-x:auto}small{color:#444}
-@media (max-width:600px){body{margin:.3em}td,th{padding:.2em;font-size:.85em}}
+li{overflow-wrap:anywhere}.wrap{overflow-x:auto}small{color:#333}
+@media (max-width:600px){
+body{margin:.4em}h1{font-size:1.5em}
+#matrix,#matrix tbody,#matrix tr,#matrix th,#matrix td{display:block}
+#matrix thead{display:none}#matrix tr{margin-bottom:.8em}
+#matrix th[scope=row]{text-align:left;background:#333;color:#fff}
+#matrix td::before{content:attr(data-network);display:block;font-size:.8em;
+text-transform:uppercase;letter-spacing:.05em;color:#333}
+}
 """
 
 
@@ -188,54 +205,86 @@ def _e(value: object) -> str:
     return "" if value is None else html.escape(str(value), quote=True)
 
 
+def _verdict_of(value: object) -> Verdict | None:
+    return Verdict(str(value)) if value else None
+
+
+def _row(t: Mapping[str, object]) -> str:
+    """One tuple within a cell: its resolver, endpoint and family, verdict, last probe."""
+    tv = _verdict_of(t["verdict"])
+    when = (
+        f' <small>probed <time datetime="{_e(t["last_probe"])}">{_e(t["last_probe"])}</time>'
+        "</small>"
+        if t["last_probe"]
+        else ""
+    )
+    return (
+        f'<li class="{state_of(tv)}"><a href="{_e(t["detail"])}">'
+        f"{_e(t['resolver'])} {_e(t['endpoint'])} v{_e(t['family'])}: "
+        f"{_e(label(tv))}</a>{when}</li>"
+    )
+
+
+def _cell(service: str, network: str, cell: Mapping[str, object] | None) -> str:
+    if cell is None:
+        return (
+            f'<td class="unknown" data-service="{_e(service)}" data-network="{_e(network)}">'
+            "\u2013 not probed</td>"
+        )
+    verdict = _verdict_of(cell["verdict"])
+    tuples: list[Mapping[str, object]] = cell["tuples"]  # type: ignore[assignment]  # list of dicts
+    first = str(tuples[0]["detail"]) if tuples else ""
+    return (
+        f'<td class="cell {state_of(verdict)}" data-service="{_e(service)}" '
+        f'data-network="{_e(network)}" data-verdict="{_e(cell["verdict"])}">'
+        f'<a class="verdict" href="{_e(first)}">{_e(label(verdict))}</a>'
+        f'<ul class="res">{"".join(_row(t) for t in tuples)}</ul></td>'
+    )
+
+
+def _change_item(c: Mapping[str, object]) -> str:
+    """An item like "telegram on isp-b (local, web): ✗ blocked: tls_blocked since … (was ✓ ok)"."""
+    was = f"was {label(_verdict_of(c['previous']))}"
+    return (
+        f"<li>{_e(c['service'])} on {_e(c['network'])} ({_e(c['resolver'])}, "
+        f"{_e(c['endpoint'])}): {_e(label(_verdict_of(c['verdict'])))} since "
+        f'<time datetime="{_e(c["since"])}">{_e(c["since"])}</time> ({_e(was)})</li>'
+    )
+
+
 def status_html(snapshot: Snapshot, changes: Changes, *, now: float, version: str) -> str:
     """The status page: matrix, changes, links; refreshes itself every REFRESH_SECONDS."""
     doc = status_json(snapshot, changes, now=now)
     networks: list[str] = doc["networks"]  # type: ignore[assignment]  # built above as list
-    by_cell: Mapping[tuple[str, str], render.Json] = {
+    by_cell: Mapping[tuple[str, str], Mapping[str, object]] = {
         (str(c["service"]), str(c["network"])): c
         for c in doc["cells"]  # type: ignore[attr-defined]  # built above as list of dicts
     }
     services = sorted({s for s, _ in by_cell})
     head = "".join(f'<th scope="col">{_e(n)}</th>' for n in networks)
-    rows = []
-    for service in services:
-        tds = []
-        for network in networks:
-            cell = by_cell.get((service, network))
-            if cell is None:
-                tds.append('<td class="unknown">\u2013</td>')
-                continue
-            verdict = Verdict(str(cell["verdict"])) if cell["verdict"] else None
-            items = []
-            first = ""
-            for t in cell["tuples"]:  # type: ignore[attr-defined]  # list of dicts
-                tv = Verdict(t["verdict"]) if t["verdict"] else None
-                first = first or str(t["detail"])
-                when = f" <small>{_e(t['last_probe'])}</small>" if t["last_probe"] else ""
-                items.append(
-                    f'<li class="{state_of(tv)}"><a href="{_e(t["detail"])}">'
-                    f"{_e(t['resolver'])} {_e(t['endpoint'])} v{_e(t['family'])}: "
-                    f"{_e(label(tv))}</a>{when}</li>"
-                )
-            tds.append(
-                f'<td class="cell {state_of(verdict)}" data-service="{_e(service)}" '
-                f'data-network="{_e(network)}" data-verdict="{_e(cell["verdict"])}">'
-                f'<a class="verdict" href="{_e(first)}">{_e(label(verdict))}</a>'
-                f'<ul class="res">{"".join(items)}</ul></td>'
-            )
-        rows.append(f'<tr><th scope="row">{_e(service)}</th>{"".join(tds)}</tr>')
-    change_items = "".join(
-        f"<li>{_e(c['service'])} on {_e(c['network'])} ({_e(c['resolver'])}, "
-        f"{_e(c['endpoint'])}): {_e(label(Verdict(str(c['verdict']))))} since "
-        f"{_e(c['since'])}</li>"
-        for c in doc["changes"]  # type: ignore[attr-defined]  # list of dicts
+    rows = "".join(
+        f'<tr><th scope="row">{_e(service)}</th>'
+        + "".join(_cell(service, n, by_cell.get((service, n))) for n in networks)
+        + "</tr>"
+        for service in services
     )
+    recent: list[Mapping[str, object]] = doc["changes"]  # type: ignore[assignment]  # list of dicts
+    # First verdicts (a change from none: the exporter started, or a reload added tuples) in
+    # one line, so that the real changes read at a glance; the API lists each.
+    firsts = [c for c in recent if c["previous"] is None]
+    change_items = "".join(_change_item(c) for c in recent if c["previous"] is not None)
+    if firsts:
+        change_items += (
+            f'<li class="first">{len(firsts)} first verdict{"s" if len(firsts) > 1 else ""} '
+            f"(a tuple judged for the first time), the earliest at "
+            f'<time datetime="{_e(firsts[-1]["since"])}">{_e(firsts[-1]["since"])}</time></li>'
+        )
     body = (
-        f'<div class="wrap"><table id="matrix"><tr><th>service</th>{head}</tr>'
-        f"{''.join(rows)}</table></div>"
+        f'<div class="wrap"><table id="matrix"><thead><tr><th>service</th>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>"
         f'<h2>Recent changes</h2><ul id="changes">{change_items or "<li>none yet</li>"}</ul>'
-        f"<p><small>generated {_e(doc['generated'])}, refreshes every {REFRESH_SECONDS} s; "
+        f'<p><small>generated <time id="generated" datetime="{_e(doc["generated"])}">'
+        f"{_e(doc['generated'])}</time>, refreshes every {REFRESH_SECONDS} s; "
         f"messaging-exporter {_e(version)}</small></p>"
         '<p><a href="/metrics">/metrics</a> \u00b7 <a href="/probes">/probes</a> \u00b7 '
         '<a href="/api/v1/status">/api/v1/status</a> \u00b7 <a href="/-/healthy">/-/healthy</a> '

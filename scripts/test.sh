@@ -16,6 +16,9 @@ SYSTEM_PACKAGES=(
     systemd        # systemd-analyze verify of deploy/systemd/messaging-exporter.service
     prometheus-blackbox-exporter  # the other side of benchmarks/ (tests/test_benchmark.py)
     util-linux     # unshare (blackbox_exporter's own resolv.conf) and taskset, for benchmarks/
+    chromium       # Debian's headless browser: the status page after a lab round
+    chromium-driver  # chromedriver: WebDriver on loopback, so the test really clicks
+    fonts-dejavu-core  # a font with the page's icons (✓ ✗ ↓), so they render
 )
 
 if [ "$(id -u)" -ne 0 ]; then

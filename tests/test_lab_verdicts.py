@@ -6,6 +6,7 @@ is `down` everywhere, a dead uplink is `network_down`, never blocked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -134,11 +135,12 @@ class Exporter:
                 self.judged.set()
 
 
-@pytest.fixture(scope="module")
-def exporter(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exporter]:
-    directory = tmp_path_factory.mktemp("lab-exporter")
-    config = Path(directory) / "config.yaml"
-    config.write_text(yaml.safe_dump(lab_config(lab), sort_keys=False))
+@contextlib.contextmanager
+def run_exporter(lab: Lab, directory: Path, **overrides: Any) -> Iterator[Exporter]:
+    """The exporter in the vantage namespace on lab_config(lab) with `overrides`, once its
+    first round is judged; stopped at the end."""
+    config = directory / "config.yaml"
+    config.write_text(yaml.safe_dump({**lab_config(lab), **overrides}, sort_keys=False))
     proc = lab.run_in(
         "vantage",
         [
@@ -155,8 +157,8 @@ def exporter(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exp
     )
     running = Exporter(proc)
     try:
-        # One round is spread over the interval (30 s) and each probe takes at most its
-        # 4 s timeout (plus one retry budget inside it).
+        # One round is spread over the interval (30 s unless overridden) and each probe
+        # takes at most its 4 s timeout (plus one retry budget inside it).
         if not running.judged.wait(60):
             pytest.fail("no round judged within 60 s; log:\n" + "\n".join(running.lines[-40:]))
         yield running
@@ -168,6 +170,12 @@ def exporter(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exp
             proc.kill()
             proc.wait(5)
         running.close()
+
+
+@pytest.fixture(scope="module")
+def exporter(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exporter]:
+    with run_exporter(lab, tmp_path_factory.mktemp("lab-exporter")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from exporter.changes import Changes
+from exporter.matrix import RESOLVER_CHECK_SERVICE
 from exporter.model import TupleKey
-from exporter.statuspage import SCHEMA_VERSION, STATES, badge_svg, label
+from exporter.statuspage import ICONS, SCHEMA_VERSION, STATES, badge_svg, label, status_json
 from exporter.store import Store
 from exporter.verdict import EMPTY_JUDGEMENT, Finding, Verdict
 from exporter.web import ReloadOutcome, Site, make_app
@@ -36,6 +37,12 @@ FINDINGS = {
 }
 
 
+#: A resolver check: probed, never judged for reachability, left out of the page and API.
+RESOLVER_CHECK = TupleKey(
+    service=RESOLVER_CHECK_SERVICE, endpoint="nobody", network="direct", resolver="local", family=4
+)
+
+
 async def _reload() -> ReloadOutcome:
     return ReloadOutcome(ok=True)
 
@@ -45,6 +52,7 @@ async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
     store = Store()
     for key in FINDINGS:
         store.record(make_observation(key))
+    store.record(make_observation(RESOLVER_CHECK))  # judged for interception, never shown
     findings = {k: Finding(verdict=v, reason=f"r {v.value}") for k, v in FINDINGS.items()}
     store.set_judgement(replace(EMPTY_JUDGEMENT, findings=findings))
     changes = Changes()
@@ -84,7 +92,7 @@ async def test_page_shows_worst_verdict_per_cell(
     assert _cell(body, "telegram", "direct").startswith("reachable|")
     isp_b = _cell(body, "telegram", "isp-b")
     assert isp_b.startswith("blocked|")
-    assert "\u26d4 blocked: tls_blocked" in isp_b
+    assert "\u2717 blocked: tls_blocked" in isp_b
     assert "cloudflare web v4: \u2713 ok" in isp_b  # the resolver rows within
     assert "\u2193 down: network_down" in _cell(body, "signal", "direct")
     assert '<meta http-equiv="refresh"' in body
@@ -92,7 +100,7 @@ async def test_page_shows_worst_verdict_per_cell(
     for link in ("/metrics", "/probes", "/api/v1/status"):
         assert f'href="{link}"' in body
     assert 'href="/probes?service=telegram&amp;endpoint=web&amp;network=isp-b' in body
-    assert "since 2023-11-14T22:15:00.000Z" in body  # the change ring
+    assert 'since <time datetime="2023-11-14T22:15:00.000Z">' in body  # the change ring
 
 
 async def test_page_escapes_names(client: TestClient[web.Request, web.Application]) -> None:
@@ -156,4 +164,74 @@ def test_badge_escapes_and_labels() -> None:
     assert "<script>" not in svg
     assert label(None) == "? unknown"
     assert label(Verdict.OK) == "\u2713 ok"
-    assert label(Verdict.DNS_TAMPERED) == "\u26d4 blocked: dns_tampered"
+    assert label(Verdict.DNS_TAMPERED) == "\u2717 blocked: dns_tampered"
+
+
+async def test_every_cell_reads_without_color(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    """Colour-blind readers: every cell and every tuple row has an icon and a word."""
+    body = await (await client.get("/")).text()
+    cells = re.findall(r'<td class="([\w ]+)" data-service="[^"]*" data-network="[^"]*"', body)
+    assert len(cells) == 6  # 3 services x 2 networks: signal and EVIL not probed on isp-b
+    labels = re.findall(r'<a class="verdict" href="[^"]*">([^<]+)</a>', body)
+    rows = re.findall(r'<li class="\w+"><a href="/probes\?[^"]*">[^<]*?: ([^<]+)</a>', body)
+    assert len(labels) == 4
+    assert len(rows) == len(FINDINGS)
+    for text in [*labels, *rows]:
+        icon, _, word = text.partition(" ")
+        assert icon in ICONS.values(), text
+        assert word.split(":")[0] in ("ok", *STATES), text
+    assert (
+        '<td class="unknown" data-service="signal" data-network="isp-b">\u2013 not probed</td>'
+        in body
+    )
+
+
+async def test_page_times_history_and_phone_layout(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    body = await (await client.get("/")).text()
+    # the time of the last probe in each tuple row
+    assert body.count('<small>probed <time datetime="2023-11-14T22:13:20.100Z">') == len(FINDINGS)
+    # the history: what each change was from
+    changes = re.search(r'<ul id="changes">(.*?)</ul>', body)
+    assert changes is not None
+    items = re.findall(r"<li[^>]*>(.*?)</li>", changes.group(1))
+    assert len(items) == len(FINDINGS) - 2 + 1  # two tuples stayed ok; first verdicts in one
+    assert items[0].endswith("(was \u2713 ok)")
+    assert items[-1] == (
+        f"{len(FINDINGS)} first verdicts (a tuple judged for the first time), the earliest at "
+        '<time datetime="2023-11-14T22:14:00.000Z">2023-11-14T22:14:00.000Z</time>'
+    )
+    # the phone layout: the matrix becomes one block per cell, each named by its network
+    assert "@media (max-width:600px)" in body
+    assert "#matrix td::before{content:attr(data-network)" in body
+    assert "<thead>" in body
+
+
+async def test_resolver_checks_are_left_out(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    body = await (await client.get("/")).text()
+    assert RESOLVER_CHECK_SERVICE not in body
+    doc = await (await client.get("/api/v1/status")).json()
+    assert RESOLVER_CHECK_SERVICE not in {s["service"] for s in doc["services"]}
+    assert RESOLVER_CHECK_SERVICE not in {c["service"] for c in doc["cells"]}
+    assert (await client.get(f"/api/v1/badge/{RESOLVER_CHECK_SERVICE}.svg")).status == 404
+
+
+def test_changes_api_is_bounded() -> None:
+    """The ring keeps its bound through the API: at most 50 changes, newest first."""
+    changes = Changes(per_tuple=2, total=30)
+    keys = [_key(f"s{i}", "direct") for i in range(40)]
+    for t in range(3):
+        verdict = (Verdict.OK, Verdict.DOWN)[t % 2]
+        changes.record({k: Finding(verdict=verdict, reason="") for k in keys}, NOW + t)
+    store = Store()
+    for k in keys:
+        store.record(make_observation(k))
+    doc = status_json(store.snapshot(), changes, now=NOW)
+    assert len(changes) == 30
+    assert len(doc["changes"]) == 30  # type: ignore[arg-type]
+    assert {c["since"] for c in doc["changes"]} == {"2023-11-14T22:15:02.000Z"}  # type: ignore[union-attr, index]
