@@ -66,6 +66,11 @@ USER_AGENT = f"messaging-exporter/{__version__}"
 MAX_ADDRESSES = 4
 #: A failed probe is retried when at least this fraction of its budget is left.
 RETRY_MIN_FRACTION = 1 / 3
+#: The first attempt's connect phase may use at most this fraction of the budget left when
+#: it begins; a connect still pending then (lost SYNs: the kernel resends one after 1 s, the
+#: next after 3 s) ends that attempt as a timeout, which is retried at once with a fresh
+#: socket, so the retry always has the rest (docs/verdicts.md, rule 13 and the retry note).
+FIRST_CONNECT_SHARE = 0.5
 MAX_LOG_LINES = 50
 #: Characters per log line.
 MAX_LOG_LINE = 300
@@ -85,6 +90,15 @@ THROUGHPUT_MARGIN_FRACTION = 0.05
 
 #: A control handshake already made in this probe: (address, its observation).
 Control = tuple[str, TlsObservation]
+
+
+@dataclasses.dataclass(slots=True)
+class _Previous:
+    """What a retry takes over from the first attempt: its DNS answer (the name resolved;
+    asking again only adds exposure to loss) and its control handshake."""
+
+    dns: DnsObservation | None = None
+    control: Control | None = None
 
 
 def _cut(text: str, limit: int) -> str:
@@ -222,6 +236,7 @@ class _Attempt:
         self.phase: Phase | None = None  # the phase running now
         self.phase_t0 = 0.0  # perf_counter seconds when it began
         self.dns: DnsObservation | None = None
+        self.connect_capped = False  # the last connect try was cut by its share, not the probe
         self.dns_question: tuple[str, str, str] | None = None  # qname, qtype, server
         self.connects: list[ConnectAttempt] = []
         self.pending_connect: tuple[str, int, float] | None = None  # address, port, t0
@@ -237,6 +252,12 @@ class _Attempt:
         self.error: ErrorKind | None = None
         self.failed_phase: Phase | None = None
         self.sockets: list[socket.socket] = []
+
+    @property
+    def dns_answered(self) -> bool:
+        """Whether this attempt's DNS phase ran and gave addresses."""
+        dns = self.dns
+        return dns is not None and dns.error is None and bool(dns.answers)
 
     def begin(self, phase: Phase) -> None:
         self.phase = phase
@@ -382,8 +403,10 @@ class Prober:
         """Probe `target` within `config.timeout` seconds; never raises but CancelledError.
 
         A failure with at least a third of the budget left is retried once on fresh
-        connections; the second attempt's facts are reported with `attempts=2` (the log keeps
-        both). `phases[total]`, `started` and `finished` span the whole probe.
+        connections, and so is a first connect cut at `FIRST_CONNECT_SHARE` of what was left;
+        the retry reuses the first attempt's DNS answer. The second attempt's facts are
+        reported with `attempts=2` (the log keeps both). `phases[total]`, `started` and
+        `finished` span the whole probe.
         """
         loop = asyncio.get_running_loop()
         budget = self._config.timeout
@@ -397,19 +420,21 @@ class Prober:
             f"probe {key.service}/{key.endpoint} IPv{key.family} resolver {key.resolver} "
             f"network {dialer.name} ({dialer.describe()}) timeout {budget:g}s"
         )
-        attempt = await self._attempt(target, dialer, log, deadline, budget, None)
+        attempt = await self._attempt(target, dialer, log, deadline, budget, None, first=True)
         attempts = 1
         if attempt.error is not None:
             left = deadline - loop.time()
-            if left >= budget * RETRY_MIN_FRACTION:
+            if left >= budget * RETRY_MIN_FRACTION or (attempt.connect_capped and left > 0):
                 log.add(
                     f"attempt 1 failed: {attempt.error} in {attempt.failed_phase}; "
                     f"retrying with {left:.3f}s left"
                 )
-                control = None
+                previous = _Previous(dns=attempt.dns if attempt.dns_answered else None)
                 if attempt.control is not None and attempt.address is not None:
-                    control = (attempt.address, attempt.control)
-                attempt = await self._attempt(target, dialer, log, deadline, budget, control)
+                    previous.control = (attempt.address, attempt.control)
+                attempt = await self._attempt(
+                    target, dialer, log, deadline, budget, previous, first=False
+                )
                 attempts = 2
             else:
                 log.add(f"not retried: {max(left, 0.0):.3f}s of the budget left")
@@ -428,13 +453,15 @@ class Prober:
         log: ProbeLog,
         deadline: float,
         budget: float,
-        control: Control | None,
+        previous: _Previous | None,
+        *,
+        first: bool,
     ) -> _Attempt:
         attempt = _Attempt(target.key, log)
         timeout = asyncio.timeout_at(deadline)
         try:
             async with timeout:
-                await self._run(target, dialer, attempt, deadline, control)
+                await self._run(target, dialer, attempt, deadline, previous, first=first)
         except TimeoutError as exc:
             if timeout.expired():
                 attempt.timed_out(budget)
@@ -452,12 +479,21 @@ class Prober:
         dialer: Dialer,
         attempt: _Attempt,
         deadline: float,
-        control: Control | None,
+        previous: _Previous | None,
+        *,
+        first: bool,
     ) -> None:
         endpoint = target.endpoint
         checks = endpoint.checks
+        control = previous.control if previous is not None else None
         if endpoint.address is not None:
             addresses: tuple[str, ...] = (endpoint.address,)
+        elif previous is not None and previous.dns is not None:
+            # The name resolved in attempt 1: ask again only what failed after it.
+            attempt.dns = previous.dns
+            attempt.phases[Phase.DNS] = previous.dns.duration
+            addresses = previous.dns.answers
+            attempt.log.add(f"dns: reusing attempt 1's answer {', '.join(addresses)}")
         else:
             # Without an address every later check needs the DNS answer, so DNS runs even
             # if a config left it out of `checks`.
@@ -470,7 +506,13 @@ class Prober:
                 attempt.address = addresses[0]
                 await self._quic(endpoint, dialer, addresses[0], attempt)
             return
-        sock = await self._connect(endpoint, dialer, addresses, attempt, deadline)
+        connect_deadline = deadline
+        if first:
+            loop = asyncio.get_running_loop()
+            connect_deadline = loop.time() + (deadline - loop.time()) * FIRST_CONNECT_SHARE
+        sock = await self._connect(
+            endpoint, dialer, addresses, attempt, connect_deadline, capped=first
+        )
         if sock is None:
             return
         assert attempt.address is not None  # set with the socket
@@ -574,10 +616,14 @@ class Prober:
         addresses: tuple[str, ...],
         attempt: _Attempt,
         deadline: float,
+        *,
+        capped: bool,
     ) -> socket.socket | None:
-        """Connect to the addresses in order until one answers. Each try but the last gets an
-        equal share of what is left, so time a dead address does not use flows to the next;
-        the last try runs until the probe's deadline."""
+        """Connect to the addresses in order until one answers by `deadline`: the probe's,
+        or when `capped` the first attempt's share of it. Each try gets an equal share of what
+        is left, so time a dead address does not use flows to the next; an uncapped last try
+        runs until the probe's own timeout. A capped last try cut by `deadline` is a timeout
+        that sets `connect_capped`, so the probe retries it."""
         loop = asyncio.get_running_loop()
         port = endpoint.port
         tries = addresses[:MAX_ADDRESSES]
@@ -587,16 +633,18 @@ class Prober:
             share = (deadline - loop.time()) / (len(tries) - index)
             t0 = time.perf_counter()
             attempt.pending_connect = (address, port, t0)
+            last = index == len(tries) - 1
+            scope = asyncio.timeout(None if last and not capped else share)
             try:
-                if index == len(tries) - 1:
+                async with scope:
                     sock = await dialer.connect_tcp(address, port)
-                else:
-                    async with asyncio.timeout(share):
-                        sock = await dialer.connect_tcp(address, port)
             except Exception as exc:
                 duration = time.perf_counter() - t0
                 attempt.pending_connect = None
                 last_kind = classify(exc)
+                if scope.expired():
+                    exc = TimeoutError(f"no connection within {share:.3g}s (this try's share)")
+                    attempt.connect_capped = last
                 attempt.connects.append(
                     ConnectAttempt(
                         address=address,

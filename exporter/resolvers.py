@@ -71,6 +71,14 @@ DOH_BODY_LIMIT = MAX_STREAM_REPLY
 #: A UDP reply larger than the query advertised (512 bytes without EDNS) breaks RFC 6891
 #: and is refused unparsed (`dns_bad_response`), for the reason of `MAX_STREAM_REPLY`.
 EDNS_PAYLOAD = 1232
+#: A UDP query with no reply is sent again (the same bytes, the same ID) after this fraction
+#: of the time it was given, and at most `UDP_RESEND_MAX` seconds, up to `UDP_SENDS` sends in
+#: all, like a stub resolver (glibc: `options timeout: attempts:`). Any of them may be
+#: answered. One lost datagram (a 1 % loss costs ~2 % of exchanges) then costs one interval,
+#: not the probe (docs/reliability.md, "Long run").
+UDP_RESEND_FRACTION = 1 / 3
+UDP_RESEND_MAX = 1.0
+UDP_SENDS = 3
 #: Seconds a DoQ connection is given to send its CONNECTION_CLOSE before it is torn down.
 QUIC_CLOSE_GRACE = 0.05
 #: Longest CNAME chain followed inside an answer section.
@@ -524,19 +532,39 @@ class _TlsStream(dns._asyncbackend.StreamSocket):
 
 async def _udp(call: _Call, message: dns.message.Message) -> dns.message.Message:
     address, port = _address(call.resolver), call.resolver.port
-    return await _udp_then_tcp(call, message, address, port)
+    return await _udp_then_tcp(call, message, address, port, call.deadline)
+
+
+def resend_interval(seconds: float) -> float:
+    """Seconds between the sends of a UDP query given `seconds` in all."""
+    return max(min(seconds * UDP_RESEND_FRACTION, UDP_RESEND_MAX), 0.0)
+
+
+async def _resend(sock: socket.socket, wire: bytes, interval: float) -> None:
+    """Send `wire` again every `interval` seconds, `UDP_SENDS - 1` times, until cancelled.
+    Best effort: a send that fails (ICMP unreachable reported on the socket, a full buffer)
+    is skipped; the receive side reports what the socket says."""
+    for _ in range(UDP_SENDS - 1):
+        await asyncio.sleep(interval)
+        with contextlib.suppress(OSError):
+            sock.send(wire)
 
 
 async def _udp_then_tcp(
-    call: _Call, message: dns.message.Message, address: str, port: int
+    call: _Call, message: dns.message.Message, address: str, port: int, deadline: float
 ) -> dns.message.Message:
-    """UDP, and TCP to the same address and port when the reply is truncated (TC)."""
+    """UDP, and TCP to the same address and port when the reply is truncated (TC).
+
+    The query is sent again, unchanged, while no reply has come (`resend_interval` of the
+    time left until `deadline`, loop time), so a lost datagram is not a failed lookup."""
     loop = asyncio.get_running_loop()
     sock = call.dialer.udp_socket(family_of(address))
     call.cleanup.callback(sock.close)
     # Connected: the kernel then drops datagrams from other sources and reports ICMP
     # port-unreachable as ECONNREFUSED instead of letting the query time out.
     await loop.sock_connect(sock, (address, port))
+    interval = resend_interval(deadline - loop.time())
+    resender = asyncio.create_task(_resend(sock, message.to_wire(), interval))
     try:
         return await dns.asyncquery.udp(
             message,
@@ -551,6 +579,9 @@ async def _udp_then_tcp(
         partial = exc.message()  # type: ignore[no-untyped-call]  # dnspython leaves it unannotated
         if not message.is_response(partial):
             raise _bad_response("truncated reply does not answer the query") from exc
+    finally:
+        resender.cancel()
+        await asyncio.wait([resender])  # never raises: a cancellation of ours propagates
     sock.close()
     return await _tcp_to(call, message, address, port)
 
@@ -912,7 +943,9 @@ async def _system(call: _Call, message: dns.message.Message) -> dns.message.Mess
                     resolv_conf=call.resolv_conf,
                 )
                 async with scope:
-                    reply = await _udp_then_tcp(attempt, message, nameserver, call.resolver.port)
+                    reply = await _udp_then_tcp(
+                        attempt, message, nameserver, call.resolver.port, loop.time() + share
+                    )
         except Exception as exc:
             if isinstance(exc, TimeoutError) and scope.expired():
                 exc = TimeoutError(f"no reply from {server} within {share:.3g} s")

@@ -799,6 +799,26 @@ async def test_addresses_tried_in_order_until_one_connects(pki: Pki) -> None:
     assert obs.attempts == 1
 
 
+async def test_retry_reuses_the_dns_answer(pki: Pki) -> None:
+    """A retry after a failure past DNS asks the resolver nothing more: the name resolved,
+    and asking again only exposes the probe to another loss."""
+    zone = {HOST: {"A": ["127.0.0.1"]}}
+    ctx = peers.server_context(pki.ca, HOST)
+    behaviour = peers.sequence(peers.reset(after_hello=True), peers.http(tls=ctx))
+    async with (
+        FakeDnsServer(zone, pki=pki, transports=("udp",)) as dns_server,
+        Peer(behaviour) as peer,
+    ):
+        obs = await probe_once(dns_target(dns_server, peer.port, DNS_HTTPS, ca=pki))
+    assert obs.success, obs.log
+    assert obs.attempts == 2
+    assert dns_server.counts == {"udp": 1}
+    assert obs.dns is not None
+    assert obs.dns.answers == ("127.0.0.1",)
+    assert Phase.DNS in obs.phases
+    assert any("reusing attempt 1's answer" in line for line in obs.log)
+
+
 async def test_at_most_four_addresses_are_tried(pki: Pki) -> None:
     zone = {HOST: {"A": [f"127.0.0.{i}" for i in range(3, 9)]}}
     async with (

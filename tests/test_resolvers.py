@@ -351,6 +351,50 @@ async def test_delay_within_budget_still_answers(
 
 
 @pytest.mark.parametrize(
+    ("lost", "answered"),
+    [
+        pytest.param(0, True, id="none-lost"),
+        pytest.param(1, True, id="first-lost"),
+        pytest.param(2, True, id="two-lost"),
+        pytest.param(3, False, id="all-lost"),
+    ],
+)
+async def test_udp_query_is_resent_inside_the_budget(
+    server: FakeDnsServer, contexts: TlsContexts, lost: int, answered: bool
+) -> None:
+    """A lost UDP query (the server leaves the first `lost` unanswered) is sent again after
+    a third of the budget, the same bytes: one lost datagram is not a failed lookup."""
+    server.behave(Behaviour(drop_first=lost), "a.test")
+    budget = 0.6
+    interval = resolvers.resend_interval(budget)
+    obs = await query(
+        make_resolver(server, ResolverType.UDP),
+        DEFAULT,
+        "a.test",
+        "A",
+        contexts=contexts,
+        timeout=budget,
+    )
+    if answered:
+        assert obs.error is None, obs.detail
+        assert obs.answers == ("192.0.2.1", "192.0.2.2")
+        assert server.counts == {"udp": lost + 1}  # no resend once answered
+        assert lost * interval <= obs.duration < lost * interval + 0.15
+    else:
+        assert obs.error is ErrorKind.TIMEOUT
+        assert server.counts == {"udp": resolvers.UDP_SENDS}  # and no more
+        assert budget <= obs.duration < budget + 0.2
+    # Every send was the same question (a resend, not a new query).
+    assert {(q.qname, q.qtype) for q in server.queries} == {("a.test", "A")}
+
+
+def test_resend_interval() -> None:
+    assert resolvers.resend_interval(5.0) == resolvers.UDP_RESEND_MAX  # 1 s, as stubs do
+    assert resolvers.resend_interval(0.6) == pytest.approx(0.2)
+    assert resolvers.resend_interval(-1.0) == 0.0
+
+
+@pytest.mark.parametrize(
     "kind", [ResolverType.UDP, ResolverType.TCP, ResolverType.DOT, ResolverType.DOH]
 )
 @pytest.mark.parametrize("outcome", ["answer", "nxdomain", "timeout", "cancelled"])
@@ -754,7 +798,8 @@ async def test_system_shares_the_budget_among_nameservers(
         )
         assert obs.error is None, obs.detail
         assert 0.5 <= obs.duration < 1
-        assert silent.counts == {"udp": 1}
+        # Its half of the budget: the query and two resends (resolvers.UDP_SENDS).
+        assert silent.counts == {"udp": resolvers.UDP_SENDS}
 
 
 async def test_system_last_failure_is_reported(

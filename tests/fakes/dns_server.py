@@ -73,6 +73,9 @@ class Behaviour:
     delay: float = 0.0
     #: Never answer (the connection, if any, stays open).
     drop: bool = False
+    #: Leave the first this many queries of the name unanswered (lost datagrams), then
+    #: answer as the rest says. Counted per name over every transport.
+    drop_first: int = 0
     #: UDP only: answer with the TC bit and no records, forcing the client to TCP.
     truncate: bool = False
     #: Answer with another message ID (what a blind spoofer's reply looks like).
@@ -159,6 +162,8 @@ class FakeDnsServer:
         self.queries: list[QueryRecord] = []
         #: Queries received per transport.
         self.counts: collections.Counter[str] = collections.Counter()
+        #: Queries received per name (keys as `_key` makes them), for `drop_first`.
+        self._per_name: collections.Counter[str] = collections.Counter()
         self._requested = {UDP: dns_port, TCP: dns_port, DOT: dot_port, DOH: doh_port}
         self._requested[DOQ] = doq_port
         self._requested[DOH3] = doh3_port
@@ -365,7 +370,11 @@ class FakeDnsServer:
                 dns.rdataclass.to_text(question.rdclass),
             )
         )
-        behaviour = self.behaviour_for(_key(question.name))
+        name = _key(question.name)
+        behaviour = self.behaviour_for(name)
+        self._per_name[name] += 1
+        if self._per_name[name] <= behaviour.drop_first:
+            return behaviour, None
         if behaviour.delay > 0:
             await asyncio.sleep(behaviour.delay)
         if behaviour.drop:
