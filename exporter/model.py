@@ -114,6 +114,10 @@ class ConnectAttempt:
     error: ErrorKind | None = None
     detail: str | None = None
     duration: float = 0.0  # seconds
+    #: The kernel's round-trip time of the handshake (TCP_INFO `tcpi_rtt`), seconds: the
+    #: path alone, where `duration` also holds the event loop's wake-up. None when it failed,
+    #: through a proxy (the kernel knows only the hop to the proxy) or off Linux.
+    rtt: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,6 +245,14 @@ class Observation:
     def result(self) -> str:
         """The `result` label of `messaging_probes_total`."""
         return RESULT_SUCCESS if self.error is None else self.error.value
+
+    @property
+    def tcp_rtt(self) -> float | None:
+        """Kernel round-trip time (seconds) of the connection that counted, if known."""
+        for attempt in reversed(self.connects):
+            if attempt.error is None:
+                return attempt.rtt
+        return None
 
     @property
     def cert_not_after(self) -> float | None:

@@ -23,6 +23,7 @@ import errno
 import ipaddress
 import os
 import socket
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +33,11 @@ from exporter.config import Network, Proxy
 from exporter.errors import NetworkSetupError, ProxyFailure, ProxyUnsupported
 
 CLONE_NEWNET = 0x40000000
+#: Offset and size of `tcpi_rtt` (microseconds, u32) in Linux's `struct tcp_info`
+#: (include/uapi/linux/tcp.h: 8 bytes of u8 fields, then u32s; rtt is the 16th u32).
+_TCPI_RTT = struct.Struct("=I")
+_TCPI_RTT_OFFSET = 68
+_TCP_INFO_LEN = 104  # the kernel copies min(asked, its own size)
 NETNS_RUN_DIR = "/run/netns"
 
 
@@ -161,6 +167,26 @@ class Dialer:
                 f"network {self.name!r} goes through a SOCKS proxy, which carries TCP only",
             )
         return self.make_socket(family, socket.SOCK_DGRAM)
+
+    def handshake_rtt(self, sock: socket.socket) -> float | None:
+        """The kernel's round-trip time of a just-connected socket's handshake, seconds.
+
+        Right after connect the kernel's smoothed RTT is the one sample the SYN/SYN-ACK gave,
+        taken in the kernel when the SYN-ACK arrived: unlike a wall-clock connect phase it is
+        not inflated by a busy event loop. None through a proxy (that RTT would be to the
+        proxy), where TCP_INFO is missing (not Linux), or when the kernel took no sample.
+        """
+        tcp_info = getattr(socket, "TCP_INFO", None)
+        if self.network.proxy is not None or tcp_info is None:
+            return None
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, tcp_info, _TCP_INFO_LEN)
+        except OSError:
+            return None
+        if len(info) < _TCPI_RTT_OFFSET + _TCPI_RTT.size:
+            return None
+        (micros,) = _TCPI_RTT.unpack_from(info, _TCPI_RTT_OFFSET)
+        return micros / 1e6 if micros else None
 
     async def connect_tcp(self, address: str, port: int) -> socket.socket:
         """A connected TCP socket to address:port (through the proxy if any).

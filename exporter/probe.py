@@ -661,7 +661,14 @@ class Prober:
             duration = time.perf_counter() - t0
             attempt.sockets.append(sock)
             attempt.pending_connect = None
-            attempt.connects.append(ConnectAttempt(address=address, port=port, duration=duration))
+            attempt.connects.append(
+                ConnectAttempt(
+                    address=address,
+                    port=port,
+                    duration=duration,
+                    rtt=dialer.handshake_rtt(sock),
+                )
+            )
             attempt.address = address
             attempt.end()
             attempt.log.add(f"connect {address}:{port} ok in {_ms(duration)}")

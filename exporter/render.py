@@ -96,6 +96,7 @@ def _connect_json(c: ConnectAttempt) -> Json:
         "error": c.error.value if c.error else None,
         "detail": c.detail,
         "duration_ms": _ms(c.duration),
+        "rtt_ms": None if c.rtt is None else round(c.rtt * 1000.0, 3),
     }
 
 
@@ -458,11 +459,13 @@ def detail_html(
         rows = "".join(
             f"<tr><td>{_e(c.address)}</td><td>{_e(c.port)}</td>"
             f"<td>{_e(_error_text(c.error, c.detail) or 'connected')}</td>"
-            f'<td class="num">{c.duration * 1000.0:.1f}</td></tr>'
+            f'<td class="num">{c.duration * 1000.0:.1f}</td>'
+            f'<td class="num">{"" if c.rtt is None else f"{c.rtt * 1000.0:.3f}"}</td></tr>'
             for c in obs.connects
         )
         parts.append(
-            "<table><tr><th>address</th><th>port</th><th>outcome</th><th>ms</th></tr>"
+            "<table><tr><th>address</th><th>port</th><th>outcome</th><th>ms</th>"
+            "<th>kernel RTT ms</th></tr>"
             f"{rows}</table>"
         )
     for title, tls_obs in (("TLS", obs.tls), ("Control handshake (control SNI)", obs.control)):
