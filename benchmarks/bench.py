@@ -544,7 +544,7 @@ async def part_timing(
         # Loopback's real round trip is tens of microseconds: what the wall-clock connect
         # phase holds beyond the kernel's RTT (TCP_INFO) is the event loop's wake-up.
         connect = [p["phases_ms"]["connect"] for p in ex["timing"] if "connect" in p["phases_ms"]]
-        rtt = [c["rtt_ms"] for p in ex["timing"] for c in p["connects"] if c["rtt_ms"] is not None]
+        rtt = [p["tcp_rtt_ms"] for p in ex["timing"] if p["tcp_rtt_ms"] is not None]
         rows.append(
             {
                 "side": "exporter",

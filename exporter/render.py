@@ -60,8 +60,8 @@ def probe_query(key: TupleKey) -> str:
 
 
 def summary_json(obs: Observation, finding: Finding | None = None) -> Json:
-    """One row of the table: labels, result, verdict, failed phase, phase durations (ms),
-    finish time."""
+    """One row of the table: labels, result, verdict, failed phase, phase durations (ms), the
+    kernel's handshake RTT (ms), start and finish time."""
     return {
         **labels_of(obs.key),
         "result": obs.result,
@@ -69,6 +69,7 @@ def summary_json(obs: Observation, finding: Finding | None = None) -> Json:
         "verdict_reason": finding.reason if finding else None,
         "failed_phase": obs.failed_phase.value if obs.failed_phase else None,
         "phases_ms": {p.value: _ms(s) for p, s in _ordered_phases(obs.phases)},
+        "tcp_rtt_ms": None if obs.tcp_rtt is None else round(obs.tcp_rtt * 1000.0, 3),
         "started": iso_time(obs.started),
         "finished": iso_time(obs.finished),
     }
