@@ -104,7 +104,12 @@ class DnsObservation:
     ttl: int | None = None
     error: ErrorKind | None = None
     detail: str | None = None  # exception text, for the detail page and logs only
-    duration: float = 0.0  # seconds
+    #: Seconds from the query sent to the reply's arrival: over UDP, where the kernel stamps
+    #: the arrival, without `waited`; otherwise until the reply was read.
+    duration: float = 0.0
+    #: Seconds the reply waited in the kernel before the exporter read it (a busy event loop),
+    #: measured from the kernel's arrival stamp (UDP); not part of `duration`.
+    waited: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -55,7 +55,13 @@ from dns.quic._common import UnexpectedEOF  # dnspython does not re-export it
 from exporter.config import IdentityCheck, Resolver, ResolverType, TlsOptions
 from exporter.errors import NetworkSetupError, classify, describe
 from exporter.model import DnsObservation, ErrorKind
-from exporter.network import Dialer, family_of, sock_recvfrom, sock_sendto
+from exporter.network import (
+    Dialer,
+    family_of,
+    sock_recvfrom_stamped,
+    sock_sendto,
+    stamp_arrivals,
+)
 from exporter.tls import TlsContexts
 
 DNS_MESSAGE = "application/dns-message"
@@ -184,6 +190,7 @@ def _failed(qname: str, qtype: str, trace: _Trace, exc: Exception) -> DnsObserva
         error=classify(exc),
         detail=describe(exc),
         duration=trace.elapsed(),
+        waited=trace.kernel_wait(),
     )
 
 
@@ -237,6 +244,7 @@ async def ask_identity(
         rcode=rcode,
         answers=tuple(answers[:16]),
         duration=trace.elapsed(),
+        waited=trace.kernel_wait(),
     )
 
 
@@ -278,10 +286,23 @@ class _Trace:
     server: str
     started: float = 0.0  # time.monotonic()
     finished: float | None = None
+    #: Seconds the accepted reply waited in the kernel before it was read (UDP arrival stamp).
+    waited: float = 0.0
+
+    def _whole(self) -> float:
+        if not self.started:
+            return 0.0
+        end = self.finished if self.finished is not None else time.monotonic()
+        return max(end - self.started, 0.0)
+
+    def kernel_wait(self) -> float:
+        """`waited` when it can be trusted: smaller than the whole exchange (a wall clock that
+        jumped between the arrival stamp and the read gives nonsense); else 0.0."""
+        return self.waited if 0.0 < self.waited < self._whole() else 0.0
 
     def elapsed(self) -> float:
-        end = self.finished if self.finished is not None else time.monotonic()
-        return max(end - self.started, 0.0) if self.started else 0.0
+        """Seconds from the start to the reply's arrival: the wait in the kernel left out."""
+        return self._whole() - self.kernel_wait()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -389,6 +410,7 @@ def _observe(
         error=error,
         detail=detail,
         duration=trace.elapsed(),
+        waited=trace.kernel_wait(),
     )
 
 
@@ -438,12 +460,14 @@ class _DatagramSocket(dns._asyncbackend.DatagramSocket):
         super().__init__(sock.family, socket.SOCK_DGRAM)
         self.sock = sock
         self.max_reply = max_reply
+        #: Seconds the last datagram read waited in the kernel (0.0 without arrival stamps).
+        self.waited = 0.0
 
     async def sendto(self, what: bytes, destination: Any, seconds: float | None) -> int:
         return int(await _bounded(sock_sendto(self.sock, what, destination), seconds))
 
     async def recvfrom(self, size: int, seconds: float | None) -> tuple[bytes, Any]:
-        data, address = await _bounded(sock_recvfrom(self.sock, size), seconds)
+        data, address, self.waited = await _bounded(sock_recvfrom_stamped(self.sock, size), seconds)
         if len(data) > self.max_reply:
             raise _bad_response(
                 f"UDP reply of {len(data)} bytes, larger than the {self.max_reply} bytes asked"
@@ -563,18 +587,22 @@ async def _udp_then_tcp(
     # Connected: the kernel then drops datagrams from other sources and reports ICMP
     # port-unreachable as ECONNREFUSED instead of letting the query time out.
     await loop.sock_connect(sock, (address, port))
+    stamp_arrivals(sock)  # the reply's arrival, not the loop's wake-up, ends the exchange
     interval = resend_interval(deadline - loop.time())
     resender = asyncio.create_task(_resend(sock, message.to_wire(), interval))
+    # What the query advertised: EDNS payload, or DNS's 512 bytes without EDNS.
+    datagrams = _DatagramSocket(sock, max_reply=message.payload if message.edns >= 0 else 512)
     try:
-        return await dns.asyncquery.udp(
+        reply = await dns.asyncquery.udp(
             message,
             address,
             port=port,
-            # What the query advertised: EDNS payload, or DNS's 512 bytes without EDNS.
-            sock=_DatagramSocket(sock, max_reply=message.payload if message.edns >= 0 else 512),
+            sock=datagrams,
             ignore_unexpected=True,
             raise_on_truncation=True,
         )
+        call.trace.waited = datagrams.waited  # the accepted reply is the last datagram read
+        return reply
     except dns.message.Truncated as exc:
         partial = exc.message()  # type: ignore[no-untyped-call]  # dnspython leaves it unannotated
         if not message.is_response(partial):
@@ -929,6 +957,7 @@ async def _system(call: _Call, message: dns.message.Message) -> dns.message.Mess
     last_error: Exception | None = None
     for index, nameserver in enumerate(nameservers):
         server = call.trace.server = _endpoint_url("udp", nameserver, call.resolver.port)
+        call.trace.waited = 0.0  # only the reply returned may take its wait out of the time
         share = (call.deadline - loop.time()) / (len(nameservers) - index)
         scope = asyncio.timeout(share)
         try:
@@ -957,6 +986,7 @@ async def _system(call: _Call, message: dns.message.Message) -> dns.message.Mess
         return reply
     if last_reply is not None:
         call.trace.server, reply = last_reply
+        call.trace.waited = 0.0  # a wait before later servers' tries: the time stays whole
         return reply
     assert last_error is not None  # _nameservers() never returns an empty list
     raise last_error

@@ -323,13 +323,18 @@ def test_proxy_network_refuses_udp() -> None:
 
 
 def test_udp_helpers_work_on_asyncio_and_uvloop() -> None:
-    """`sock_sendto`/`sock_recvfrom` stand in for the loop methods uvloop lacks: a datagram
-    goes out and one comes back, on both loops (MESSAGING_EXPORTER_LOOP=uvloop runs the
-    exporter on uvloop)."""
+    """`sock_sendto`/`sock_recvfrom(_stamped)` stand in for the loop methods uvloop lacks: a
+    datagram goes out and one comes back, on both loops (MESSAGING_EXPORTER_LOOP=uvloop runs
+    the exporter on uvloop)."""
     import asyncio
 
     from exporter.app import loop_factory
-    from exporter.network import sock_recvfrom, sock_sendto
+    from exporter.network import (
+        sock_recvfrom,
+        sock_recvfrom_stamped,
+        sock_sendto,
+        stamp_arrivals,
+    )
 
     async def exchange() -> tuple[bytes, bytes]:
         with (
@@ -346,7 +351,9 @@ def test_udp_helpers_work_on_asyncio_and_uvloop() -> None:
             got, sender = await asyncio.wait_for(receive, 5)
             assert sender == a.getsockname()
             await sock_sendto(b, b"pong", sender)
-            back, _ = await asyncio.wait_for(sock_recvfrom(a, 100), 5)
+            assert stamp_arrivals(a)  # Linux on this machine's architecture
+            back, _, waited = await asyncio.wait_for(sock_recvfrom_stamped(a, 100), 5)
+            assert 0.0 <= waited < 1.0  # the arrival stamp was read: a wait, not a date
             return got, back
 
     for choice in ("asyncio", "uvloop"):
