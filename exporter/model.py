@@ -104,12 +104,13 @@ class DnsObservation:
     ttl: int | None = None
     error: ErrorKind | None = None
     detail: str | None = None  # exception text, for the detail page and logs only
-    #: Seconds from the query sent to the reply's arrival: over UDP, where the kernel stamps
-    #: the arrival, without `waited`; otherwise until the reply was read.
+    #: Seconds of the exchange: over UDP, from the query sent to the reply's arrival as the
+    #: kernel stamped it; otherwise from the start until the reply was read.
     duration: float = 0.0
-    #: Seconds the reply waited in the kernel before the exporter read it (a busy event loop),
-    #: measured from the kernel's arrival stamp (UDP); not part of `duration`.
-    waited: float = 0.0
+    #: Seconds the exporter spent around a UDP exchange and left out of `duration`: making
+    #: the socket before the query left, and after the reply arrived, the wait until a busy
+    #: event loop read it and the parsing.
+    overhead: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -351,11 +351,11 @@ def stamp_arrivals(sock: socket.socket) -> bool:
     return True
 
 
-async def sock_recvfrom_stamped(sock: socket.socket, size: int) -> tuple[bytes, Any, float]:
+async def sock_recvfrom_stamped(sock: socket.socket, size: int) -> tuple[bytes, Any, float | None]:
     """`sock_recvfrom`, and how long the datagram waited in the kernel before this read,
     seconds: the wall clock now minus its arrival stamp (`stamp_arrivals`). That wait is the
-    event loop's lateness, not the network's; 0.0 without a stamp or when the clocks
-    disagree (a stamp from the future)."""
+    event loop's lateness, not the network's; None without a stamp, 0.0 for a stamp from
+    the future (the wall clock stepped back)."""
     while True:
         try:
             data, ancillary, _flags, address = sock.recvmsg(size, _ANCILLARY_SIZE)
@@ -369,7 +369,7 @@ async def sock_recvfrom_stamped(sock: socket.socket, size: int) -> tuple[bytes, 
                     break
                 seconds, nanos = _TIMESPEC.unpack_from(payload)
                 return data, address, max(now - (seconds + nanos / 1e9), 0.0)
-        return data, address, 0.0
+        return data, address, None
 
 
 async def sock_recvfrom(sock: socket.socket, size: int) -> tuple[bytes, Any]:

@@ -563,8 +563,8 @@ class Prober:
             resolv_conf=self._resolv_conf,
         )
         duration = attempt.end()
-        if result.waited:  # the reply sat in the kernel while the loop was busy: not DNS time
-            duration = attempt.phases[Phase.DNS] = max(duration - result.waited, 0.0)
+        if result.overhead:  # the exporter's own time (a busy loop): not the resolver's
+            duration = attempt.phases[Phase.DNS] = max(duration - result.overhead, 0.0)
         if result.error is None and not result.answers:
             result = dataclasses.replace(
                 result, error=ErrorKind.DNS_NO_ANSWER, detail=result.detail or "no addresses"

@@ -87,7 +87,7 @@ def _dns_json(dns: DnsObservation) -> Json:
         "error": dns.error.value if dns.error else None,
         "detail": dns.detail,
         "duration_ms": _ms(dns.duration),
-        "waited_ms": round(dns.waited * 1000.0, 3),
+        "overhead_ms": round(dns.overhead * 1000.0, 3),
     }
 
 

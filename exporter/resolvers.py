@@ -190,7 +190,7 @@ def _failed(qname: str, qtype: str, trace: _Trace, exc: Exception) -> DnsObserva
         error=classify(exc),
         detail=describe(exc),
         duration=trace.elapsed(),
-        waited=trace.kernel_wait(),
+        overhead=trace.overhead(),
     )
 
 
@@ -244,7 +244,7 @@ async def ask_identity(
         rcode=rcode,
         answers=tuple(answers[:16]),
         duration=trace.elapsed(),
-        waited=trace.kernel_wait(),
+        overhead=trace.overhead(),
     )
 
 
@@ -286,8 +286,10 @@ class _Trace:
     server: str
     started: float = 0.0  # time.monotonic()
     finished: float | None = None
-    #: Seconds the accepted reply waited in the kernel before it was read (UDP arrival stamp).
-    waited: float = 0.0
+    #: Monotonic times of the first UDP query sent (to any server) and of the accepted UDP
+    #: reply's arrival (from the kernel's stamp): the network's part of the exchange.
+    first_sent: float | None = None
+    arrived: float | None = None
 
     def _whole(self) -> float:
         if not self.started:
@@ -295,14 +297,20 @@ class _Trace:
         end = self.finished if self.finished is not None else time.monotonic()
         return max(end - self.started, 0.0)
 
-    def kernel_wait(self) -> float:
-        """`waited` when it can be trusted: smaller than the whole exchange (a wall clock that
-        jumped between the arrival stamp and the read gives nonsense); else 0.0."""
-        return self.waited if 0.0 < self.waited < self._whole() else 0.0
-
     def elapsed(self) -> float:
-        """Seconds from the start to the reply's arrival: the wait in the kernel left out."""
-        return self._whole() - self.kernel_wait()
+        """Seconds of the exchange: from the query sent to the reply's arrival when the
+        kernel stamped it (UDP), else from the start until the reply was read. A stamp that
+        does not fall inside the exchange (a wall clock that jumped) is not used."""
+        sent, arrived = self.first_sent, self.arrived
+        if sent is not None and arrived is not None and self.started:
+            end = self.finished if self.finished is not None else time.monotonic()
+            if self.started <= sent <= arrived <= end:
+                return arrived - sent
+        return self._whole()
+
+    def overhead(self) -> float:
+        """Seconds of the exchange that `elapsed()` leaves out: the exporter's own time."""
+        return max(self._whole() - self.elapsed(), 0.0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -410,7 +418,7 @@ def _observe(
         error=error,
         detail=detail,
         duration=trace.elapsed(),
-        waited=trace.kernel_wait(),
+        overhead=trace.overhead(),
     )
 
 
@@ -460,14 +468,19 @@ class _DatagramSocket(dns._asyncbackend.DatagramSocket):
         super().__init__(sock.family, socket.SOCK_DGRAM)
         self.sock = sock
         self.max_reply = max_reply
-        #: Seconds the last datagram read waited in the kernel (0.0 without arrival stamps).
-        self.waited = 0.0
+        #: Monotonic time of the first send, and the kernel's arrival time of the last
+        #: datagram read (None without an arrival stamp).
+        self.sent: float | None = None
+        self.arrived: float | None = None
 
     async def sendto(self, what: bytes, destination: Any, seconds: float | None) -> int:
+        if self.sent is None:
+            self.sent = time.monotonic()
         return int(await _bounded(sock_sendto(self.sock, what, destination), seconds))
 
     async def recvfrom(self, size: int, seconds: float | None) -> tuple[bytes, Any]:
-        data, address, self.waited = await _bounded(sock_recvfrom_stamped(self.sock, size), seconds)
+        data, address, waited = await _bounded(sock_recvfrom_stamped(self.sock, size), seconds)
+        self.arrived = None if waited is None else time.monotonic() - waited
         if len(data) > self.max_reply:
             raise _bad_response(
                 f"UDP reply of {len(data)} bytes, larger than the {self.max_reply} bytes asked"
@@ -601,13 +614,15 @@ async def _udp_then_tcp(
             ignore_unexpected=True,
             raise_on_truncation=True,
         )
-        call.trace.waited = datagrams.waited  # the accepted reply is the last datagram read
+        call.trace.arrived = datagrams.arrived  # the accepted reply: the last datagram read
         return reply
     except dns.message.Truncated as exc:
         partial = exc.message()  # type: ignore[no-untyped-call]  # dnspython leaves it unannotated
         if not message.is_response(partial):
             raise _bad_response("truncated reply does not answer the query") from exc
     finally:
+        if call.trace.first_sent is None:
+            call.trace.first_sent = datagrams.sent  # a lookup's time starts at its first query
         resender.cancel()
         await asyncio.wait([resender])  # never raises: a cancellation of ours propagates
     sock.close()
@@ -957,7 +972,7 @@ async def _system(call: _Call, message: dns.message.Message) -> dns.message.Mess
     last_error: Exception | None = None
     for index, nameserver in enumerate(nameservers):
         server = call.trace.server = _endpoint_url("udp", nameserver, call.resolver.port)
-        call.trace.waited = 0.0  # only the reply returned may take its wait out of the time
+        call.trace.arrived = None  # only the reply returned ends the exchange
         share = (call.deadline - loop.time()) / (len(nameservers) - index)
         scope = asyncio.timeout(share)
         try:
@@ -986,7 +1001,7 @@ async def _system(call: _Call, message: dns.message.Message) -> dns.message.Mess
         return reply
     if last_reply is not None:
         call.trace.server, reply = last_reply
-        call.trace.waited = 0.0  # a wait before later servers' tries: the time stays whole
+        call.trace.arrived = None  # later servers' tries came after it: the time stays whole
         return reply
     assert last_error is not None  # _nameservers() never returns an empty list
     raise last_error

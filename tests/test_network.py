@@ -353,6 +353,7 @@ def test_udp_helpers_work_on_asyncio_and_uvloop() -> None:
             await sock_sendto(b, b"pong", sender)
             assert stamp_arrivals(a)  # Linux on this machine's architecture
             back, _, waited = await asyncio.wait_for(sock_recvfrom_stamped(a, 100), 5)
+            assert waited is not None
             assert 0.0 <= waited < 1.0  # the arrival stamp was read: a wait, not a date
             return got, back
 
