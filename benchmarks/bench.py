@@ -517,6 +517,14 @@ def _errors(values: list[float], delay: float) -> dict[str, float]:
     }
 
 
+def _spread(values: list[float]) -> dict[str, float]:
+    return {
+        "samples": len(values),
+        "p50": percentile(values, 0.5),
+        "p99": percentile(values, 0.99),
+    }
+
+
 async def part_timing(
     lab: Lab, args: argparse.Namespace, have_bb: bool, loaded: int
 ) -> dict[str, Any]:
@@ -533,6 +541,10 @@ async def part_timing(
             for p in ex["timing"]
             if p["endpoint"][:5] == "hslow" and "http" in p["phases_ms"]
         ]
+        # Loopback's real round trip is tens of microseconds: what the wall-clock connect
+        # phase holds beyond the kernel's RTT (TCP_INFO) is the event loop's wake-up.
+        connect = [p["phases_ms"]["connect"] for p in ex["timing"] if "connect" in p["phases_ms"]]
+        rtt = [p["tcp_rtt_ms"] for p in ex["timing"] if p["tcp_rtt_ms"] is not None]
         rows.append(
             {
                 "side": "exporter",
@@ -540,6 +552,8 @@ async def part_timing(
                 "tuples": n,
                 "dns": _errors(dns, delay),
                 "http": _errors(http, delay),
+                "connect_ms": _spread(connect),
+                "kernel_rtt_ms": _spread(rtt),
             }
         )
         if have_bb:
@@ -681,6 +695,21 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{d['p99_ms']:.2f} ({d['samples']}) | {h['p50_ms']:.2f} / "
                 f"{h['p99_ms']:.2f} ({h['samples']}) |"
             )
+        kernel = [r for r in t["rows"] if "kernel_rtt_ms" in r]
+        if kernel:
+            out += [
+                "",
+                "The exporter's connect phase (wall clock) beside the kernel's RTT (TCP_INFO):",
+                "",
+                "| load | tuples | connect p50 / p99 ms (n) | kernel RTT p50 / p99 ms (n) |",
+                "|---|---|---|---|",
+            ]
+            for r in kernel:
+                c, k = r["connect_ms"], r["kernel_rtt_ms"]
+                out.append(
+                    f"| {r['load']} | {r['tuples']} | {c['p50']:.3f} / {c['p99']:.3f} "
+                    f"({c['samples']}) | {k['p50']:.3f} / {k['p99']:.3f} ({k['samples']}) |"
+                )
     if "memory" in results:
         out += ["", "| tuples | scrape p50 / max | size (gzip) | RSS (peak) |", "|---|---|---|---|"]
         for r in results["memory"]["rows"]:

@@ -72,6 +72,7 @@ class TupleFamilies:
     verdict: GaugeMetricFamily
     blocked: GaugeMetricFamily
     throughput: GaugeMetricFamily
+    tcp_rtt: GaugeMetricFamily
 
     def all(self) -> list[Metric]:
         """In exposition order."""
@@ -130,6 +131,13 @@ def tuple_families() -> TupleFamilies:
         "time from the request sent to the last byte (or to the deadline, when cut).",
         labels=LABEL_NAMES,
     )
+    tcp_rtt = GaugeMetricFamily(
+        "messaging_probe_tcp_rtt_seconds",
+        "The kernel's round-trip time (TCP_INFO) of the TCP handshake of the last completed "
+        "probe: the path alone, without the exporter's own scheduling delay. Absent through "
+        "a proxy and when the last probe connected nothing.",
+        labels=LABEL_NAMES,
+    )
     return TupleFamilies(
         success=success,
         duration=duration,
@@ -140,6 +148,7 @@ def tuple_families() -> TupleFamilies:
         verdict=verdict,
         blocked=blocked,
         throughput=throughput,
+        tcp_rtt=tcp_rtt,
     )
 
 
@@ -155,6 +164,7 @@ def families(
     success, duration, phase_hist = per_tuple.success, per_tuple.duration, per_tuple.phase_hist
     probes, timestamp, not_after = per_tuple.probes, per_tuple.timestamp, per_tuple.not_after
     verdict, blocked, throughput = per_tuple.verdict, per_tuple.blocked, per_tuple.throughput
+    tcp_rtt = per_tuple.tcp_rtt
     judgement = snapshot.judgement
     networks: set[str] = set()
     for key, series in snapshot.series.items():
@@ -178,6 +188,8 @@ def families(
                 not_after.add_metric(labels, cert_not_after)
             if obs.throughput is not None and obs.throughput.bytes_per_second is not None:
                 throughput.add_metric(labels, obs.throughput.bytes_per_second)
+            if obs.tcp_rtt is not None:
+                tcp_rtt.add_metric(labels, obs.tcp_rtt)
         for phase, hist in series.phases.items():
             phase_hist.add_metric(
                 [*labels, phase.value], buckets=_histogram_buckets(hist), sum_value=hist.sum
@@ -412,8 +424,8 @@ class _KeyText:
         return parts
 
 
-_TUPLE_FAMILIES = 9  # len(tuple_families().all())
-_NO_OBS = (b"", b"", b"", b"", b"")
+_TUPLE_FAMILIES = 10  # len(tuple_families().all())
+_NO_OBS = (b"", b"", b"", b"", b"", b"")
 
 
 class _TupleText:
@@ -427,7 +439,7 @@ class _TupleText:
         self.obs: object = _NOTHING
         self.series: object = _NOTHING
         self.finding: object = _NOTHING
-        self.obs_lines: tuple[bytes, bytes, bytes, bytes, bytes] = _NO_OBS
+        self.obs_lines: tuple[bytes, bytes, bytes, bytes, bytes, bytes] = _NO_OBS
         self.series_lines: tuple[bytes, bytes] = (b"", b"")
         self.finding_lines: tuple[bytes, bytes] = (b"", b"")
 
@@ -441,6 +453,7 @@ class _TupleText:
             else:
                 cert = obs.cert_not_after
                 rate = obs.throughput.bytes_per_second if obs.throughput is not None else None
+                rtt = obs.tcp_rtt
                 self.obs_lines = (
                     f"messaging_probe_success{k.base}{_go(1.0 if obs.success else 0.0)}\n".encode(),
                     "".join(
@@ -458,6 +471,9 @@ class _TupleText:
                     else (
                         f"messaging_probe_throughput_bytes_per_second{k.base}{_go(rate)}\n"
                     ).encode(),
+                    b""
+                    if rtt is None
+                    else f"messaging_probe_tcp_rtt_seconds{k.base}{_go(rtt)}\n".encode(),
                 )
         if series is not self.series:
             self.series = series
@@ -498,7 +514,7 @@ class _TupleText:
     def lines(self) -> tuple[bytes, ...]:
         """Its text in each per-tuple family, in `tuple_families().all()` order."""
         o, s, f = self.obs_lines, self.series_lines, self.finding_lines
-        return (o[0], o[1], s[0], s[1], o[2], o[3], f[0], f[1], o[4])
+        return (o[0], o[1], s[0], s[1], o[2], o[3], f[0], f[1], o[4], o[5])
 
 
 _NOTHING = object()

@@ -104,7 +104,13 @@ class DnsObservation:
     ttl: int | None = None
     error: ErrorKind | None = None
     detail: str | None = None  # exception text, for the detail page and logs only
-    duration: float = 0.0  # seconds
+    #: Seconds of the exchange: over UDP, from the query sent to the reply's arrival as the
+    #: kernel stamped it; otherwise from the start until the reply was read.
+    duration: float = 0.0
+    #: Seconds the exporter spent around a UDP exchange and left out of `duration`: making
+    #: the socket before the query left, and after the reply arrived, the wait until a busy
+    #: event loop read it and the parsing.
+    overhead: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +120,10 @@ class ConnectAttempt:
     error: ErrorKind | None = None
     detail: str | None = None
     duration: float = 0.0  # seconds
+    #: The kernel's round-trip time of the handshake (TCP_INFO `tcpi_rtt`), seconds: the
+    #: path alone, where `duration` also holds the event loop's wake-up. None when it failed,
+    #: through a proxy (the kernel knows only the hop to the proxy) or off Linux.
+    rtt: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,6 +251,14 @@ class Observation:
     def result(self) -> str:
         """The `result` label of `messaging_probes_total`."""
         return RESULT_SUCCESS if self.error is None else self.error.value
+
+    @property
+    def tcp_rtt(self) -> float | None:
+        """Kernel round-trip time (seconds) of the connection that counted, if known."""
+        for attempt in reversed(self.connects):
+            if attempt.error is None:
+                return attempt.rtt
+        return None
 
     @property
     def cert_not_after(self) -> float | None:

@@ -22,7 +22,11 @@ import ctypes
 import errno
 import ipaddress
 import os
+import platform
 import socket
+import struct
+import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +36,18 @@ from exporter.config import Network, Proxy
 from exporter.errors import NetworkSetupError, ProxyFailure, ProxyUnsupported
 
 CLONE_NEWNET = 0x40000000
+#: Offset and size of `tcpi_rtt` (microseconds, u32) in Linux's `struct tcp_info`
+#: (include/uapi/linux/tcp.h: 8 bytes of u8 fields, then u32s; rtt is the 16th u32).
+_TCPI_RTT = struct.Struct("=I")
+_TCPI_RTT_OFFSET = 68
+_TCP_INFO_LEN = 104  # the kernel copies min(asked, its own size)
+#: SO_TIMESTAMPNS (= SCM_TIMESTAMPNS) of asm-generic/socket.h, which Python's socket module
+#: does not name. Architectures that number it otherwise (alpha, mips, parisc, sparc, ...) go
+#: without arrival stamps.
+_SO_TIMESTAMPNS = 35
+_STAMPED_MACHINES = frozenset({"x86_64", "aarch64", "arm64", "armv7l", "armv6l", "i686", "riscv64"})
+_TIMESPEC = struct.Struct("@ll")  # struct timespec: seconds, nanoseconds (CLOCK_REALTIME)
+_ANCILLARY_SIZE = socket.CMSG_SPACE(_TIMESPEC.size)
 NETNS_RUN_DIR = "/run/netns"
 
 
@@ -161,6 +177,26 @@ class Dialer:
                 f"network {self.name!r} goes through a SOCKS proxy, which carries TCP only",
             )
         return self.make_socket(family, socket.SOCK_DGRAM)
+
+    def handshake_rtt(self, sock: socket.socket) -> float | None:
+        """The kernel's round-trip time of a just-connected socket's handshake, seconds.
+
+        Right after connect the kernel's smoothed RTT is the one sample the SYN/SYN-ACK gave,
+        taken in the kernel when the SYN-ACK arrived: unlike a wall-clock connect phase it is
+        not inflated by a busy event loop. None through a proxy (that RTT would be to the
+        proxy), where TCP_INFO is missing (not Linux), or when the kernel took no sample.
+        """
+        tcp_info = getattr(socket, "TCP_INFO", None)
+        if self.network.proxy is not None or tcp_info is None:
+            return None
+        try:
+            info = sock.getsockopt(socket.IPPROTO_TCP, tcp_info, _TCP_INFO_LEN)
+        except OSError:
+            return None
+        if len(info) < _TCPI_RTT_OFFSET + _TCPI_RTT.size:
+            return None
+        (micros,) = _TCPI_RTT.unpack_from(info, _TCPI_RTT_OFFSET)
+        return micros / 1e6 if micros else None
 
     async def connect_tcp(self, address: str, port: int) -> socket.socket:
         """A connected TCP socket to address:port (through the proxy if any).
@@ -300,6 +336,40 @@ async def sock_sendto(sock: socket.socket, data: bytes, address: tuple[Any, ...]
             return sock.sendto(data, address)
         except (BlockingIOError, InterruptedError):
             await _ready(sock, write=True)
+
+
+def stamp_arrivals(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp each datagram with its arrival time (SO_TIMESTAMPNS), for
+    `sock_recvfrom_stamped`. False where it cannot: off Linux, on an architecture whose
+    number for the option is not asm-generic's, or when the kernel refuses."""
+    if sys.platform != "linux" or platform.machine() not in _STAMPED_MACHINES:
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+async def sock_recvfrom_stamped(sock: socket.socket, size: int) -> tuple[bytes, Any, float | None]:
+    """`sock_recvfrom`, and how long the datagram waited in the kernel before this read,
+    seconds: the wall clock now minus its arrival stamp (`stamp_arrivals`). That wait is the
+    event loop's lateness, not the network's; None without a stamp, 0.0 for a stamp from
+    the future (the wall clock stepped back)."""
+    while True:
+        try:
+            data, ancillary, _flags, address = sock.recvmsg(size, _ANCILLARY_SIZE)
+        except (BlockingIOError, InterruptedError):
+            await _ready(sock, write=False)
+            continue
+        now = time.time()
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                if len(payload) < _TIMESPEC.size:
+                    break
+                seconds, nanos = _TIMESPEC.unpack_from(payload)
+                return data, address, max(now - (seconds + nanos / 1e9), 0.0)
+        return data, address, None
 
 
 async def sock_recvfrom(sock: socket.socket, size: int) -> tuple[bytes, Any]:

@@ -563,6 +563,8 @@ class Prober:
             resolv_conf=self._resolv_conf,
         )
         duration = attempt.end()
+        if result.overhead:  # the exporter's own time (a busy loop): not the resolver's
+            duration = attempt.phases[Phase.DNS] = max(duration - result.overhead, 0.0)
         if result.error is None and not result.answers:
             result = dataclasses.replace(
                 result, error=ErrorKind.DNS_NO_ANSWER, detail=result.detail or "no addresses"
@@ -661,7 +663,14 @@ class Prober:
             duration = time.perf_counter() - t0
             attempt.sockets.append(sock)
             attempt.pending_connect = None
-            attempt.connects.append(ConnectAttempt(address=address, port=port, duration=duration))
+            attempt.connects.append(
+                ConnectAttempt(
+                    address=address,
+                    port=port,
+                    duration=duration,
+                    rtt=dialer.handshake_rtt(sock),
+                )
+            )
             attempt.address = address
             attempt.end()
             attempt.log.add(f"connect {address}:{port} ok in {_ms(duration)}")

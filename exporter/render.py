@@ -60,8 +60,8 @@ def probe_query(key: TupleKey) -> str:
 
 
 def summary_json(obs: Observation, finding: Finding | None = None) -> Json:
-    """One row of the table: labels, result, verdict, failed phase, phase durations (ms),
-    finish time."""
+    """One row of the table: labels, result, verdict, failed phase, phase durations (ms), the
+    kernel's handshake RTT (ms), start and finish time."""
     return {
         **labels_of(obs.key),
         "result": obs.result,
@@ -69,6 +69,7 @@ def summary_json(obs: Observation, finding: Finding | None = None) -> Json:
         "verdict_reason": finding.reason if finding else None,
         "failed_phase": obs.failed_phase.value if obs.failed_phase else None,
         "phases_ms": {p.value: _ms(s) for p, s in _ordered_phases(obs.phases)},
+        "tcp_rtt_ms": None if obs.tcp_rtt is None else round(obs.tcp_rtt * 1000.0, 3),
         "started": iso_time(obs.started),
         "finished": iso_time(obs.finished),
     }
@@ -86,6 +87,7 @@ def _dns_json(dns: DnsObservation) -> Json:
         "error": dns.error.value if dns.error else None,
         "detail": dns.detail,
         "duration_ms": _ms(dns.duration),
+        "overhead_ms": round(dns.overhead * 1000.0, 3),
     }
 
 
@@ -96,6 +98,7 @@ def _connect_json(c: ConnectAttempt) -> Json:
         "error": c.error.value if c.error else None,
         "detail": c.detail,
         "duration_ms": _ms(c.duration),
+        "rtt_ms": None if c.rtt is None else round(c.rtt * 1000.0, 3),
     }
 
 
@@ -458,11 +461,13 @@ def detail_html(
         rows = "".join(
             f"<tr><td>{_e(c.address)}</td><td>{_e(c.port)}</td>"
             f"<td>{_e(_error_text(c.error, c.detail) or 'connected')}</td>"
-            f'<td class="num">{c.duration * 1000.0:.1f}</td></tr>'
+            f'<td class="num">{c.duration * 1000.0:.1f}</td>'
+            f'<td class="num">{"" if c.rtt is None else f"{c.rtt * 1000.0:.3f}"}</td></tr>'
             for c in obs.connects
         )
         parts.append(
-            "<table><tr><th>address</th><th>port</th><th>outcome</th><th>ms</th></tr>"
+            "<table><tr><th>address</th><th>port</th><th>outcome</th><th>ms</th>"
+            "<th>kernel RTT ms</th></tr>"
             f"{rows}</table>"
         )
     for title, tls_obs in (("TLS", obs.tls), ("Control handshake (control SNI)", obs.control)):

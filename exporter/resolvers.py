@@ -55,7 +55,13 @@ from dns.quic._common import UnexpectedEOF  # dnspython does not re-export it
 from exporter.config import IdentityCheck, Resolver, ResolverType, TlsOptions
 from exporter.errors import NetworkSetupError, classify, describe
 from exporter.model import DnsObservation, ErrorKind
-from exporter.network import Dialer, family_of, sock_recvfrom, sock_sendto
+from exporter.network import (
+    Dialer,
+    family_of,
+    sock_recvfrom_stamped,
+    sock_sendto,
+    stamp_arrivals,
+)
 from exporter.tls import TlsContexts
 
 DNS_MESSAGE = "application/dns-message"
@@ -184,6 +190,7 @@ def _failed(qname: str, qtype: str, trace: _Trace, exc: Exception) -> DnsObserva
         error=classify(exc),
         detail=describe(exc),
         duration=trace.elapsed(),
+        overhead=trace.overhead(),
     )
 
 
@@ -237,6 +244,7 @@ async def ask_identity(
         rcode=rcode,
         answers=tuple(answers[:16]),
         duration=trace.elapsed(),
+        overhead=trace.overhead(),
     )
 
 
@@ -278,10 +286,31 @@ class _Trace:
     server: str
     started: float = 0.0  # time.monotonic()
     finished: float | None = None
+    #: Monotonic times of the first UDP query sent (to any server) and of the accepted UDP
+    #: reply's arrival (from the kernel's stamp): the network's part of the exchange.
+    first_sent: float | None = None
+    arrived: float | None = None
+
+    def _whole(self) -> float:
+        if not self.started:
+            return 0.0
+        end = self.finished if self.finished is not None else time.monotonic()
+        return max(end - self.started, 0.0)
 
     def elapsed(self) -> float:
-        end = self.finished if self.finished is not None else time.monotonic()
-        return max(end - self.started, 0.0) if self.started else 0.0
+        """Seconds of the exchange: from the query sent to the reply's arrival when the
+        kernel stamped it (UDP), else from the start until the reply was read. A stamp that
+        does not fall inside the exchange (a wall clock that jumped) is not used."""
+        sent, arrived = self.first_sent, self.arrived
+        if sent is not None and arrived is not None and self.started:
+            end = self.finished if self.finished is not None else time.monotonic()
+            if self.started <= sent <= arrived <= end:
+                return arrived - sent
+        return self._whole()
+
+    def overhead(self) -> float:
+        """Seconds of the exchange that `elapsed()` leaves out: the exporter's own time."""
+        return max(self._whole() - self.elapsed(), 0.0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -389,6 +418,7 @@ def _observe(
         error=error,
         detail=detail,
         duration=trace.elapsed(),
+        overhead=trace.overhead(),
     )
 
 
@@ -438,12 +468,19 @@ class _DatagramSocket(dns._asyncbackend.DatagramSocket):
         super().__init__(sock.family, socket.SOCK_DGRAM)
         self.sock = sock
         self.max_reply = max_reply
+        #: Monotonic time of the first send, and the kernel's arrival time of the last
+        #: datagram read (None without an arrival stamp).
+        self.sent: float | None = None
+        self.arrived: float | None = None
 
     async def sendto(self, what: bytes, destination: Any, seconds: float | None) -> int:
+        if self.sent is None:
+            self.sent = time.monotonic()
         return int(await _bounded(sock_sendto(self.sock, what, destination), seconds))
 
     async def recvfrom(self, size: int, seconds: float | None) -> tuple[bytes, Any]:
-        data, address = await _bounded(sock_recvfrom(self.sock, size), seconds)
+        data, address, waited = await _bounded(sock_recvfrom_stamped(self.sock, size), seconds)
+        self.arrived = None if waited is None else time.monotonic() - waited
         if len(data) > self.max_reply:
             raise _bad_response(
                 f"UDP reply of {len(data)} bytes, larger than the {self.max_reply} bytes asked"
@@ -563,23 +600,29 @@ async def _udp_then_tcp(
     # Connected: the kernel then drops datagrams from other sources and reports ICMP
     # port-unreachable as ECONNREFUSED instead of letting the query time out.
     await loop.sock_connect(sock, (address, port))
+    stamp_arrivals(sock)  # the reply's arrival, not the loop's wake-up, ends the exchange
     interval = resend_interval(deadline - loop.time())
     resender = asyncio.create_task(_resend(sock, message.to_wire(), interval))
+    # What the query advertised: EDNS payload, or DNS's 512 bytes without EDNS.
+    datagrams = _DatagramSocket(sock, max_reply=message.payload if message.edns >= 0 else 512)
     try:
-        return await dns.asyncquery.udp(
+        reply = await dns.asyncquery.udp(
             message,
             address,
             port=port,
-            # What the query advertised: EDNS payload, or DNS's 512 bytes without EDNS.
-            sock=_DatagramSocket(sock, max_reply=message.payload if message.edns >= 0 else 512),
+            sock=datagrams,
             ignore_unexpected=True,
             raise_on_truncation=True,
         )
+        call.trace.arrived = datagrams.arrived  # the accepted reply: the last datagram read
+        return reply
     except dns.message.Truncated as exc:
         partial = exc.message()  # type: ignore[no-untyped-call]  # dnspython leaves it unannotated
         if not message.is_response(partial):
             raise _bad_response("truncated reply does not answer the query") from exc
     finally:
+        if call.trace.first_sent is None:
+            call.trace.first_sent = datagrams.sent  # a lookup's time starts at its first query
         resender.cancel()
         await asyncio.wait([resender])  # never raises: a cancellation of ours propagates
     sock.close()
@@ -929,6 +972,7 @@ async def _system(call: _Call, message: dns.message.Message) -> dns.message.Mess
     last_error: Exception | None = None
     for index, nameserver in enumerate(nameservers):
         server = call.trace.server = _endpoint_url("udp", nameserver, call.resolver.port)
+        call.trace.arrived = None  # only the reply returned ends the exchange
         share = (call.deadline - loop.time()) / (len(nameservers) - index)
         scope = asyncio.timeout(share)
         try:
@@ -957,6 +1001,7 @@ async def _system(call: _Call, message: dns.message.Message) -> dns.message.Mess
         return reply
     if last_reply is not None:
         call.trace.server, reply = last_reply
+        call.trace.arrived = None  # later servers' tries came after it: the time stays whole
         return reply
     assert last_error is not None  # _nameservers() never returns an empty list
     raise last_error

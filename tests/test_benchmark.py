@@ -58,6 +58,11 @@ def test_quick_benchmark_measures_every_part(tmp_path: Path) -> None:
     for row in timing:
         assert row["dns"]["samples"] > 0, row
         assert row["http"]["samples"] > 0, row
+    for row in (r for r in timing if r["side"] == "exporter"):
+        # every connect of a direct network has the kernel's RTT beside its wall-clock time
+        assert row["kernel_rtt_ms"]["samples"] > 0, row
+        assert row["connect_ms"]["samples"] > 0, row
+        assert row["kernel_rtt_ms"]["p50"] <= row["connect_ms"]["p50"], row
     hold = results["targets_hold_error"]
     assert hold["dns"]["samples"] > 0
     assert hold["http"]["samples"] > 0

@@ -80,6 +80,8 @@ def test_per_tuple_metrics() -> None:
         r.get_sample_value("messaging_tls_cert_not_after_timestamp_seconds", LABELS)
         == CERT_NOT_AFTER
     )
+    # the kernel's handshake RTT of the connection that counted
+    assert r.get_sample_value("messaging_probe_tcp_rtt_seconds", LABELS) == 0.2 * 0.1
 
 
 def test_failed_probe() -> None:
@@ -97,6 +99,7 @@ def test_failed_probe() -> None:
         r.get_sample_value("messaging_probe_duration_seconds", {**LABELS, "phase": "tls"}) is None
     )
     assert r.get_sample_value("messaging_tls_cert_not_after_timestamp_seconds", LABELS) is None
+    assert r.get_sample_value("messaging_probe_tcp_rtt_seconds", LABELS) is None
     # ... but the histogram of TLS keeps the earlier probe
     assert (
         r.get_sample_value("messaging_probe_phase_seconds_count", {**LABELS, "phase": "tls"}) == 1.0

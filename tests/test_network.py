@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -76,6 +77,30 @@ async def test_default_network_connects(banner: tuple[BannerServer, int]) -> Non
     sock = await Dialer(Network(name="default")).connect_tcp("127.0.0.1", port)
     assert await read_banner(sock) == b"host"
     assert server.peers == ["127.0.0.1"]
+
+
+async def test_handshake_rtt_is_the_kernels_not_the_event_loops(
+    banner: tuple[BannerServer, int],
+) -> None:
+    """The connect's wall-clock time holds the loop's wake-up; TCP_INFO's RTT does not. The
+    loop is held for 50 ms while the loopback handshake completes in the kernel: the
+    wall-clock connect takes at least that long, the kernel's RTT stays far below it."""
+    _, port = banner
+    dialer = Dialer(Network(name="default"))
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    task = asyncio.create_task(dialer.connect_tcp("127.0.0.1", port))
+    await asyncio.sleep(0)  # the task runs up to connect(): the SYN is sent
+    time.sleep(0.05)  # noqa: ASYNC251  # holding the loop is the point: a busy exporter
+    sock = await task
+    wall = loop.time() - t0
+    rtt = dialer.handshake_rtt(sock)
+    sock.close()
+    assert wall >= 0.05
+    assert rtt is not None
+    assert 0 < rtt < 0.01, (
+        f"kernel RTT {rtt * 1000:.3f} ms, wall-clock connect {wall * 1000:.1f} ms"
+    )
 
 
 async def test_source_address_is_bound(banner: tuple[BannerServer, int]) -> None:
@@ -252,7 +277,9 @@ async def test_socks5_with_credentials(
         scheme="socks5", host="127.0.0.1", port=proxy_port, username=user, password=password
     )
     dialer = Dialer(Network(name="tor", proxy=proxy))
-    assert await read_banner(await dialer.connect_tcp("127.0.0.1", port)) == b"host"
+    sock = await dialer.connect_tcp("127.0.0.1", port)
+    assert dialer.handshake_rtt(sock) is None  # the kernel knows only the hop to the proxy
+    assert await read_banner(sock) == b"host"
     assert server.peers == ["127.0.0.1"]
     assert password not in dialer.describe()
     assert password not in repr(proxy)
@@ -296,13 +323,18 @@ def test_proxy_network_refuses_udp() -> None:
 
 
 def test_udp_helpers_work_on_asyncio_and_uvloop() -> None:
-    """`sock_sendto`/`sock_recvfrom` stand in for the loop methods uvloop lacks: a datagram
-    goes out and one comes back, on both loops (MESSAGING_EXPORTER_LOOP=uvloop runs the
-    exporter on uvloop)."""
+    """`sock_sendto`/`sock_recvfrom(_stamped)` stand in for the loop methods uvloop lacks: a
+    datagram goes out and one comes back, on both loops (MESSAGING_EXPORTER_LOOP=uvloop runs
+    the exporter on uvloop)."""
     import asyncio
 
     from exporter.app import loop_factory
-    from exporter.network import sock_recvfrom, sock_sendto
+    from exporter.network import (
+        sock_recvfrom,
+        sock_recvfrom_stamped,
+        sock_sendto,
+        stamp_arrivals,
+    )
 
     async def exchange() -> tuple[bytes, bytes]:
         with (
@@ -319,7 +351,10 @@ def test_udp_helpers_work_on_asyncio_and_uvloop() -> None:
             got, sender = await asyncio.wait_for(receive, 5)
             assert sender == a.getsockname()
             await sock_sendto(b, b"pong", sender)
-            back, _ = await asyncio.wait_for(sock_recvfrom(a, 100), 5)
+            assert stamp_arrivals(a)  # Linux on this machine's architecture
+            back, _, waited = await asyncio.wait_for(sock_recvfrom_stamped(a, 100), 5)
+            assert waited is not None
+            assert 0.0 <= waited < 1.0  # the arrival stamp was read: a wait, not a date
             return got, back
 
     for choice in ("asyncio", "uvloop"):

@@ -157,6 +157,10 @@ async def test_https_success_records_every_phase(pki: Pki) -> None:
     assert len(obs.connects) == 1
     assert obs.connects[0].error is None
     assert obs.connects[0].duration > 0
+    rtt = obs.connects[0].rtt
+    assert rtt is not None
+    assert 0 < rtt <= obs.connects[0].duration  # the path alone, within the wall-clock phase
+    assert obs.tcp_rtt == rtt
     assert obs.dns is None
     assert obs.tls is not None
     assert obs.tls.server_name == HOST

@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import socket
 import ssl
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import aiohttp
 import dns.message
 import dns.rdataclass
 import dns.rdatatype
+import dns.rrset
 import pytest
 
 from exporter import resolvers
@@ -348,6 +350,71 @@ async def test_delay_within_budget_still_answers(
     )
     assert obs.error is None
     assert obs.duration >= 0.2
+
+
+async def test_udp_reply_time_is_its_arrival_not_the_busy_loops_wake_up(
+    contexts: TlsContexts,
+) -> None:
+    """The kernel stamps a UDP reply's arrival: a reply that waits in the socket while the
+    event loop is busy does not count as DNS time. A responder thread answers at once, while
+    the test holds the loop for 50 ms: the exchange takes >= 50 ms of wall clock, the
+    observation reports the network's part and the exporter's own time apart."""
+    received, go = threading.Event(), threading.Event()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(5)
+
+        def respond() -> None:
+            wire, peer = udp.recvfrom(512)
+            received.set()
+            go.wait(5)
+            reply = dns.message.make_response(dns.message.from_wire(wire))
+            reply.answer.append(dns.rrset.from_text("a.test.", 300, "IN", "A", "192.0.2.1"))
+            udp.sendto(reply.to_wire(), peer)
+
+        responder = threading.Thread(target=respond, daemon=True)
+        responder.start()
+        resolver = Resolver(
+            name="udp", type=ResolverType.UDP, address="127.0.0.1", port=udp.getsockname()[1]
+        )
+        t0 = time.monotonic()
+        task = asyncio.create_task(
+            query(resolver, DEFAULT, "a.test", "A", contexts=contexts, timeout=5)
+        )
+        while not received.is_set():  # step the loop until the query is out
+            assert not task.done(), task
+            await asyncio.sleep(0)
+        go.set()
+        responder.join(5)  # the reply is in the socket's queue now
+        time.sleep(0.05)  # noqa: ASYNC251  # holding the loop is the point: a busy exporter
+        obs = await task
+        wall = time.monotonic() - t0
+    assert obs.error is None, obs.detail
+    assert obs.answers == ("192.0.2.1",)
+    assert wall >= 0.05
+    assert obs.overhead >= 0.045, obs
+    assert obs.duration < 0.02, f"{obs.duration * 1e3:.1f} ms reported, {wall * 1e3:.1f} ms wall"
+    assert abs(obs.duration + obs.overhead - wall) < 0.02
+
+
+@pytest.mark.parametrize(
+    ("first_sent", "arrived", "elapsed"),
+    [
+        pytest.param(10.1, 10.3, 0.2, id="stamped"),
+        pytest.param(10.1, 11.0, 0.5, id="arrival-after-the-read"),  # the wall clock jumped
+        pytest.param(10.1, 10.05, 0.5, id="arrival-before-the-send"),
+        pytest.param(None, 10.3, 0.5, id="never-sent"),
+        pytest.param(10.1, None, 0.5, id="no-stamp"),
+    ],
+)
+def test_trace_takes_the_kernel_stamp_only_inside_the_exchange(
+    first_sent: float | None, arrived: float | None, elapsed: float
+) -> None:
+    trace = resolvers._Trace(
+        server="udp://x", started=10.0, finished=10.5, first_sent=first_sent, arrived=arrived
+    )
+    assert trace.elapsed() == pytest.approx(elapsed)
+    assert trace.overhead() == pytest.approx(0.5 - elapsed)
 
 
 @pytest.mark.parametrize(

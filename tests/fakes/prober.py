@@ -91,7 +91,9 @@ def make_observation(
             }
         ),
         dns=dns,
-        connects=(ConnectAttempt(address=address, port=443, duration=total * 0.2),),
+        connects=(
+            ConnectAttempt(address=address, port=443, duration=total * 0.2, rtt=total * 0.1),
+        ),
         address=address,
         tls=TlsObservation(
             server_name="fake.example",
