@@ -639,9 +639,20 @@ def _http(ctx: _Ctx, path: str, value: object) -> HttpOptions | None:
                 ctx.error(f"{p}[{i}]", f"expected a regular expression, got {_describe(item)}")
                 continue
             try:
-                patterns.append(re.compile(item.encode()))
+                pattern = re.compile(item.encode())
             except re.error as e:
                 ctx.error(f"{p}[{i}]", f"invalid regular expression {_q(item)}: {e}")
+                continue
+            # A pattern that matches nothing matches every body: each response, honest or
+            # not, would fail as a blockpage (a false `http_blockpage` on every network).
+            if pattern.search(b"") is not None:
+                ctx.error(
+                    f"{p}[{i}]",
+                    f"{_q(item)} matches an empty body, so every response would match "
+                    "(expected a pattern that needs at least one character)",
+                )
+                continue
+            patterns.append(pattern)
     headers: Mapping[str, str] = MappingProxyType({})
     if "headers" in f:
         headers = _headers(ctx, _join(path, "headers"), f["headers"]) or headers

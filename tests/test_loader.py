@@ -654,7 +654,7 @@ BAD: list[tuple[str, str, set[str]]] = [
                       method: FETCH
                       path: index.html
                       expect_status: [200, 6xx, 99, "200"]
-                      fail_if_body_matches: ["blocked", "(unclosed"]
+                      fail_if_body_matches: ["blocked", "(unclosed", "(denied)?", "^"]
                       headers: {X-Count: 1, "Bad Name": x}
                       body_limit: 32MiB
                   b:
@@ -675,6 +675,12 @@ BAD: list[tuple[str, str, set[str]]] = [
             'a class 1xx-5xx, got "200"',
             "services.s.endpoints.a.http.fail_if_body_matches[1]: invalid regular expression "
             '"(unclosed": missing ), unterminated subpattern at position 0',
+            'services.s.endpoints.a.http.fail_if_body_matches[2]: "(denied)?" matches an empty '
+            "body, so every response would match (expected a pattern that needs at least one "
+            "character)",
+            'services.s.endpoints.a.http.fail_if_body_matches[3]: "^" matches an empty '
+            "body, so every response would match (expected a pattern that needs at least one "
+            "character)",
             "services.s.endpoints.a.http.headers.X-Count: expected a string value, got 1 "
             "(quote it)",
             'services.s.endpoints.a.http.headers.Bad Name: invalid header name "Bad Name"',
