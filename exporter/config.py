@@ -137,7 +137,9 @@ class HttpOptions:
     path: str = "/"
     expect_status: tuple[StatusRange, ...] = DEFAULT_EXPECT_STATUS
     fail_if_body_matches: tuple[re.Pattern[bytes], ...] = ()
-    headers: Mapping[str, str] = field(default_factory=_frozen_map)
+    # Request headers may carry a secret (`Authorization`, a token): kept out of repr() like
+    # the proxy's credentials, so no Config or error text that embeds these options shows them.
+    headers: Mapping[str, str] = field(default_factory=_frozen_map, repr=False)
     body_limit: int = DEFAULT_BODY_LIMIT
 
     def status_ok(self, status: int) -> bool:

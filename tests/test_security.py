@@ -63,6 +63,23 @@ def test_proxy_repr_and_str_redact_the_credentials() -> None:
     assert proxy.redacted_url == "socks5://<redacted>@127.0.0.1:1080"
 
 
+def test_config_repr_hides_http_request_headers() -> None:
+    token = "Bearer tok-Q8wZ1-secret"
+    config = parse_yaml(
+        "services:\n"
+        "  s:\n"
+        "    endpoints:\n"
+        "      e:\n"
+        "        {host: example.org, port: 443, checks: [dns, tcp, tls, http],\n"
+        f"         http: {{headers: {{Authorization: '{token}'}}}}}}\n"
+    )
+    http = config.services["s"].endpoints["e"].http
+    assert http is not None
+    assert http.headers["Authorization"] == token  # kept for the request, just not shown
+    assert token not in repr(config)
+    assert token not in repr(http)
+
+
 def test_config_repr_and_errors_redact_the_proxy() -> None:
     url = f"socks5://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:1080"
     config = parse_yaml(
