@@ -147,6 +147,9 @@ class TlsObservation:
     error: ErrorKind | None = None
     detail: str | None = None
     duration: float = 0.0
+    #: Seconds left out of `duration`: how long the newest data the phase read sat in the
+    #: kernel (by its SO_TIMESTAMPNS stamp) before a busy event loop came to read it.
+    overhead: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,6 +166,9 @@ class HttpObservation:
     error: ErrorKind | None = None
     detail: str | None = None
     duration: float = 0.0
+    #: Seconds left out of `duration`: how long the newest data the phase read sat in the
+    #: kernel (by its SO_TIMESTAMPNS stamp) before a busy event loop came to read it.
+    overhead: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

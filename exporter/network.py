@@ -339,9 +339,10 @@ async def sock_sendto(sock: socket.socket, data: bytes, address: tuple[Any, ...]
 
 
 def stamp_arrivals(sock: socket.socket) -> bool:
-    """Ask the kernel to stamp each datagram with its arrival time (SO_TIMESTAMPNS), for
-    `sock_recvfrom_stamped`. False where it cannot: off Linux, on an architecture whose
-    number for the option is not asm-generic's, or when the kernel refuses."""
+    """Ask the kernel to stamp each datagram or segment with its arrival time
+    (SO_TIMESTAMPNS), for `sock_recvfrom_stamped` and `sock_recv_stamped`. False where it
+    cannot: off Linux, on an architecture whose number for the option is not asm-generic's,
+    or when the kernel refuses."""
     if sys.platform != "linux" or platform.machine() not in _STAMPED_MACHINES:
         return False
     try:
@@ -349,6 +350,19 @@ def stamp_arrivals(sock: socket.socket) -> bool:
     except OSError:
         return False
     return True
+
+
+def _waited(ancillary: list[tuple[int, int, bytes]], now: float) -> float | None:
+    """Seconds since the kernel's arrival stamp in `ancillary` (wall clock `now`); None
+    without a stamp, 0.0 for a stamp from the future (the wall clock stepped back)."""
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+            if len(payload) < _TIMESPEC.size:
+                return None
+            seconds, nanos = _TIMESPEC.unpack_from(payload)
+            stamp = float(seconds) + float(nanos) / 1e9
+            return max(now - stamp, 0.0)
+    return None
 
 
 async def sock_recvfrom_stamped(sock: socket.socket, size: int) -> tuple[bytes, Any, float | None]:
@@ -362,14 +376,20 @@ async def sock_recvfrom_stamped(sock: socket.socket, size: int) -> tuple[bytes, 
         except (BlockingIOError, InterruptedError):
             await _ready(sock, write=False)
             continue
-        now = time.time()
-        for level, kind, payload in ancillary:
-            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
-                if len(payload) < _TIMESPEC.size:
-                    break
-                seconds, nanos = _TIMESPEC.unpack_from(payload)
-                return data, address, max(now - (seconds + nanos / 1e9), 0.0)
-        return data, address, None
+        return data, address, _waited(ancillary, time.time())
+
+
+async def sock_recv_stamped(sock: socket.socket, size: int) -> tuple[bytes, float | None]:
+    """`loop.sock_recv` on a stream socket, and how long the newest segment of what was read
+    waited in the kernel (as `sock_recvfrom_stamped`; TCP stamps each segment and reports
+    the last one read). None without a stamp, e.g. at the end of the stream."""
+    while True:
+        try:
+            data, ancillary, _flags, _address = sock.recvmsg(size, _ANCILLARY_SIZE)
+        except (BlockingIOError, InterruptedError):
+            await _ready(sock, write=False)
+            continue
+        return data, _waited(ancillary, time.time()) if data else None
 
 
 async def sock_recvfrom(sock: socket.socket, size: int) -> tuple[bytes, Any]:

@@ -54,7 +54,7 @@ from exporter.model import (
     TlsObservation,
     TupleKey,
 )
-from exporter.network import Dialer
+from exporter.network import Dialer, sock_recv_stamped, stamp_arrivals
 from exporter.quic import QuicProbe, QuicTrust
 from exporter.resolvers import ask_identity, query
 from exporter.throughput import measure
@@ -138,21 +138,55 @@ class ProbeLog:
         return tuple(self._lines)
 
 
-class SocketStream:
-    """Plain TCP as a `ByteStream` (exporter.http)."""
+class _Reader:
+    """Reads of a probe's socket, with the kernel's arrival stamps when `stamped`: how long
+    the newest data read sat in the kernel before the event loop came to read it. That wait
+    is the exporter's lateness, not the peer's, and `lag()` lets a phase leave it out."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, *, stamped: bool) -> None:
         self._sock = sock
         self._loop = asyncio.get_running_loop()
+        self._stamped = stamped and stamp_arrivals(sock)
+        self._read_at = 0.0  # perf_counter seconds of the newest stamped read with data
+        self._arrived = 0.0  # perf_counter seconds when that data arrived, by its stamp
+
+    async def _read(self, max_bytes: int) -> bytes:
+        if not self._stamped:
+            return await self._loop.sock_recv(self._sock, max_bytes)
+        data, waited = await sock_recv_stamped(self._sock, max_bytes)
+        if waited is not None:
+            self._read_at = time.perf_counter()
+            self._arrived = self._read_at - waited
+        return data
+
+    def lag(self, since: float) -> float:
+        """`unread_time` of the newest data read, for a phase that began at `since`."""
+        return unread_time(read_at=self._read_at, arrived=self._arrived, since=since)
+
+
+def unread_time(*, read_at: float, arrived: float, since: float) -> float:
+    """Seconds data sat in the kernel unread, for a phase that began at `since`: from its
+    arrival (or `since`, when it arrived earlier) to its read; 0.0 when it was read before
+    the phase began (not the phase's data). All on one clock (perf_counter seconds)."""
+    if read_at <= since:
+        return 0.0
+    return read_at - max(arrived, since)
+
+
+class SocketStream(_Reader):
+    """Plain TCP as a `ByteStream` (exporter.http)."""
+
+    def __init__(self, sock: socket.socket, *, stamped: bool = False) -> None:
+        super().__init__(sock, stamped=stamped)
 
     async def send(self, data: bytes) -> None:
         await self._loop.sock_sendall(self._sock, data)
 
     async def recv(self, max_bytes: int) -> bytes:
-        return await self._loop.sock_recv(self._sock, max_bytes)
+        return await self._read(max_bytes)
 
 
-class TlsStream:
+class TlsStream(_Reader):
     """TLS client over a connected non-blocking socket, through memory BIOs.
 
     The socket stays the caller's: closing it ends the stream. Reads treat a close without
@@ -160,9 +194,15 @@ class TlsStream:
     by h11, tells a cut body from a complete one.
     """
 
-    def __init__(self, sock: socket.socket, ctx: ssl.SSLContext, server_hostname: str) -> None:
-        self._sock = sock
-        self._loop = asyncio.get_running_loop()
+    def __init__(
+        self,
+        sock: socket.socket,
+        ctx: ssl.SSLContext,
+        server_hostname: str,
+        *,
+        stamped: bool = False,
+    ) -> None:
+        super().__init__(sock, stamped=stamped)
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
         # An IP literal as server_hostname: CPython sends no SNI and checks the IP SANs.
@@ -174,7 +214,7 @@ class TlsStream:
             await self._loop.sock_sendall(self._sock, data)
 
     async def _fill(self) -> None:
-        data = await self._loop.sock_recv(self._sock, RECV_CHUNK)
+        data = await self._read(RECV_CHUNK)
         if data:
             self._in.write(data)
         else:
@@ -235,6 +275,7 @@ class _Attempt:
         self.phases: dict[Phase, float] = {}
         self.phase: Phase | None = None  # the phase running now
         self.phase_t0 = 0.0  # perf_counter seconds when it began
+        self.overhead = 0.0  # seconds left out of the phase ended last (`end`)
         self.dns: DnsObservation | None = None
         self.connect_capped = False  # the last connect try was cut by its share, not the probe
         self.dns_question: tuple[str, str, str] | None = None  # qname, qtype, server
@@ -263,9 +304,13 @@ class _Attempt:
         self.phase = phase
         self.phase_t0 = time.perf_counter()
 
-    def end(self) -> float:
-        """End the running phase; its duration, seconds."""
-        duration = time.perf_counter() - self.phase_t0
+    def end(self, reader: _Reader | None = None) -> float:
+        """End the running phase; its duration, seconds. With the `reader` the phase waited
+        on, the time the newest data it read sat in the kernel unread (the event loop's
+        lateness) is left out, and kept in `overhead`."""
+        now = time.perf_counter()
+        self.overhead = reader.lag(self.phase_t0) if reader is not None else 0.0
+        duration = max(now - self.phase_t0 - self.overhead, 0.0)
         if self.phase is not None:
             self.phases[self.phase] = duration
         self.phase = None
@@ -516,7 +561,7 @@ class Prober:
         if sock is None:
             return
         assert attempt.address is not None  # set with the socket
-        stream: SocketStream | TlsStream = SocketStream(sock)
+        stream: SocketStream | TlsStream = SocketStream(sock, stamped=True)
         if Check.TLS in checks:
             if endpoint.control_sni is not None:
                 await self._control(endpoint, dialer, attempt, deadline, control)
@@ -694,15 +739,20 @@ class Prober:
         check_name = sni or address  # IP: no SNI, verified against the IP SANs
         attempt.tls_server_name = sni
         attempt.begin(Phase.TLS)
+        stream: TlsStream | None = None
         try:
             ctx = self._contexts.get(endpoint.tls, alpn)
-            stream = TlsStream(sock, ctx, check_name)
+            stream = TlsStream(sock, ctx, check_name, stamped=True)
             await stream.handshake()
         except Exception as exc:
-            duration = attempt.end()
+            duration = attempt.end(stream)
             kind = classify(exc)
             attempt.tls = TlsObservation(
-                server_name=sni, error=kind, detail=_detail(exc), duration=duration
+                server_name=sni,
+                error=kind,
+                detail=_detail(exc),
+                duration=duration,
+                overhead=attempt.overhead,
             )
             attempt.fail(Phase.TLS, kind)
             attempt.log.add(f"tls sni={sni}: {kind} in {_ms(duration)}: {_detail(exc)}")
@@ -712,7 +762,7 @@ class Prober:
                 )
                 attempt.tls = dataclasses.replace(attempt.tls, certificate=certificate)
             return None
-        duration = attempt.end()
+        duration = attempt.end(stream)
         obj = stream.ssl_object
         verified = ctx.verify_mode != ssl.CERT_NONE
         certificate = self._contexts.certificate(
@@ -726,6 +776,7 @@ class Prober:
             alpn=obj.selected_alpn_protocol(),
             certificate=certificate,
             duration=duration,
+            overhead=attempt.overhead,
         )
         attempt.log.add(
             f"tls sni={sni} {attempt.tls.version} {attempt.tls.cipher} "
@@ -843,8 +894,8 @@ class Prober:
         attempt.exchange = exchange
         attempt.begin(Phase.HTTP)
         result = await exchange.run(stream)
-        duration = attempt.end()
-        result = dataclasses.replace(result, duration=duration)
+        duration = attempt.end(stream)
+        result = dataclasses.replace(result, duration=duration, overhead=attempt.overhead)
         attempt.http = result
         summary = (
             f"http {result.method} {result.url} -> {result.status} {result.reason or ''}, "

@@ -123,6 +123,7 @@ def _tls_json(tls: TlsObservation) -> Json:
         "error": tls.error.value if tls.error else None,
         "detail": tls.detail,
         "duration_ms": _ms(tls.duration),
+        "overhead_ms": round(tls.overhead * 1000.0, 3),
     }
 
 
@@ -139,6 +140,7 @@ def _http_json(h: HttpObservation) -> Json:
         "error": h.error.value if h.error else None,
         "detail": h.detail,
         "duration_ms": _ms(h.duration),
+        "overhead_ms": round(h.overhead * 1000.0, 3),
     }
 
 

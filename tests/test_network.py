@@ -322,6 +322,37 @@ def test_proxy_network_refuses_udp() -> None:
         Dialer(Network(name="tor", proxy=proxy)).udp_socket(socket.AF_INET)
 
 
+def test_stream_reads_carry_the_arrival_stamp_on_asyncio_and_uvloop() -> None:
+    """`sock_recv_stamped` on TCP: data comes with how long it waited in the kernel (here
+    the 50 ms the test held it), the end of the stream with no stamp; on both loops."""
+    from exporter.app import loop_factory
+    from exporter.network import sock_recv_stamped, stamp_arrivals
+
+    async def exchange() -> tuple[bytes, float | None, bytes, float | None]:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            client = socket.create_connection(listener.getsockname())
+            server, _ = listener.accept()
+            with client, server:
+                client.setblocking(False)
+                assert stamp_arrivals(client)  # Linux on this machine's architecture
+                reading = asyncio.create_task(sock_recv_stamped(client, 100))
+                await asyncio.sleep(0)  # the read waits: nothing sent yet
+                server.sendall(b"data")
+                time.sleep(0.05)  # noqa: ASYNC251  # the data waits in the kernel meanwhile
+                data, waited = await asyncio.wait_for(reading, 5)
+                server.close()
+                end, none = await asyncio.wait_for(sock_recv_stamped(client, 100), 5)
+                return data, waited, end, none
+
+    for choice in ("asyncio", "uvloop"):
+        with asyncio.Runner(loop_factory=loop_factory(choice)) as runner:
+            data, waited, end, none = runner.run(exchange())
+        assert data == b"data", choice
+        assert waited is not None, choice
+        assert 0.045 <= waited < 1.0, (choice, waited)
+        assert (end, none) == (b"", None), choice
+
+
 def test_udp_helpers_work_on_asyncio_and_uvloop() -> None:
     """`sock_sendto`/`sock_recvfrom(_stamped)` stand in for the loop methods uvloop lacks: a
     datagram goes out and one comes back, on both loops (MESSAGING_EXPORTER_LOOP=uvloop runs

@@ -13,6 +13,9 @@ import gc
 import os
 import re
 import socket
+import ssl
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
@@ -36,7 +39,7 @@ from exporter.config import (
 )
 from exporter.matrix import Target
 from exporter.model import ErrorKind, Observation, Phase, TupleKey
-from exporter.probe import MAX_LOG_LINE, MAX_LOG_LINES, ProbeLog, Prober
+from exporter.probe import MAX_LOG_LINE, MAX_LOG_LINES, ProbeLog, Prober, unread_time
 from tests.fakes import peers
 from tests.fakes.certs import Pki, make_pki
 from tests.fakes.dns_server import Behaviour as DnsBehaviour
@@ -202,6 +205,116 @@ async def test_request_headers_seen_by_the_server(pki: Pki) -> None:
     assert request.header("user-agent") == f"messaging-exporter/{__version__}"
     assert request.header("connection") == "close"
     assert request.header("x-probe") == "yes"
+
+
+class _HeldReply:
+    """One connection served by a thread, for the tests of a busy event loop: the thread
+    takes what the probe sends first, signals `received`, and sends its reply only on `go`,
+    then signals `sent`. Between `sent` and the await of the probe, the test holds the loop:
+    the reply sits in the kernel, as it does when the exporter is busy."""
+
+    def __init__(self, tls: ssl.SSLContext | None) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(5)
+        self.port = self.listener.getsockname()[1]
+        self.received, self.go, self.sent = threading.Event(), threading.Event(), threading.Event()
+        self.tls = tls
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _reply(self, conn: socket.socket, data: bytes) -> None:
+        self.received.set()
+        self.go.wait(5)
+        conn.sendall(data)
+        self.sent.set()
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn:
+            conn.settimeout(5)
+            if self.tls is None:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(4096)
+                reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                self._reply(conn, reply)
+            else:  # hold the server's handshake flight (ServerHello ... Finished)
+                incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+                tls = self.tls.wrap_bio(incoming, outgoing, server_side=True)
+                while True:
+                    try:
+                        tls.do_handshake()
+                        break
+                    except ssl.SSLWantReadError:
+                        flight = outgoing.read()
+                        if flight and not self.sent.is_set():
+                            self._reply(conn, flight)
+                        elif flight:
+                            conn.sendall(flight)
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            return
+                        incoming.write(chunk)
+                conn.sendall(outgoing.read())  # session tickets
+            conn.recv(1)  # until the probe closes
+
+    def close(self) -> None:
+        self.go.set()
+        self.listener.close()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize(
+    ("checks", "phase"),
+    [pytest.param(HTTP, Phase.HTTP, id="http"), pytest.param(TLS, Phase.TLS, id="tls")],
+)
+async def test_phase_leaves_out_the_busy_loops_late_wake_up(
+    pki: Pki, checks: tuple[Check, ...], phase: Phase
+) -> None:
+    """The kernel stamps the reply's arrival (SO_TIMESTAMPNS): a reply that sits in the
+    socket while the event loop is busy for 50 ms does not count in the phase; that wait is
+    reported apart as the observation's `overhead`."""
+    tls = Check.TLS in checks
+    server = _HeldReply(peers.server_context(pki.ca, HOST) if tls else None)
+    p = prober()
+    try:
+        ep = endpoint(server.port, checks, ca=pki, host=HOST if tls else None)
+        task = asyncio.create_task(p.probe(target(ep)))
+        while not server.received.is_set():  # step the loop until the probe's part is out
+            assert not task.done(), task
+            await asyncio.sleep(0)
+        t0 = time.perf_counter()
+        server.go.set()
+        assert server.sent.wait(5)
+        time.sleep(0.05)  # noqa: ASYNC251  # holding the loop is the point: a busy exporter
+        obs = await task
+        waited = time.perf_counter() - t0
+    finally:
+        server.close()
+        await p.aclose()
+    assert obs.success, obs.log
+    seen = obs.http if phase is Phase.HTTP else obs.tls
+    assert seen is not None
+    assert waited >= 0.05
+    assert seen.overhead >= 0.045, seen
+    assert seen.duration == obs.phases[phase]
+    assert seen.duration < 0.03, f"{seen.duration * 1e3:.1f} ms reported, {waited * 1e3:.1f} held"
+
+
+@pytest.mark.parametrize(
+    ("read_at", "arrived", "since", "unread"),
+    [
+        pytest.param(10.5, 10.2, 10.0, 0.3, id="arrived-in-the-phase"),
+        pytest.param(10.5, 9.8, 10.0, 0.5, id="arrived-before-the-phase"),
+        pytest.param(9.9, 9.8, 10.0, 0.0, id="read-before-the-phase"),
+        pytest.param(0.0, 0.0, 10.0, 0.0, id="nothing-read"),
+        pytest.param(10.5, 10.5, 10.0, 0.0, id="read-on-arrival"),
+    ],
+)
+def test_unread_time_counts_only_inside_the_phase(
+    read_at: float, arrived: float, since: float, unread: float
+) -> None:
+    assert unread_time(read_at=read_at, arrived=arrived, since=since) == pytest.approx(unread)
 
 
 async def test_plain_http_on_a_tls_port_like_telegram_data_centres() -> None:
