@@ -51,6 +51,7 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
 HTTPS_PORT = 8443
+SLOW_PORT = 8444  # benchmarks.targets.SLOW_PORT: `GET /slow`
 #: How many HTTPS addresses the targets listen on (each a different 127.x address).
 HTTPS_ADDRESSES = 8
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -189,7 +190,8 @@ def exporter_config(lab: Lab, n: int, interval: float, timing: int) -> Path:
                 lines.append(f"      {name}: {{host: {name}.bench.test, {common}}}")
             else:
                 host = f"h{name.removeprefix('hslow')}.bench.test"
-                lines.append(f"      {name}: {{host: {host}, {common}, http: {{path: /slow}}}}")
+                slow = f"port: {SLOW_PORT}, tls: {{ca_file: {ca}}}, http: {{path: /slow}}"
+                lines.append(f"      {name}: {{host: {host}, {slow}}}")
     path = lab.directory / f"exporter-{n}-{timing}.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -202,7 +204,7 @@ def blackbox_targets(n: int, timing: int) -> list[str]:
         if name.startswith("dslow"):
             urls.append(f"https://{name}.bench.test:{HTTPS_PORT}/")
         else:
-            urls.append(f"https://h{name.removeprefix('hslow')}.bench.test:{HTTPS_PORT}/slow")
+            urls.append(f"https://h{name.removeprefix('hslow')}.bench.test:{SLOW_PORT}/slow")
     random.Random(7).shuffle(urls)  # delayed ones spread, as the exporter's offsets are
     return urls
 

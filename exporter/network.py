@@ -352,7 +352,7 @@ def stamp_arrivals(sock: socket.socket) -> bool:
     return True
 
 
-def _waited(ancillary: list[tuple[int, int, bytes]], now: float) -> float | None:
+def stamp_age(ancillary: list[tuple[int, int, bytes]], now: float) -> float | None:
     """Seconds since the kernel's arrival stamp in `ancillary` (wall clock `now`); None
     without a stamp, 0.0 for a stamp from the future (the wall clock stepped back)."""
     for level, kind, payload in ancillary:
@@ -376,7 +376,7 @@ async def sock_recvfrom_stamped(sock: socket.socket, size: int) -> tuple[bytes, 
         except (BlockingIOError, InterruptedError):
             await _ready(sock, write=False)
             continue
-        return data, address, _waited(ancillary, time.time())
+        return data, address, stamp_age(ancillary, time.time())
 
 
 async def sock_recv_stamped(sock: socket.socket, size: int) -> tuple[bytes, float | None]:
@@ -389,7 +389,7 @@ async def sock_recv_stamped(sock: socket.socket, size: int) -> tuple[bytes, floa
         except (BlockingIOError, InterruptedError):
             await _ready(sock, write=False)
             continue
-        return data, _waited(ancillary, time.time()) if data else None
+        return data, stamp_age(ancillary, time.time()) if data else None
 
 
 async def sock_recvfrom(sock: socket.socket, size: int) -> tuple[bytes, Any]:

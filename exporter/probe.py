@@ -561,7 +561,8 @@ class Prober:
         if sock is None:
             return
         assert attempt.address is not None  # set with the socket
-        stream: SocketStream | TlsStream = SocketStream(sock, stamped=True)
+        # Stamped when it carries the http phase itself; over TLS, the TlsStream reads.
+        stream: SocketStream | TlsStream = SocketStream(sock, stamped=Check.TLS not in checks)
         if Check.TLS in checks:
             if endpoint.control_sni is not None:
                 await self._control(endpoint, dialer, attempt, deadline, control)
