@@ -383,13 +383,8 @@ async def sock_recv_stamped(sock: socket.socket, size: int) -> tuple[bytes, floa
     """`loop.sock_recv` on a stream socket, and how long the newest segment of what was read
     waited in the kernel (as `sock_recvfrom_stamped`; TCP stamps each segment and reports
     the last one read). None without a stamp, e.g. at the end of the stream."""
-    while True:
-        try:
-            data, ancillary, _flags, _address = sock.recvmsg(size, _ANCILLARY_SIZE)
-        except (BlockingIOError, InterruptedError):
-            await _ready(sock, write=False)
-            continue
-        return data, stamp_age(ancillary, time.time()) if data else None
+    data, _address, waited = await sock_recvfrom_stamped(sock, size)
+    return data, waited if data else None
 
 
 async def sock_recvfrom(sock: socket.socket, size: int) -> tuple[bytes, Any]:
