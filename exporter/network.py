@@ -352,6 +352,20 @@ def stamp_arrivals(sock: socket.socket) -> bool:
     return True
 
 
+def stamping_keeper() -> socket.socket | None:
+    """A socket that asks for arrival stamps and is never read, to keep open while probing.
+
+    The kernel stamps arrivals only while some socket asks for it; it turns stamping on in
+    deferred work when the first one asks and off when the last one closes. Without a socket
+    that stays, the first reads after a quiet spell would come unstamped (and count the
+    loop's lateness, as where stamps are unavailable). None where stamps are unavailable."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if not stamp_arrivals(sock):
+        sock.close()
+        return None
+    return sock
+
+
 def stamp_age(ancillary: list[tuple[int, int, bytes]], now: float) -> float | None:
     """Seconds since the kernel's arrival stamp in `ancillary` (wall clock `now`); None
     without a stamp, 0.0 for a stamp from the future (the wall clock stepped back)."""

@@ -34,6 +34,7 @@ import dataclasses
 import socket
 import ssl
 import time
+import weakref
 from types import MappingProxyType
 
 from exporter import __version__
@@ -54,7 +55,7 @@ from exporter.model import (
     TlsObservation,
     TupleKey,
 )
-from exporter.network import Dialer, sock_recv_stamped, stamp_arrivals
+from exporter.network import Dialer, sock_recv_stamped, stamp_arrivals, stamping_keeper
 from exporter.quic import QuicProbe, QuicTrust
 from exporter.resolvers import ask_identity, query
 from exporter.throughput import measure
@@ -419,6 +420,8 @@ class Prober:
         self._contexts = TlsContexts()
         self._quic_trust = QuicTrust()
         self._dialers = {name: Dialer(net) for name, net in config.networks.items()}
+        keeper = stamping_keeper()  # arrival stamps on from now on, not from the first read
+        self._release = weakref.finalize(self, keeper.close) if keeper is not None else None
         self._prewarm()
 
     def _prewarm(self) -> None:
@@ -442,7 +445,10 @@ class Prober:
         return Dialer(network)  # a target from outside the config: cheap, not cached
 
     async def aclose(self) -> None:
-        """Nothing to release: probes keep no connections. Kept for the runtime's lifecycle."""
+        """Probes keep no connections; only the stamping keeper is closed (or at the latest
+        when the prober is collected)."""
+        if self._release is not None:
+            self._release()
 
     async def probe(self, target: Target) -> Observation:
         """Probe `target` within `config.timeout` seconds; never raises but CancelledError.

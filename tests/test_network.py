@@ -19,6 +19,7 @@ from exporter.config import Network, Proxy
 from exporter.errors import NetworkSetupError, ProxyFailure, ProxyUnsupported, classify
 from exporter.model import ErrorKind
 from exporter.network import Dialer, namespace
+from tests.fakes.stamps import stamping_on
 
 
 class BannerServer:
@@ -345,7 +346,7 @@ def test_stream_reads_carry_the_arrival_stamp_on_asyncio_and_uvloop() -> None:
                 return data, waited, end, none
 
     for choice in ("asyncio", "uvloop"):
-        with asyncio.Runner(loop_factory=loop_factory(choice)) as runner:
+        with stamping_on(), asyncio.Runner(loop_factory=loop_factory(choice)) as runner:
             data, waited, end, none = runner.run(exchange())
         assert data == b"data", choice
         assert waited is not None, choice
@@ -390,7 +391,7 @@ def test_udp_helpers_work_on_asyncio_and_uvloop() -> None:
 
     for choice in ("asyncio", "uvloop"):
         factory = loop_factory(choice)
-        with asyncio.Runner(loop_factory=factory) as runner:
+        with stamping_on(), asyncio.Runner(loop_factory=factory) as runner:
             loop_type = type(runner.get_loop()).__module__
             assert runner.run(exchange()) == (b"ping", b"pong"), loop_type
         if choice == "uvloop":

@@ -45,6 +45,7 @@ from tests.fakes.certs import Pki, make_pki
 from tests.fakes.dns_server import Behaviour as DnsBehaviour
 from tests.fakes.dns_server import FakeDnsServer
 from tests.fakes.peers import Peer, PeerConnection
+from tests.fakes.stamps import stamping_on
 
 HOST = "probe.test"
 TCP = (Check.TCP,)
@@ -275,23 +276,24 @@ async def test_phase_leaves_out_the_busy_loops_late_wake_up(
     socket while the event loop is busy for 50 ms does not count in the phase; that wait is
     reported apart as the observation's `overhead`."""
     tls = Check.TLS in checks
-    server = _HeldReply(peers.server_context(pki.ca, HOST) if tls else None)
-    p = prober()
-    try:
-        ep = endpoint(server.port, checks, ca=pki, host=HOST if tls else None)
-        task = asyncio.create_task(p.probe(target(ep)))
-        while not server.received.is_set():  # step the loop until the probe's part is out
-            assert not task.done(), task
-            await asyncio.sleep(0)
-        t0 = time.perf_counter()
-        server.go.set()
-        assert server.sent.wait(5)
-        time.sleep(0.05)  # noqa: ASYNC251  # holding the loop is the point: a busy exporter
-        obs = await task
-        waited = time.perf_counter() - t0
-    finally:
-        server.close()
-        await p.aclose()
+    with stamping_on():  # the kernel's stamping on before the first read
+        server = _HeldReply(peers.server_context(pki.ca, HOST) if tls else None)
+        p = prober()
+        try:
+            ep = endpoint(server.port, checks, ca=pki, host=HOST if tls else None)
+            task = asyncio.create_task(p.probe(target(ep)))
+            while not server.received.is_set():  # step the loop until the probe's part is out
+                assert not task.done(), task
+                await asyncio.sleep(0)
+            t0 = time.perf_counter()
+            server.go.set()
+            assert server.sent.wait(5)
+            time.sleep(0.05)  # noqa: ASYNC251  # holding the loop is the point: a busy exporter
+            obs = await task
+            waited = time.perf_counter() - t0
+        finally:
+            server.close()
+            await p.aclose()
     assert obs.success, obs.log
     seen = obs.http if phase is Phase.HTTP else obs.tls
     assert seen is not None

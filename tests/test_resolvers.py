@@ -32,6 +32,7 @@ from exporter.resolvers import exchange, query
 from exporter.tls import TlsContexts
 from tests.fakes.certs import Pki, make_pki
 from tests.fakes.dns_server import Behaviour, FakeDnsServer
+from tests.fakes.stamps import stamping_on
 
 ZONE = {
     "a.test": {"A": ["192.0.2.1", "192.0.2.2"], "AAAA": ["2001:db8::1", "2001:db8::2"]},
@@ -360,7 +361,7 @@ async def test_udp_reply_time_is_its_arrival_not_the_busy_loops_wake_up(
     the test holds the loop for 50 ms: the exchange takes >= 50 ms of wall clock, the
     observation reports the network's part and the exporter's own time apart."""
     received, go = threading.Event(), threading.Event()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+    with stamping_on(), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         udp.bind(("127.0.0.1", 0))
         udp.settimeout(5)
 
