@@ -48,10 +48,10 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.targets import HTTPS_PORT, SLOW_PORT
+
 ROOT = Path(__file__).resolve().parent.parent
 BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
-HTTPS_PORT = 8443
-SLOW_PORT = 8444  # benchmarks.targets.SLOW_PORT: `GET /slow`
 #: How many HTTPS addresses the targets listen on (each a different 127.x address).
 HTTPS_ADDRESSES = 8
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -46,6 +46,8 @@ _TCP_INFO_LEN = 104  # the kernel copies min(asked, its own size)
 #: without arrival stamps.
 _SO_TIMESTAMPNS = 35
 _STAMPED_MACHINES = frozenset({"x86_64", "aarch64", "arm64", "armv7l", "armv6l", "i686", "riscv64"})
+#: Whether this machine can stamp arrivals at all: decided once, not per socket.
+_STAMPS_POSSIBLE = sys.platform == "linux" and platform.machine() in _STAMPED_MACHINES
 _TIMESPEC = struct.Struct("@ll")  # struct timespec: seconds, nanoseconds (CLOCK_REALTIME)
 _ANCILLARY_SIZE = socket.CMSG_SPACE(_TIMESPEC.size)
 NETNS_RUN_DIR = "/run/netns"
@@ -343,7 +345,7 @@ def stamp_arrivals(sock: socket.socket) -> bool:
     (SO_TIMESTAMPNS), for `sock_recvfrom_stamped` and `sock_recv_stamped`. False where it
     cannot: off Linux, on an architecture whose number for the option is not asm-generic's,
     or when the kernel refuses."""
-    if sys.platform != "linux" or platform.machine() not in _STAMPED_MACHINES:
+    if not _STAMPS_POSSIBLE:
         return False
     try:
         sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)

@@ -144,7 +144,7 @@ class _Reader:
     the newest data read sat in the kernel before the event loop came to read it. That wait
     is the exporter's lateness, not the peer's, and `lag()` lets a phase leave it out."""
 
-    def __init__(self, sock: socket.socket, *, stamped: bool) -> None:
+    def __init__(self, sock: socket.socket, *, stamped: bool = False) -> None:
         self._sock = sock
         self._loop = asyncio.get_running_loop()
         self._stamped = stamped and stamp_arrivals(sock)
@@ -176,9 +176,6 @@ def unread_time(*, read_at: float, arrived: float, since: float) -> float:
 
 class SocketStream(_Reader):
     """Plain TCP as a `ByteStream` (exporter.http)."""
-
-    def __init__(self, sock: socket.socket, *, stamped: bool = False) -> None:
-        super().__init__(sock, stamped=stamped)
 
     async def send(self, data: bytes) -> None:
         await self._loop.sock_sendall(self._sock, data)
