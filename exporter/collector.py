@@ -15,11 +15,16 @@ import math
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import hdrs, web
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.exposition import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    choose_encoder,
+    generate_latest,
+)
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -322,6 +327,39 @@ def global_families(
     ]
 
 
+#: prometheus_client's renderer of a registry in one exposition format.
+Encoder = Callable[[Any], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """An exposition format as prometheus_client chooses it from an Accept header: its
+    renderer and the Content-Type it is served with."""
+
+    encoder: Encoder
+    content_type: str
+
+    @property
+    def openmetrics(self) -> bool:
+        return self.content_type.startswith("application/openmetrics-text")
+
+
+TEXT = Format(generate_latest, CONTENT_TYPE_PLAIN_0_0_4)
+_OPENMETRICS_1 = "application/openmetrics-text; version=1.0.0;"
+
+
+def negotiate(accept: str) -> tuple[Format, bool]:
+    """prometheus_client's choice of format for an Accept header, and whether `Exposition`
+    renders that format itself: the text format 0.0.4 and OpenMetrics 1.0.0, the one a
+    Prometheus server asks for first. Their lines per sample are the same for this exporter's
+    names; only the family headers differ, and OpenMetrics ends with `# EOF`."""
+    encoder, content_type = choose_encoder(accept)
+    chosen = Format(encoder, content_type)
+    return chosen, content_type == CONTENT_TYPE_PLAIN_0_0_4 or content_type.startswith(
+        _OPENMETRICS_1
+    )
+
+
 class Collector:
     """A prometheus_client collector over a store, the scheduler's stats and reload status.
 
@@ -342,16 +380,20 @@ class Collector:
         self._version = version
         self._exposition = Exposition()
 
-    def chunks(self) -> list[bytes]:
-        """The text format (0.0.4) of a scrape in pieces, as `generate_latest` would render
-        `collect()` but without per-sample objects (see `Exposition`)."""
+    def chunks(self, exposition_format: Format = TEXT) -> list[bytes]:
+        """A scrape in pieces, as the format's encoder would render `collect()` but without
+        per-sample objects (see `Exposition`)."""
         return self._exposition.chunks(
-            self._store.snapshot(), self._stats(), self._reload(), version=self._version
+            self._store.snapshot(),
+            self._stats(),
+            self._reload(),
+            exposition_format=exposition_format,
+            version=self._version,
         )
 
-    def text(self) -> bytes:
+    def text(self, exposition_format: Format = TEXT) -> bytes:
         """`chunks()` joined."""
-        return b"".join(self.chunks())
+        return b"".join(self.chunks(exposition_format))
 
     def collect(self) -> Iterable[Metric]:
         return families(
@@ -553,7 +595,8 @@ class Exposition:
     def __init__(self) -> None:
         self._keys: dict[TupleKey, _KeyText] = {}
         self._tuples: dict[TupleKey, _TupleText] = {}
-        self._headers = [generate_latest(_Fixed([f])) for f in tuple_families().all()]
+        #: Content type -> the header lines of each per-tuple family, in that format.
+        self._headers: dict[str, list[bytes]] = {}
 
     def chunks(
         self,
@@ -561,9 +604,11 @@ class Exposition:
         stats: SchedulerStats,
         reload: ReloadStatus,
         *,
+        exposition_format: Format = TEXT,
         version: str = __version__,
     ) -> list[bytes]:
-        """The scrape as pieces to write one after the other (no copy of the whole)."""
+        """The scrape as pieces to write one after the other (no copy of the whole), in the
+        text format 0.0.4 or OpenMetrics 1.0.0 (`negotiate`)."""
         findings = snapshot.judgement.findings
         tuples: dict[TupleKey, _TupleText] = {}
         columns: list[list[bytes]] = [[] for _ in range(_TUPLE_FAMILIES)]
@@ -587,12 +632,22 @@ class Exposition:
         if len(self._keys) > 2 * len(tuples) + 64:
             self._keys = {k: self._keys[k] for k in tuples}
         parts: list[bytes] = []
-        for header, column in zip(self._headers, columns, strict=True):
+        for header, column in zip(self._header_lines(exposition_format), columns, strict=True):
             parts.append(header)
             parts.extend(column)
         rest = global_families(snapshot, stats, reload, networks, version=version)
-        parts.append(generate_latest(_Fixed(rest)))
+        parts.append(exposition_format.encoder(_Fixed(rest)))
         return parts
+
+    def _header_lines(self, exposition_format: Format) -> list[bytes]:
+        headers = self._headers.get(exposition_format.content_type)
+        if headers is None:
+            encode = exposition_format.encoder
+            headers = [encode(_Fixed([f])) for f in tuple_families().all()]
+            if exposition_format.openmetrics:  # one `# EOF`: the one after the global families
+                headers = [h.removesuffix(_EOF) for h in headers]
+            self._headers[exposition_format.content_type] = headers
+        return headers
 
     def render(
         self,
@@ -600,9 +655,17 @@ class Exposition:
         stats: SchedulerStats,
         reload: ReloadStatus,
         *,
+        exposition_format: Format = TEXT,
         version: str = __version__,
     ) -> bytes:
-        return b"".join(self.chunks(snapshot, stats, reload, version=version))
+        return b"".join(
+            self.chunks(
+                snapshot, stats, reload, exposition_format=exposition_format, version=version
+            )
+        )
+
+
+_EOF = b"# EOF\n"
 
 
 #: Bytes of text joined and compressed per step of the worker thread: few steps, so the thread
@@ -630,22 +693,24 @@ def gzip_chunks(chunks: list[bytes]) -> list[bytes]:
 def metrics_handler(
     collector: Collector, registry: CollectorRegistry
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """The /metrics handler: the text format from `collector.chunks()`.
+    """The /metrics handler: the text format or OpenMetrics, as the Accept header asks
+    (`negotiate`), from `collector.chunks()`.
 
     Compression (gzip, when the client accepts it) runs in one worker thread per scrape, so a
     scrape of a large matrix (about 14 kB per tuple) holds the event loop only while the text
     of changed tuples is made. Requests it does not cover go to prometheus_client's own
-    handler over `registry` (which must hold `collector`): OpenMetrics (asked for in Accept)
-    and name filters (`name[]=`).
+    handler over `registry` (which must hold `collector`): formats `negotiate` leaves to
+    prometheus_client and name filters (`name[]=`).
     """
     fallback = make_aiohttp_handler(registry)
 
     async def handler(request: web.Request) -> web.StreamResponse:
         accept = ",".join(request.headers.getall(hdrs.ACCEPT, []))
-        if request.query or "application/openmetrics-text" in accept:
+        chosen, fast = negotiate(accept)
+        if request.query or not fast:
             return await fallback(request)
-        chunks = collector.chunks()
-        headers = {hdrs.CONTENT_TYPE: CONTENT_TYPE_PLAIN_0_0_4, hdrs.VARY: hdrs.ACCEPT_ENCODING}
+        chunks = collector.chunks(chosen)
+        headers = {hdrs.CONTENT_TYPE: chosen.content_type, hdrs.VARY: "Accept, Accept-Encoding"}
         if "gzip" in request.headers.get(hdrs.ACCEPT_ENCODING, "").lower():
             loop = asyncio.get_running_loop()
             chunks = await loop.run_in_executor(None, gzip_chunks, chunks)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 
 from exporter import __version__
-from exporter.collector import Collector, ReloadStatus
+from exporter.collector import Collector, ReloadStatus, negotiate
 from exporter.model import ErrorKind, TupleKey
 from exporter.scheduler import LAG_BUCKETS, SchedulerStats
 from exporter.store import Histogram, Store
@@ -241,10 +242,28 @@ def test_verdict_metrics_follow_the_judgement() -> None:
     assert r.get_sample_value("messaging_probe_success", blocked_labels) == 1.0
 
 
-def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes() -> None:
+#: What a Prometheus server (2.x, Debian's 2.42 included) sends: OpenMetrics first.
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "",
+        "text/plain;version=0.0.4",
+        PROMETHEUS_ACCEPT,
+        "application/openmetrics-text",
+        "application/openmetrics-text; version=1.0.0; escaping=allow-utf-8",
+    ],
+)
+def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes(accept: str) -> None:
     """`Collector.text()` keeps each tuple's text between scrapes; whatever changed (a new
     observation, a failure, a judgement, a removed tuple), it must equal what
-    prometheus_client renders from `collect()`, scrape after scrape."""
+    prometheus_client renders from `collect()` in the format it would choose for the Accept
+    header, scrape after scrape."""
     from types import MappingProxyType
 
     from exporter.verdict import Finding, Judgement, Verdict
@@ -257,9 +276,12 @@ def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes() -> None:
     odd = TupleKey(service='we"ird\\', endpoint="a\nb", network="n", resolver="r", family=6)
     other = TupleKey(service="signal", endpoint="chat", network="direct", resolver="g", family=4)
 
+    chosen, fast = negotiate(accept)
+    assert fast
+
     def same() -> str:
-        text = collector.text()
-        assert text == generate_latest(registry)
+        text = collector.text(chosen)
+        assert text == chosen.encoder(registry)
         return text.decode()
 
     assert "messaging_probe_success{" not in same()  # empty store
@@ -319,12 +341,63 @@ async def test_metrics_handler_streams_text_and_gzip_and_falls_back_for_openmetr
         )
         assert resp.headers["Content-Encoding"] == "gzip"
         assert gzip.decompress(await resp.read()) == generate_latest(registry)
+        generate_om: Callable[[CollectorRegistry], bytes] = openmetrics.generate_latest
         resp = await client.get(
             "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
         )
         assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert await resp.read() == generate_om(registry)
+        # Formats the exposition does not render itself go through prometheus_client.
+        resp = await client.get(
+            "/metrics", headers={"Accept": "application/openmetrics-text; version=2.0.0"}
+        )
+        assert resp.headers["Content-Type"].startswith(
+            "application/openmetrics-text; version=2.0.0"
+        )
         assert (await resp.text()).endswith("# EOF\n")
         resp = await client.get("/metrics", params={"name[]": "messaging_probe_success"})
         text = await resp.text()
         assert "messaging_probe_success{" in text
         assert "messaging_probes_total" not in text
+
+
+async def test_a_prometheus_scrape_takes_the_kept_text_not_prometheus_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Prometheus asks for OpenMetrics first: that scrape must be rendered from the kept text
+    (prometheus_client's `collect()` path costs seconds at 10,000 tuples, on the loop), gzip
+    included, and equal what prometheus_client would send."""
+    import gzip
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from exporter.collector import metrics_handler
+
+    store = Store()
+    for i in range(20):
+        store.record(make_observation(TupleKey(**{**LABELS, "endpoint": f"e{i}", "family": 4})))
+    status = ReloadStatus(successful=True, last_success_timestamp=1_700_000_000.0)
+    collector = Collector(store=store, scheduler_stats=stats, reload_status=lambda: status)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    generate_om: Callable[[CollectorRegistry], bytes] = openmetrics.generate_latest
+    expected = generate_om(registry)
+
+    def refuse() -> None:
+        raise AssertionError("collect() called: the scrape went through prometheus_client")
+
+    monkeypatch.setattr(collector, "collect", refuse)
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_handler(collector, registry))
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get(
+            "/metrics",
+            headers={"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"},
+            auto_decompress=False,
+        )
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == negotiate(PROMETHEUS_ACCEPT)[0].content_type
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert "Accept" in resp.headers["Vary"]
+        assert gzip.decompress(await resp.read()) == expected
