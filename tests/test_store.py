@@ -73,6 +73,13 @@ def test_snapshot_is_sorted_by_key() -> None:
     for name in ("c", "a", "b"):
         store.record(make_observation(key(name)))
     assert [k.endpoint for k in store.snapshot().series] == ["a", "b", "c"]
+    # Kept sorted: new records of known keys, then new keys (by record and by annotate).
+    store.record(make_observation(key("a"), error=ErrorKind.TIMEOUT))
+    assert [k.endpoint for k in store.snapshot().series] == ["a", "b", "c"]
+    store.record(make_observation(key("bb")))
+    store.annotate(key("0"), "x", 1)
+    store.record(make_observation(key("b")))
+    assert [k.endpoint for k in store.snapshot().series] == ["0", "a", "b", "bb", "c"]
 
 
 def test_retain_drops_other_tuples() -> None:
@@ -113,3 +120,15 @@ def test_negative_durations_are_clamped() -> None:
 def test_buckets_must_increase() -> None:
     with pytest.raises(ValueError, match="increasing"):
         Store(buckets=(1.0, 0.5))
+
+
+def test_subscribers_see_each_new_series_after_record() -> None:
+    store = Store()
+    seen: list[tuple[int, int]] = []
+    store.subscribe(lambda s: seen.append((len(store.snapshot().series), sum(s.results.values()))))
+    store.record(make_observation(key()))
+    store.record(make_observation(key(), error=ErrorKind.TIMEOUT))
+    # Called after the store holds the new series, with it.
+    assert seen == [(1, 1), (1, 2)]
+    store.annotate(key(), "x", 1)  # only records are announced
+    assert len(seen) == 2
