@@ -19,6 +19,7 @@ SYSTEM_PACKAGES=(
     chromium       # Debian's headless browser: the status page after a lab round
     chromium-driver  # chromedriver: WebDriver on loopback, so the test really clicks
     fonts-dejavu-core  # a font with the page's icons (✓ ✗ ↓), so they render
+    gzip           # a second gzip reader of /metrics (tests/test_deflate.py)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -308,6 +308,27 @@ def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes(accept: st
         )
     )
     assert "messaging_probe_verdict{" in same()
+
+    def judge(verdicts: dict[TupleKey, Verdict], reason: str) -> None:
+        findings = {key: Finding(verdict=v, reason=reason) for key, v in verdicts.items()}
+        store.set_judgement(
+            Judgement(
+                findings=MappingProxyType(findings),
+                network_up=MappingProxyType({"direct": True, "n": False}),
+                resolver_up=MappingProxyType({}),
+                resolver_intercepted=MappingProxyType({}),
+            )
+        )
+
+    judged = same()
+    judge({KEY: Verdict.OK, odd: Verdict.TLS_BLOCKED}, "a new round, the same verdicts")
+    assert same() == judged
+    judge({KEY: Verdict.DNS_TAMPERED, odd: Verdict.TLS_BLOCKED}, "a new verdict")
+    assert same() != judged
+    store.annotate(KEY, "note", 1)  # replaces the series, not its counts
+    annotated = same()
+    store.record(make_observation(KEY, started=1_700_000_120.0))
+    assert same() != annotated
     store.retain([other])
     third = same()
     assert 'endpoint="web"' not in third
@@ -401,3 +422,54 @@ async def test_a_prometheus_scrape_takes_the_kept_text_not_prometheus_client(
         assert resp.headers["Content-Encoding"] == "gzip"
         assert "Accept" in resp.headers["Vary"]
         assert gzip.decompress(await resp.read()) == expected
+
+
+def test_a_tuple_is_rendered_as_its_probe_is_recorded_not_at_the_scrape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A scrape deflates only the headers and the global families; each tuple's text was made
+    when its probe was recorded, so a scrape costs the same after 1 or 1,000 new probes."""
+    import exporter.collector as collector_module
+
+    calls: list[int] = []
+    real = collector_module.deflate
+
+    def counting(text: bytes) -> tuple[bytes, int, int]:
+        calls.append(len(text))
+        return real(text)
+
+    monkeypatch.setattr(collector_module, "deflate", counting)
+    store = Store()
+    status = ReloadStatus(successful=True, last_success_timestamp=1_700_000_000.0)
+    collector = Collector(store=store, scheduler_stats=stats, reload_status=lambda: status)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    collector.text()  # headers made once
+    calls.clear()
+    collector.text()
+    per_scrape = len(calls)  # the global families only
+    keys = [TupleKey(**{**LABELS, "endpoint": f"e{i}", "family": 4}) for i in range(50)]
+    calls.clear()
+    for k in keys:
+        store.record(make_observation(k))
+    assert len(calls) >= 50 * 4  # success, durations, histograms, counters, timestamp, ...
+    calls.clear()
+    text = collector.text()
+    assert len(calls) == per_scrape
+    assert text == generate_latest(registry)
+
+
+def test_a_failure_to_render_does_not_fail_the_record(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import exporter.collector as collector_module
+
+    def broken(self: object, series: object) -> None:
+        raise ValueError("a bug")
+
+    store = Store()
+    setup(store)
+    monkeypatch.setattr(collector_module._TupleText, "update_counts", broken)
+    store.record(make_observation(KEY))  # does not raise
+    assert "rendering the metrics of" in caplog.text
+    assert store.snapshot().series[KEY].last is not None
