@@ -57,6 +57,11 @@ HTTPS_ADDRESSES = 8
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 #: Probe rate of the issue's target: 10,000 tuples per 60 s.
 TARGET_RATE = 10_000 / 60
+#: The Accept header of a Prometheus server (2.x): OpenMetrics first.
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -261,9 +266,10 @@ class Exporter:
             await asyncio.sleep(0.5)
         raise RuntimeError("the exporter did not probe every tuple in time")
 
-    async def scrape(self) -> tuple[str, float, int, int]:
-        """(text, seconds, bytes, gzip bytes) of one /metrics scrape as Prometheus asks it."""
-        headers = {"Accept": "text/plain;version=0.0.4", "Accept-Encoding": "gzip"}
+    async def scrape(self, accept: str = PROMETHEUS_ACCEPT) -> tuple[str, float, int, int]:
+        """(text, seconds, bytes, gzip bytes) of one /metrics scrape, by default as a Prometheus
+        server asks it."""
+        headers = {"Accept": accept, "Accept-Encoding": "gzip"}
         t0 = time.perf_counter()
         async with self.session.get(
             f"{self.url}/metrics", headers=headers, auto_decompress=False
@@ -277,7 +283,7 @@ class Exporter:
     async def self_metrics(self) -> dict[str, Any]:
         """Counters of the exporter, and its CPU seconds read as the scrape came back (parsing
         a large scrape here takes seconds, which must not widen the window)."""
-        text = (await self.scrape())[0]
+        text = (await self.scrape("text/plain;version=0.0.4"))[0]
         out: dict[str, Any] = {"cpu": cpu_seconds(self.pid), "t": time.monotonic()}
         out.update(probes=0.0, successes=0.0)
         out["lag_buckets"] = []
@@ -584,7 +590,9 @@ async def part_memory(lab: Lab, args: argparse.Namespace) -> dict[str, Any]:
         async with Exporter(lab, config, pin=False) as ex:
             await ex.wait_ready(interval * 2 + 60)
             times, size, gz = [], 0, 0
-            for _ in range(args.scrapes):
+            for i in range(args.scrapes):
+                if i:  # as Prometheus scrapes: probes change tuples between two scrapes
+                    await asyncio.sleep(args.scrape_every)
                 _, seconds, size, gz = await ex.scrape()
                 times.append(seconds)
             rss, hwm = rss_bytes(ex.pid)
@@ -747,6 +755,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--delay-ms", type=float, default=50.0)
     p.add_argument("--memory", type=ints, default=[1000, 10000])
     p.add_argument("--scrapes", type=int, default=5)
+    p.add_argument(
+        "--scrape-every", type=float, default=15.0, help="memory: seconds between two scrapes"
+    )
     p.add_argument("--no-blackbox", action="store_true")
     p.add_argument(
         "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="the exporter's event loop"
@@ -761,6 +772,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.sustain, args.sustain_rounds = [20], 1
         args.timing_tuples, args.timing_low, args.timing_rounds = 4, 10, 2
         args.timing_loaded, args.memory, args.scrapes, args.delay_ms = 1, [20], 2, 20.0
+        args.scrape_every = 1.0
     return args
 
 
