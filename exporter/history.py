@@ -30,6 +30,10 @@ class ThroughputHistory:
         # key -> (finished, rate) of its last observations with a measured rate
         self._samples: dict[TupleKey, deque[tuple[float, float]]] = {}
 
+    def __len__(self) -> int:
+        """Tuples with rates kept."""
+        return len(self._samples)
+
     def baselines(
         self, observations: Iterable[Observation]
     ) -> Mapping[TupleKey, tuple[float, ...]]:
@@ -52,6 +56,8 @@ class ThroughputHistory:
             if rounds <= 0:
                 self._samples.pop(obs.key, None)
                 continue
+            if samples is None and rate is None:
+                continue  # most tuples measure no rate: no deque for them (~0.7 KB each)
             if samples is None or samples.maxlen != rounds:
                 samples = deque(samples or (), maxlen=rounds)
                 self._samples[obs.key] = samples

@@ -37,6 +37,14 @@ def test_baselines_are_the_earlier_rates_oldest_first() -> None:
     assert history.baselines([current]) == {k: (1.0, 2.0, 3.0)}
 
 
+def test_only_tuples_that_measure_a_rate_are_kept() -> None:
+    history = ThroughputHistory()
+    plain, measured = key("censor", "google"), key("clean", "google")
+    history.record([at(ok(plain), 10.0), at(with_rate(ok(measured), 5.0), 10.0)], rounds=10)
+    assert len(history) == 1
+    assert history.baselines([at(ok(plain), 11.0)]) == {}
+
+
 def test_a_tuple_judged_again_without_a_new_probe_adds_nothing_nor_counts_itself() -> None:
     history = ThroughputHistory()
     k = key("censor", "google")
