@@ -602,6 +602,7 @@ async def part_memory(lab: Lab, args: argparse.Namespace) -> dict[str, Any]:
                 "interval": interval,
                 "scrape_p50_s": statistics.median(times),
                 "scrape_max_s": max(times),
+                "scrapes_s": times,
                 "bytes": size,
                 "gzip_bytes": gz,
                 "rss_bytes": rss,

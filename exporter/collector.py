@@ -450,11 +450,10 @@ class _KeyText:
     __slots__ = ("base", "ef", "n", "r", "s")
 
     def __init__(self, key: TupleKey) -> None:
-        labels = dict(zip(LABEL_NAMES, key.labels(), strict=True))
-        self.ef = f'endpoint="{_escape(labels["endpoint"])}",family="{_escape(labels["family"])}"'
-        self.n = f'network="{_escape(labels["network"])}"'
-        self.r = f'resolver="{_escape(labels["resolver"])}"'
-        self.s = f'service="{_escape(labels["service"])}"'
+        self.ef = f'endpoint="{_escape(key.endpoint)}",family="{key.family}"'
+        self.n = f'network="{_escape(key.network)}"'
+        self.r = f'resolver="{_escape(key.resolver)}"'
+        self.s = f'service="{_escape(key.service)}"'
         self.base = f"{{{self.ef},{self.n},{self.r},{self.s}}} "
 
     def with_phase(self, phase: Phase) -> str:
