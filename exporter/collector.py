@@ -635,9 +635,10 @@ class Exposition:
     """A scrape in the text format (0.0.4) or OpenMetrics 1.0.0, byte for byte what
     prometheus_client renders from `families()`, made without its per-sample objects: the text
     of each tuple is kept between scrapes, deflated (exporter/deflate.py), and rebuilt only from
-    the parts whose inputs changed (a new observation, new counters, a new finding). Those
-    inputs are immutable and replaced on change, so identity tells a change. Memory: about a
-    tenth of what one scrape's text weighs. Not thread-safe; one per collector, used on the
+    the parts whose inputs changed (a new observation and counts, when the probe is recorded:
+    `note`; a changed verdict, at the scrape). Those inputs are immutable and replaced on
+    change, so identity tells a change. Memory: about a
+    seventh of what one scrape's text weighs. Not thread-safe; one per collector, used on the
     event loop."""
 
     def __init__(self) -> None:

@@ -46,6 +46,15 @@ def setup(store: Store, reload: ReloadStatus | None = None) -> CollectorRegistry
     return registry
 
 
+def registered(store: Store) -> tuple[Collector, CollectorRegistry]:
+    """A collector over `store` and a registry holding it."""
+    status = ReloadStatus(successful=True, last_success_timestamp=1_700_000_000.0)
+    collector = Collector(store=store, scheduler_stats=stats, reload_status=lambda: status)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return collector, registry
+
+
 def test_per_tuple_metrics() -> None:
     store = Store()
     store.record(make_observation(KEY, total=0.2, started=1_700_000_100.0))
@@ -269,10 +278,7 @@ def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes(accept: st
     from exporter.verdict import Finding, Judgement, Verdict
 
     store = Store()
-    status = ReloadStatus(successful=True, last_success_timestamp=1_700_000_000.0)
-    collector = Collector(store=store, scheduler_stats=stats, reload_status=lambda: status)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
+    collector, registry = registered(store)
     odd = TupleKey(service='we"ird\\', endpoint="a\nb", network="n", resolver="r", family=6)
     other = TupleKey(service="signal", endpoint="chat", network="direct", resolver="g", family=4)
 
@@ -295,19 +301,6 @@ def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes(accept: st
     second = same()
     assert second != first
     assert 'messaging_probes_total{endpoint="web",family="4",network="direct",' in second
-    findings = {
-        KEY: Finding(verdict=Verdict.OK, reason="x"),
-        odd: Finding(verdict=Verdict.TLS_BLOCKED, reason="y"),
-    }
-    store.set_judgement(
-        Judgement(
-            findings=MappingProxyType(findings),
-            network_up=MappingProxyType({"direct": True, "n": False}),
-            resolver_up=MappingProxyType({}),
-            resolver_intercepted=MappingProxyType({}),
-        )
-    )
-    assert "messaging_probe_verdict{" in same()
 
     def judge(verdicts: dict[TupleKey, Verdict], reason: str) -> None:
         findings = {key: Finding(verdict=v, reason=reason) for key, v in verdicts.items()}
@@ -320,7 +313,9 @@ def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes(accept: st
             )
         )
 
+    judge({KEY: Verdict.OK, odd: Verdict.TLS_BLOCKED}, "the first round")
     judged = same()
+    assert "messaging_probe_verdict{" in judged
     judge({KEY: Verdict.OK, odd: Verdict.TLS_BLOCKED}, "a new round, the same verdicts")
     assert same() == judged
     judge({KEY: Verdict.DNS_TAMPERED, odd: Verdict.TLS_BLOCKED}, "a new verdict")
@@ -346,10 +341,7 @@ async def test_metrics_handler_streams_text_and_gzip_and_falls_back_for_openmetr
     store = Store()
     for i in range(100):
         store.record(make_observation(TupleKey(**{**LABELS, "endpoint": f"e{i}", "family": 4})))
-    status = ReloadStatus(successful=True, last_success_timestamp=1_700_000_000.0)
-    collector = Collector(store=store, scheduler_stats=stats, reload_status=lambda: status)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
+    collector, registry = registered(store)
     app = web.Application()
     app.router.add_get("/metrics", metrics_handler(collector, registry))
     async with TestClient(TestServer(app)) as client:
@@ -398,10 +390,7 @@ async def test_a_prometheus_scrape_takes_the_kept_text_not_prometheus_client(
     store = Store()
     for i in range(20):
         store.record(make_observation(TupleKey(**{**LABELS, "endpoint": f"e{i}", "family": 4})))
-    status = ReloadStatus(successful=True, last_success_timestamp=1_700_000_000.0)
-    collector = Collector(store=store, scheduler_stats=stats, reload_status=lambda: status)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
+    collector, registry = registered(store)
     generate_om: Callable[[CollectorRegistry], bytes] = openmetrics.generate_latest
     expected = generate_om(registry)
 
@@ -440,10 +429,7 @@ def test_a_tuple_is_rendered_as_its_probe_is_recorded_not_at_the_scrape(
 
     monkeypatch.setattr(collector_module, "deflate", counting)
     store = Store()
-    status = ReloadStatus(successful=True, last_success_timestamp=1_700_000_000.0)
-    collector = Collector(store=store, scheduler_stats=stats, reload_status=lambda: status)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
+    collector, registry = registered(store)
     collector.text()  # headers made once
     calls.clear()
     collector.text()
