@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 
-from exporter import __version__
+from exporter import __version__, garbage
 from exporter.changes import Changes
 from exporter.clock import Clock, SystemClock
 from exporter.collector import Collector, ReloadStatus, metrics_handler
@@ -232,15 +232,23 @@ class App:
                 installed.append(sig)
             loop.add_signal_handler(signal.SIGHUP, self._reload_in_background)
             installed.append(signal.SIGHUP)
+        passes: asyncio.Task[None] | None = None
         try:
-            await self.start()
-            self._log.info(
-                "started",
-                extra=fields(version=__version__, tuples=len(self.scheduler.targets())),
-            )
-            await self._stop_requested.wait()
-            self._log.info("stopping")
+            with garbage.full_passes_off():
+                await self.start()
+                passes = asyncio.create_task(
+                    garbage.full_passes(self._clock), name="garbage collection"
+                )
+                self._log.info(
+                    "started",
+                    extra=fields(version=__version__, tuples=len(self.scheduler.targets())),
+                )
+                await self._stop_requested.wait()
+                self._log.info("stopping")
         finally:
+            if passes is not None:
+                passes.cancel()
+                await asyncio.wait({passes})
             for sig in installed:
                 loop.remove_signal_handler(sig)
             await self.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import signal
@@ -13,6 +14,7 @@ import pytest
 
 from exporter.app import App, Settings
 from exporter.config import Config
+from exporter.garbage import FULL_PASS_INTERVAL
 from exporter.loader import load
 from tests.conftest import CONFIG_YAML, AppFactory
 from tests.fakes.clock import FakeClock
@@ -42,11 +44,17 @@ async def test_sighup_reloads_and_sigterm_stops(tmp_path: Path, clock: FakeClock
         clock=clock,
         rng=random.Random(3),
     )
+    thresholds = gc.get_threshold()
     run = asyncio.create_task(app.run(install_signal_handlers=True))
     await app.started.wait()
     loop = asyncio.get_running_loop()
     await clock.advance(60.0)
     assert app.scheduler.ready
+    # While running, full passes come from the app's own task (exporter/garbage.py).
+    assert gc.get_threshold()[2] > thresholds[2]
+    passes = gc.get_stats()[2]["collections"]
+    await clock.advance(FULL_PASS_INTERVAL)
+    assert gc.get_stats()[2]["collections"] > passes
 
     path.write_text(TWO_TUPLES)
     os.kill(os.getpid(), signal.SIGHUP)
@@ -63,6 +71,7 @@ async def test_sighup_reloads_and_sigterm_stops(tmp_path: Path, clock: FakeClock
     port = app.addresses[0][1]
     os.kill(os.getpid(), signal.SIGTERM)
     assert await run == 0
+    assert gc.get_threshold() == thresholds
     assert all(p.closed for p in probers)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         assert not loop.remove_signal_handler(sig)  # run() removed its handlers
