@@ -705,22 +705,6 @@ class Exposition:
             headers = self._headers[exposition_format.content_type] = [deflate(t) for t in texts]
         return headers
 
-    def render(
-        self,
-        snapshot: Snapshot,
-        stats: SchedulerStats,
-        reload: ReloadStatus,
-        *,
-        exposition_format: Format = TEXT,
-        version: str = __version__,
-    ) -> bytes:
-        """The scrape's text."""
-        return inflate(
-            self.pieces(
-                snapshot, stats, reload, exposition_format=exposition_format, version=version
-            )
-        )
-
 
 _EOF = b"# EOF\n"
 

@@ -41,15 +41,15 @@ def deflate(text: bytes) -> Deflated:
 
 def gzip_member(pieces: Iterable[Deflated]) -> bytes:
     """One gzip member whose text is the pieces' texts in order."""
-    pieces = list(pieces)
-    crc = 0
+    segments = [_HEADER]
+    crc, size = 0, 0
     combine = zlib_ng.crc32_combine
-    for _, piece_crc, piece_size in pieces:
+    for segment, piece_crc, piece_size in pieces:
+        segments.append(segment)
         crc = combine(crc, piece_crc, piece_size)
-    size = sum([piece[2] for piece in pieces])
-    segments = [piece[0] for piece in pieces]
-    trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
-    return b"".join([_HEADER, *segments, _FINAL_BLOCK, trailer])
+        size += piece_size
+    segments += (_FINAL_BLOCK, struct.pack("<II", crc, size & 0xFFFFFFFF))
+    return b"".join(segments)
 
 
 def inflated(pieces: Iterable[Deflated], *, batch: int = 256 * 1024) -> Iterator[bytes]:
