@@ -138,7 +138,7 @@ class App:
         self._load_config = load_config
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._log = logger or logging.getLogger("exporter.app")
-        self.store = Store()
+        self.store = Store(phase_histograms=config.metrics.phase_histograms)
         #: State across rounds, kept outside the pure judgement (exporter.history).
         self.throughput_history = ThroughputHistory()
         #: Recent verdict changes for the status page (trimmed to the store's tuples).
@@ -352,6 +352,7 @@ class App:
             if web_config is not None:
                 self._apply_web_config(web_config)
             old = self.scheduler.prober
+            self.store.set_phase_histograms(config.metrics.phase_histograms)
             self.scheduler.update(config, expand(config), prober=prober)
             self._old_probers.append(old)
             task = asyncio.create_task(self._retire(old), name="retire prober")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,9 +33,17 @@ from prometheus_client.metrics_core import (
 from prometheus_client.utils import floatToGoString
 
 from exporter import __version__
+from exporter.config import PhaseHistograms
 from exporter.deflate import Deflated, deflate, gzip_member, inflate, inflated, text_size
 from exporter.matrix import RESOLVER_CHECK_SERVICE
-from exporter.model import LABEL_NAMES, RESULT_SUCCESS, Phase, TupleKey
+from exporter.model import (
+    ENDPOINT_LABEL_NAMES,
+    LABEL_NAMES,
+    RESULT_SUCCESS,
+    EndpointKey,
+    Phase,
+    TupleKey,
+)
 from exporter.scheduler import SchedulerStats
 from exporter.store import Histogram, Series, Snapshot, Store
 from exporter.verdict import BLOCKED, VERDICTS, Finding
@@ -51,6 +59,7 @@ class ReloadStatus:
 
 
 PHASE_LABELS: tuple[str, ...] = (*LABEL_NAMES, "phase")
+ENDPOINT_PHASE_LABELS: tuple[str, ...] = (*ENDPOINT_LABEL_NAMES, "phase")
 RESULT_LABELS: tuple[str, ...] = (*LABEL_NAMES, "result")
 VERDICT_LABELS: tuple[str, ...] = (*LABEL_NAMES, "verdict")
 
@@ -84,8 +93,21 @@ class TupleFamilies:
         return [getattr(self, name) for name in self.__slots__]
 
 
-def tuple_families() -> TupleFamilies:
-    """The families with one series per tuple, empty."""
+_PHASE_HIST_HELP: dict[PhaseHistograms, str] = {
+    PhaseHistograms.TUPLE: "Durations of the phases of every probe of the tuple.",
+    PhaseHistograms.ENDPOINT: "Durations of the phases of every probe of the endpoint through "
+    "the network, over its resolvers and IP families.",
+    PhaseHistograms.NONE: "Durations of the phases of every probe; none kept "
+    "(metrics.phase_histograms: none).",
+}
+
+
+def tuple_families(
+    phase_histograms: PhaseHistograms = PhaseHistograms.TUPLE,
+) -> TupleFamilies:
+    """The families with one series per tuple, empty. The phase histograms are per tuple or,
+    as `phase_histograms` says, per endpoint and network (labels without resolver and
+    family), or absent (the family without samples)."""
     success = GaugeMetricFamily(
         "messaging_probe_success",
         "Whether the last completed probe of the tuple succeeded (1) or failed (0).",
@@ -98,8 +120,10 @@ def tuple_families() -> TupleFamilies:
     )
     phase_hist = HistogramMetricFamily(
         "messaging_probe_phase_seconds",
-        "Durations of the phases of every probe of the tuple.",
-        labels=PHASE_LABELS,
+        _PHASE_HIST_HELP[phase_histograms],
+        labels=ENDPOINT_PHASE_LABELS
+        if phase_histograms is PhaseHistograms.ENDPOINT
+        else PHASE_LABELS,
     )
     probes = CounterMetricFamily(
         "messaging_probes_total",
@@ -165,7 +189,7 @@ def families(
     version: str = __version__,
 ) -> list[Metric]:
     """Every metric family of one scrape, from immutable inputs."""
-    per_tuple = tuple_families()
+    per_tuple = tuple_families(snapshot.phase_histograms)
     success, duration, phase_hist = per_tuple.success, per_tuple.duration, per_tuple.phase_hist
     probes, timestamp, not_after = per_tuple.probes, per_tuple.timestamp, per_tuple.not_after
     verdict, blocked, throughput = per_tuple.verdict, per_tuple.blocked, per_tuple.throughput
@@ -204,6 +228,15 @@ def families(
             results.setdefault(RESULT_SUCCESS, 0)
             for result in sorted(results, key=lambda r: (r != RESULT_SUCCESS, r)):
                 probes.add_metric([*labels, result], float(results[result]))
+    for endpoint, phases in snapshot.endpoint_phases.items():
+        if endpoint.service == RESOLVER_CHECK_SERVICE:
+            continue
+        for phase, hist in phases.items():
+            phase_hist.add_metric(
+                [*endpoint.labels(), phase.value],
+                buckets=_histogram_buckets(hist),
+                sum_value=hist.sum,
+            )
 
     return [*per_tuple.all(), *global_families(snapshot, stats, reload, networks, version=version)]
 
@@ -388,7 +421,7 @@ class Collector:
         nothing of the tuples probed since the last (at 10,000 tuples per minute and a scrape
         every 15 s, 2,500 of them: ~0.3 s on the loop, at once)."""
         try:
-            self._exposition.note(series)
+            self._exposition.note(series, self._store.endpoint_phases(series.key))
         except Exception:  # a rendering bug must not fail the probe that was recorded
             self._log.exception("rendering the metrics of %s failed", series.key)
             self._exposition.forget(series.key)
@@ -474,6 +507,7 @@ class _KeyText:
 
 
 _TUPLE_FAMILIES = 10  # len(tuple_families().all())
+_PHASE_HIST_COLUMN = 2  # tuple_families().all().index(phase_hist)
 #: A tuple's text in one family: kept deflated (exporter/deflate.py); None when it has none.
 _Piece = Deflated | None
 _NO_OBS: tuple[_Piece, _Piece, _Piece, _Piece, _Piece, _Piece] = (
@@ -557,17 +591,7 @@ class _TupleText:
         # Replaced by each probe; not by an annotation, which replaces the series.
         if series.phases is not self.phases or series.results is not self.results:
             self.phases, self.results = series.phases, series.results
-            hist_lines: list[str] = []
-            for phase, hist in series.phases.items():
-                head, tail = k.bucket(phase)
-                running = 0
-                for le, n in zip(_les(hist.bounds), hist.counts, strict=True):
-                    running += n
-                    hist_lines.append(f"{head}{le}{tail}{_count(running)}\n")
-                labels = k.with_phase(phase)
-                count = _count(running)
-                hist_lines.append(f"messaging_probe_phase_seconds_count{labels}{count}\n")
-                hist_lines.append(f"messaging_probe_phase_seconds_sum{labels}{_go(hist.sum)}\n")
+            hist_text = _histogram_text(series.phases, k.bucket, k.with_phase)
             probe_lines: list[str] = []
             if series.results or obs is not None:
                 results = dict(series.results)
@@ -575,7 +599,7 @@ class _TupleText:
                 for result in sorted(results, key=lambda r: (r != RESULT_SUCCESS, r)):
                     labels = k.with_result(result)
                     probe_lines.append(f"messaging_probes_total{labels}{_count(results[result])}\n")
-            self.series_lines = (_piece("".join(hist_lines)), _piece("".join(probe_lines)))
+            self.series_lines = (_piece(hist_text), _piece("".join(probe_lines)))
 
     def update_finding(self, finding: Finding | None) -> None:
         """The parts from the round's finding."""
@@ -604,6 +628,57 @@ class _TupleText:
         """Its text in each per-tuple family, in `tuple_families().all()` order."""
         o, s, f = self.obs_lines, self.series_lines, self.finding_lines
         return (o[0], o[1], s[0], s[1], o[2], o[3], f[0], f[1], o[4], o[5])
+
+
+class _EndpointText:
+    """The text of the phase histograms of one endpoint and network, kept deflated until its
+    histograms change (`PhaseHistograms.ENDPOINT`). Labels sorted by name: endpoint, [le],
+    network, [phase], service."""
+
+    __slots__ = ("e", "n", "phases", "piece", "s")
+
+    def __init__(self, key: EndpointKey) -> None:
+        self.e = f'endpoint="{_escape(key.endpoint)}"'
+        self.n = f'network="{_escape(key.network)}"'
+        self.s = f'service="{_escape(key.service)}"'
+        self.phases: object = _NOTHING
+        self.piece: _Piece = None
+
+    def with_phase(self, phase: Phase) -> str:
+        return f'{{{self.e},{self.n},phase="{phase.value}",{self.s}}} '
+
+    def bucket(self, phase: Phase) -> tuple[str, str]:
+        """(head, tail): a bucket line is head + le + tail + value."""
+        return (
+            f'messaging_probe_phase_seconds_bucket{{{self.e},le="',
+            f'",{self.n},phase="{phase.value}",{self.s}}} ',
+        )
+
+    def update(self, phases: Mapping[Phase, Histogram]) -> None:
+        if phases is not self.phases:  # replaced by each probe of its tuples
+            self.phases = phases
+            self.piece = _piece(_histogram_text(phases, self.bucket, self.with_phase))
+
+
+def _histogram_text(
+    phases: Mapping[Phase, Histogram],
+    bucket: Callable[[Phase], tuple[str, str]],
+    with_phase: Callable[[Phase], str],
+) -> str:
+    """The lines of `messaging_probe_phase_seconds` for one set of labels: `bucket(phase)`
+    gives a bucket line's text around `le`, `with_phase(phase)` the labels of `_count` and
+    `_sum`."""
+    lines: list[str] = []
+    for phase, hist in phases.items():
+        head, tail = bucket(phase)
+        running = 0
+        for le, n in zip(_les(hist.bounds), hist.counts, strict=True):
+            running += n
+            lines.append(f"{head}{le}{tail}{_count(running)}\n")
+        labels = with_phase(phase)
+        lines.append(f"messaging_probe_phase_seconds_count{labels}{_count(running)}\n")
+        lines.append(f"messaging_probe_phase_seconds_sum{labels}{_go(hist.sum)}\n")
+    return "".join(lines)
 
 
 _NOTHING = object()
@@ -643,18 +718,30 @@ class Exposition:
 
     def __init__(self) -> None:
         self._tuples: dict[TupleKey, _TupleText] = {}
-        #: Content type -> the header lines of each per-tuple family, in that format.
-        self._headers: dict[str, list[Deflated]] = {}
+        self._endpoints: dict[EndpointKey, _EndpointText] = {}
+        #: (content type, phase histograms) -> the header lines of each per-tuple family.
+        self._headers: dict[tuple[str, PhaseHistograms], list[Deflated]] = {}
 
-    def note(self, series: Series) -> None:
-        """Bring the tuple's text up to date with its series now, rather than at the next
-        scrape (the finding's part waits for the scrape: a round changes few verdicts)."""
-        if series.key.service == RESOLVER_CHECK_SERVICE:
+    def note(
+        self, series: Series, endpoint_phases: Mapping[Phase, Histogram] | None = None
+    ) -> None:
+        """Bring the tuple's text up to date with its series, and the text of its endpoint's
+        histograms with `endpoint_phases` when they are kept per endpoint, now rather than at
+        the next scrape (the finding's part waits for the scrape: a round changes few
+        verdicts)."""
+        key = series.key
+        if key.service == RESOLVER_CHECK_SERVICE:
             return
-        text = self._tuples.get(series.key)
+        text = self._tuples.get(key)
         if text is None:
-            text = self._tuples[series.key] = _TupleText(_KeyText(series.key))
+            text = self._tuples[key] = _TupleText(_KeyText(key))
         text.update_counts(series)
+        if endpoint_phases is not None:
+            endpoint = EndpointKey.of(key)
+            kept = self._endpoints.get(endpoint)
+            if kept is None:
+                kept = self._endpoints[endpoint] = _EndpointText(endpoint)
+            kept.update(endpoint_phases)
 
     def forget(self, key: TupleKey) -> None:
         """Drop the tuple's kept text: the next scrape builds it again."""
@@ -685,24 +772,38 @@ class Exposition:
             tuples[key] = text
             rows.append(text.pieces())
         self._tuples = tuples  # tuples gone from the store are forgotten
+        endpoints: dict[EndpointKey, _EndpointText] = {}
+        for endpoint, phases in snapshot.endpoint_phases.items():
+            if endpoint.service == RESOLVER_CHECK_SERVICE:
+                continue
+            kept_endpoint = self._endpoints.get(endpoint) or _EndpointText(endpoint)
+            kept_endpoint.update(phases)
+            endpoints[endpoint] = kept_endpoint
+        self._endpoints = endpoints
         parts: list[Deflated] = []
         columns = zip(*rows, strict=True) if rows else [()] * _TUPLE_FAMILIES
-        for header, column in zip(self._header_lines(exposition_format), columns, strict=True):
+        headers = self._header_lines(exposition_format, snapshot.phase_histograms)
+        for i, (header, column) in enumerate(zip(headers, columns, strict=True)):
             parts.append(header)
             parts.extend(filter(None, column))
+            if i == _PHASE_HIST_COLUMN:
+                parts.extend(filter(None, (text.piece for text in endpoints.values())))
         networks = {key.network for key in tuples}
         rest = global_families(snapshot, stats, reload, networks, version=version)
         parts.append(deflate(exposition_format.encoder(_Fixed(rest))))
         return parts
 
-    def _header_lines(self, exposition_format: Format) -> list[Deflated]:
-        headers = self._headers.get(exposition_format.content_type)
+    def _header_lines(
+        self, exposition_format: Format, phase_histograms: PhaseHistograms
+    ) -> list[Deflated]:
+        cache_key = (exposition_format.content_type, phase_histograms)
+        headers = self._headers.get(cache_key)
         if headers is None:
             encode = exposition_format.encoder
-            texts = [encode(_Fixed([f])) for f in tuple_families().all()]
+            texts = [encode(_Fixed([f])) for f in tuple_families(phase_histograms).all()]
             if exposition_format.openmetrics:  # one `# EOF`: the one after the global families
                 texts = [h.removesuffix(_EOF) for h in texts]
-            headers = self._headers[exposition_format.content_type] = [deflate(t) for t in texts]
+            headers = self._headers[cache_key] = [deflate(t) for t in texts]
         return headers
 
 

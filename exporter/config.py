@@ -186,6 +186,25 @@ class Throttling:
     min_bytes_per_second: float = 0.0
 
 
+class PhaseHistograms(enum.StrEnum):
+    """What one `messaging_probe_phase_seconds` histogram covers (docs/metrics.md)."""
+
+    #: One per tuple: labels service, endpoint, network, resolver, family (the default).
+    TUPLE = "tuple"
+    #: One per endpoint and network, over its resolvers and IP families: about 75 lines per
+    #: tuple fewer on /metrics, for large matrices.
+    ENDPOINT = "endpoint"
+    #: None at all; the last probe's phases stay in `messaging_probe_duration_seconds`.
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsOptions:
+    """What /metrics exposes beyond the fixed contract."""
+
+    phase_histograms: PhaseHistograms = PhaseHistograms.TUPLE
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IdentityCheck:
     """Ask the resolver who it is (`o-o.myaddr.l.google.com TXT`, `id.server CH TXT`, ...).
@@ -326,6 +345,7 @@ class Config:
     blockpage_patterns: tuple[re.Pattern[bytes], ...] = ()
     #: When a low throughput counts as throttling.
     throttling: Throttling = field(default_factory=Throttling)
+    metrics: MetricsOptions = field(default_factory=MetricsOptions)
 
     def endpoints(self) -> tuple[Endpoint, ...]:
         return tuple(e for s in self.services.values() for e in s.endpoints.values())

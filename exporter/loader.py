@@ -45,7 +45,9 @@ from exporter.config import (
     Endpoint,
     HttpOptions,
     IdentityCheck,
+    MetricsOptions,
     Network,
+    PhaseHistograms,
     Proxy,
     QuicOptions,
     Resolver,
@@ -676,6 +678,7 @@ def _http(ctx: _Ctx, path: str, value: object) -> HttpOptions | None:
 
 _THROUGHPUT_KEYS: Final = ("path", "bytes")
 _THROTTLING_KEYS: Final = ("ratio", "baseline_rounds", "min_bytes_per_second")
+_METRICS_KEYS: Final = ("phase_histograms",)
 _MAX_BASELINE_ROUNDS: Final = 1000
 
 
@@ -783,6 +786,25 @@ def _throttling(ctx: _Ctx, value: object) -> Throttling | None:
     if len(ctx.errors) != n:
         return None
     return Throttling(ratio=ratio, baseline_rounds=rounds, min_bytes_per_second=floor)
+
+
+def _metrics(ctx: _Ctx, value: object) -> MetricsOptions | None:
+    path = "metrics"
+    f = ctx.fields(path, value, _METRICS_KEYS, "a mapping of metrics options (phase_histograms)")
+    if f is None:
+        return None
+    phase_histograms = PhaseHistograms.TUPLE
+    if "phase_histograms" in f:
+        v = f["phase_histograms"]
+        allowed = ", ".join(m.value for m in PhaseHistograms)
+        if isinstance(v, str) and v in {m.value for m in PhaseHistograms}:
+            phase_histograms = PhaseHistograms(v)
+        else:
+            ctx.error(
+                _join(path, "phase_histograms"), f"expected one of {allowed}, got {_describe(v)}"
+            )
+            return None
+    return MetricsOptions(phase_histograms=phase_histograms)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1125,6 +1147,7 @@ _TOP_KEYS: Final = (
     "blockpage_addresses",
     "blockpage_patterns",
     "throttling",
+    "metrics",
 )
 _SERVICE_KEYS: Final = ("endpoints", "resolvers", "networks", "expected_networks", "control_sni")
 _ENDPOINT_KEYS: Final = (
@@ -1669,6 +1692,9 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
     throttling: Throttling | None = Throttling()
     if "throttling" in top:
         throttling = _throttling(ctx, top["throttling"])
+    metrics: MetricsOptions | None = MetricsOptions()
+    if "metrics" in top:
+        metrics = _metrics(ctx, top["metrics"])
 
     resolvers: dict[str, Resolver | None] = {}
     if "resolvers" not in top:
@@ -1755,6 +1781,7 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
     assert blockpage_addresses is not None
     assert blockpage_patterns is not None
     assert throttling is not None
+    assert metrics is not None
     return Config(
         interval=interval,
         timeout=timeout,
@@ -1766,6 +1793,7 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
         blockpage_addresses=blockpage_addresses,
         blockpage_patterns=blockpage_patterns,
         throttling=throttling,
+        metrics=metrics,
     )
 
 

@@ -91,6 +91,26 @@ class TupleKey:
 LABEL_NAMES: tuple[str, ...] = ("service", "endpoint", "network", "resolver", "family")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class EndpointKey:
+    """An endpoint as seen through one network: the tuples of every resolver and IP family
+    of it. Keys the phase histograms under `metrics.phase_histograms: endpoint`."""
+
+    service: str
+    endpoint: str
+    network: str
+
+    @classmethod
+    def of(cls, key: TupleKey) -> EndpointKey:
+        return cls(service=key.service, endpoint=key.endpoint, network=key.network)
+
+    def labels(self) -> tuple[str, str, str]:
+        return (self.service, self.endpoint, self.network)
+
+
+ENDPOINT_LABEL_NAMES: tuple[str, ...] = ("service", "endpoint", "network")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DnsObservation:
     """One DNS question and what came back."""

@@ -1,5 +1,8 @@
 """The store: per tuple, the last observation, counters of results and histograms of phases.
 
+Phase histograms are kept per tuple, per endpoint and network, or not at all, as
+`metrics.phase_histograms` says (`Store.set_phase_histograms`).
+
 Plain Python, not prometheus_client metric objects: the collector renders a snapshot on every
 scrape, and a tuple removed by a reload must vanish from /metrics, which is simplest when the
 series are just data.
@@ -19,7 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from exporter.model import Observation, Phase, TupleKey
+from exporter.config import PhaseHistograms
+from exporter.model import EndpointKey, Observation, Phase, TupleKey
 from exporter.verdict import EMPTY_JUDGEMENT, Judgement
 
 #: Upper bounds (seconds) of the phase histograms: from 5 ms (a LAN or a nearby anycast
@@ -81,6 +85,10 @@ def _empty_phases() -> Mapping[Phase, Histogram]:
     return MappingProxyType({})
 
 
+def _empty_endpoint_phases() -> Mapping[EndpointKey, Mapping[Phase, Histogram]]:
+    return MappingProxyType({})
+
+
 def _empty_extra() -> Mapping[str, object]:
     return MappingProxyType({})
 
@@ -98,7 +106,8 @@ class Series:
     last: Observation | None = None
     #: Probes per result (`success` or an ErrorKind value); only results that occurred.
     results: Mapping[str, int] = field(default_factory=_empty_results)
-    #: Duration histograms of the phases that ran at least once.
+    #: Duration histograms of the phases that ran at least once; empty unless histograms
+    #: are kept per tuple.
     phases: Mapping[Phase, Histogram] = field(default_factory=_empty_phases)
     #: Free slot for later judgements of the tuple (e.g. per-round verdicts), by name.
     extra: Mapping[str, object] = field(default_factory=_empty_extra)
@@ -113,6 +122,13 @@ class Snapshot:
     judgement: Judgement = EMPTY_JUDGEMENT
     #: Per network judged down: unix time of the first round of the outage (exporter.history).
     network_down_since: Mapping[str, float] = field(default_factory=_empty_since)
+    #: What the phase histograms cover; per endpoint, they are in `endpoint_phases`.
+    phase_histograms: PhaseHistograms = PhaseHistograms.TUPLE
+    #: Per endpoint and network, in key order: the duration histograms of the phases of
+    #: every probe of its tuples. Empty unless histograms are kept per endpoint.
+    endpoint_phases: Mapping[EndpointKey, Mapping[Phase, Histogram]] = field(
+        default_factory=_empty_endpoint_phases
+    )
 
     def __len__(self) -> int:
         return len(self.series)
@@ -124,12 +140,32 @@ class Snapshot:
 class Store:
     """Per-tuple results of the probes; see the module docstring for the invariants."""
 
-    __slots__ = ("_buckets", "_down_since", "_judgement", "_listeners", "_series", "_sorted")
+    __slots__ = (
+        "_buckets",
+        "_down_since",
+        "_endpoints",
+        "_endpoints_sorted",
+        "_judgement",
+        "_listeners",
+        "_phase_histograms",
+        "_series",
+        "_sorted",
+    )
 
-    def __init__(self, *, buckets: tuple[float, ...] = PHASE_BUCKETS) -> None:
+    def __init__(
+        self,
+        *,
+        buckets: tuple[float, ...] = PHASE_BUCKETS,
+        phase_histograms: PhaseHistograms = PhaseHistograms.TUPLE,
+    ) -> None:
         if list(buckets) != sorted(set(buckets)):
             raise ValueError("histogram buckets must be strictly increasing")
         self._buckets = buckets
+        self._phase_histograms = phase_histograms
+        #: Histograms per endpoint and network (`PhaseHistograms.ENDPOINT` only); in key
+        #: order whenever `_endpoints_sorted`.
+        self._endpoints: dict[EndpointKey, Mapping[Phase, Histogram]] = {}
+        self._endpoints_sorted = True
         #: In key order whenever `_sorted`: a new key unsorts it, `snapshot()` sorts it again.
         self._series: dict[TupleKey, Series] = {}
         self._sorted = True
@@ -140,7 +176,8 @@ class Store:
     def subscribe(self, listener: Callable[[Series], None]) -> None:
         """Call `listener` with the tuple's new series after each `record()`, on the caller's
         stack: lets a view keep what it derives current as probes finish (the collector's kept
-        text) instead of rebuilding it all when asked. A listener must not raise."""
+        text) instead of rebuilding it all when asked (`endpoint_phases()` gives the tuple's
+        endpoint histograms, when kept). A listener must not raise."""
         self._listeners.append(listener)
 
     def record(self, obs: Observation) -> None:
@@ -148,18 +185,47 @@ class Store:
         old = self._series.get(obs.key) or self._new(obs.key)
         results = dict(old.results)
         results[obs.result] = results.get(obs.result, 0) + 1
-        phases = dict(old.phases)
-        for phase, seconds in obs.phases.items():
-            hist = phases.get(phase) or Histogram.empty(self._buckets)
-            phases[phase] = hist.observe(max(0.0, seconds))
+        phases = old.phases
+        if self._phase_histograms is PhaseHistograms.TUPLE:
+            phases = self._observed(phases, obs)
+        elif self._phase_histograms is PhaseHistograms.ENDPOINT:
+            endpoint = EndpointKey.of(obs.key)
+            kept = self._endpoints.get(endpoint)
+            if kept is None:
+                self._endpoints_sorted = False
+            self._endpoints[endpoint] = self._observed(kept or _empty_phases(), obs)
         series = self._series[obs.key] = replace(
-            old,
-            last=obs,
-            results=MappingProxyType(results),
-            phases=MappingProxyType(dict(sorted(phases.items(), key=_phase_order))),
+            old, last=obs, results=MappingProxyType(results), phases=phases
         )
         for listener in self._listeners:
             listener(series)
+
+    def _observed(
+        self, phases: Mapping[Phase, Histogram], obs: Observation
+    ) -> Mapping[Phase, Histogram]:
+        """`phases` with the observation's phase durations added, in phase order."""
+        out = dict(phases)
+        for phase, seconds in obs.phases.items():
+            hist = out.get(phase) or Histogram.empty(self._buckets)
+            out[phase] = hist.observe(max(0.0, seconds))
+        return MappingProxyType(dict(sorted(out.items(), key=_phase_order)))
+
+    def endpoint_phases(self, key: TupleKey) -> Mapping[Phase, Histogram] | None:
+        """The histograms of the tuple's endpoint and network, when kept per endpoint."""
+        return self._endpoints.get(EndpointKey.of(key))
+
+    def set_phase_histograms(self, phase_histograms: PhaseHistograms) -> None:
+        """Keep the phase histograms as `phase_histograms` says from now on. A change drops
+        every histogram kept so far: they start again from zero under the new labels (which
+        Prometheus takes as new series)."""
+        if phase_histograms is self._phase_histograms:
+            return
+        self._phase_histograms = phase_histograms
+        self._endpoints.clear()
+        self._endpoints_sorted = True
+        for key, series in self._series.items():
+            if series.phases:
+                self._series[key] = replace(series, phases=_empty_phases())
 
     def annotate(self, key: TupleKey, name: str, value: object) -> None:
         """Attach `value` under `name` to the tuple's series (`Series.extra`); the hook for
@@ -182,6 +248,9 @@ class Store:
         keep = set(keys)
         for key in [k for k in self._series if k not in keep]:
             del self._series[key]
+        endpoints = {EndpointKey.of(k) for k in keep}
+        for endpoint in [e for e in self._endpoints if e not in endpoints]:
+            del self._endpoints[endpoint]
 
     def _new(self, key: TupleKey) -> Series:
         self._sorted = False
@@ -193,10 +262,15 @@ class Store:
         if not self._sorted:
             self._series = dict(sorted(self._series.items()))
             self._sorted = True
+        if not self._endpoints_sorted:
+            self._endpoints = dict(sorted(self._endpoints.items()))
+            self._endpoints_sorted = True
         return Snapshot(
             series=MappingProxyType(dict(self._series)),
             judgement=self._judgement,
             network_down_since=self._down_since,
+            phase_histograms=self._phase_histograms,
+            endpoint_phases=MappingProxyType(dict(self._endpoints)),
         )
 
     def __len__(self) -> int:

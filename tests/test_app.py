@@ -159,3 +159,47 @@ async def test_stop_cancels_probes_and_closes_the_prober(
     assert probers[0].cancelled == 3
     assert probers[0].closed
     await app.stop()  # idempotent
+
+
+async def test_a_reload_changes_what_the_phase_histograms_cover(
+    make_app: AppFactory, clock: FakeClock, tmp_path: Path
+) -> None:
+    """`metrics.phase_histograms` from the config, at start and on reload: the scrape's
+    histogram series follow it (labels without resolver and family per endpoint)."""
+    app, _ = make_app(CONFIG_YAML + "metrics: {phase_histograms: endpoint}\n")
+    await app.start()
+    try:
+        url = f"http://127.0.0.1:{app.addresses[0][1]}/metrics"
+
+        async def histogram_lines() -> list[str]:
+            async with aiohttp.ClientSession() as session, session.get(url) as response:
+                text = await response.text()
+            return [
+                line
+                for line in text.splitlines()
+                if line.startswith("messaging_probe_phase_seconds_count{")
+            ]
+
+        await clock.advance(60.0)
+        assert app.scheduler.ready
+        per_endpoint = await histogram_lines()
+        assert 'messaging_probe_phase_seconds_count{endpoint="web",network="direct",' in "".join(
+            per_endpoint
+        )
+        assert not any("resolver=" in line for line in per_endpoint)
+
+        (tmp_path / "config.yaml").write_text(CONFIG_YAML)  # back to the default: per tuple
+        assert (await app.reload()).ok
+        assert await histogram_lines() == []  # started again, under the new labels
+        await clock.advance(60.0)
+        per_tuple = await histogram_lines()
+        assert per_tuple
+        assert all('resolver="' in line and 'family="4"' in line for line in per_tuple)
+
+        (tmp_path / "config.yaml").write_text(
+            CONFIG_YAML + "metrics: {phase_histograms: sometimes}\n"
+        )
+        assert not (await app.reload()).ok  # a bad value keeps the running config
+        assert await histogram_lines() == per_tuple
+    finally:
+        await app.stop()

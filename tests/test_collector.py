@@ -10,6 +10,7 @@ from prometheus_client.openmetrics import exposition as openmetrics
 
 from exporter import __version__
 from exporter.collector import Collector, ReloadStatus, negotiate
+from exporter.config import PhaseHistograms
 from exporter.model import ErrorKind, TupleKey
 from exporter.scheduler import LAG_BUCKETS, SchedulerStats
 from exporter.store import Histogram, Store
@@ -92,6 +93,47 @@ def test_per_tuple_metrics() -> None:
     )
     # the kernel's handshake RTT of the connection that counted
     assert r.get_sample_value("messaging_probe_tcp_rtt_seconds", LABELS) == 0.2 * 0.1
+
+
+def test_phase_histograms_per_endpoint_leave_out_resolver_and_family() -> None:
+    from exporter.matrix import RESOLVER_CHECK_SERVICE
+
+    store = Store(phase_histograms=PhaseHistograms.ENDPOINT)
+    r = setup(store)
+    v6 = TupleKey(service="telegram", endpoint="web", network="direct", resolver="q", family=6)
+    check = TupleKey(
+        service=RESOLVER_CHECK_SERVICE, endpoint="q", network="direct", resolver="q", family=4
+    )
+    store.record(make_observation(KEY, total=0.2))
+    store.record(make_observation(v6, total=3.0))
+    store.record(make_observation(check))
+    per_endpoint = {"service": "telegram", "endpoint": "web", "network": "direct"}
+    total = {**per_endpoint, "phase": "total"}
+    assert r.get_sample_value("messaging_probe_phase_seconds_count", total) == 2.0
+    assert r.get_sample_value("messaging_probe_phase_seconds_sum", total) == pytest.approx(3.2)
+    assert r.get_sample_value("messaging_probe_phase_seconds_bucket", {**total, "le": "0.25"}) == 1
+    assert (
+        r.get_sample_value("messaging_probe_phase_seconds_count", {**LABELS, "phase": "total"})
+        is None
+    )
+    # The rest stays per tuple.
+    assert (
+        r.get_sample_value("messaging_probe_duration_seconds", {**LABELS, "phase": "total"}) == 0.2
+    )
+    hist = next(m for m in r.collect() if m.name == "messaging_probe_phase_seconds")
+    assert {s.labels["service"] for s in hist.samples} == {"telegram"}  # no interception checks
+    assert all("resolver" not in s.labels and "family" not in s.labels for s in hist.samples)
+
+
+def test_no_phase_histograms_with_none() -> None:
+    store = Store(phase_histograms=PhaseHistograms.NONE)
+    r = setup(store)
+    store.record(make_observation(KEY, total=0.2))
+    hist = next(m for m in r.collect() if m.name == "messaging_probe_phase_seconds")
+    assert hist.samples == []
+    assert (
+        r.get_sample_value("messaging_probe_duration_seconds", {**LABELS, "phase": "total"}) == 0.2
+    )
 
 
 def test_failed_probe() -> None:
@@ -258,6 +300,7 @@ PROMETHEUS_ACCEPT = (
 )
 
 
+@pytest.mark.parametrize("phase_histograms", list(PhaseHistograms))
 @pytest.mark.parametrize(
     "accept",
     [
@@ -268,19 +311,22 @@ PROMETHEUS_ACCEPT = (
         "application/openmetrics-text; version=1.0.0; escaping=allow-utf-8",
     ],
 )
-def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes(accept: str) -> None:
+def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes(
+    accept: str, phase_histograms: PhaseHistograms
+) -> None:
     """`Collector.text()` keeps each tuple's text between scrapes; whatever changed (a new
-    observation, a failure, a judgement, a removed tuple), it must equal what
-    prometheus_client renders from `collect()` in the format it would choose for the Accept
-    header, scrape after scrape."""
+    observation, a failure, a judgement, a removed tuple, what the phase histograms cover),
+    it must equal what prometheus_client renders from `collect()` in the format it would
+    choose for the Accept header, scrape after scrape."""
     from types import MappingProxyType
 
     from exporter.verdict import Finding, Judgement, Verdict
 
-    store = Store()
+    store = Store(phase_histograms=phase_histograms)
     collector, registry = registered(store)
     odd = TupleKey(service='we"ird\\', endpoint="a\nb", network="n", resolver="r", family=6)
     other = TupleKey(service="signal", endpoint="chat", network="direct", resolver="g", family=4)
+    sibling = TupleKey(service="telegram", endpoint="web", network="direct", resolver="q", family=6)
 
     chosen, fast = negotiate(accept)
     assert fast
@@ -293,6 +339,7 @@ def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes(accept: st
     assert "messaging_probe_success{" not in same()  # empty store
     store.record(make_observation(KEY))
     store.record(make_observation(odd, total=1e-7))
+    store.record(make_observation(sibling, total=2.0))
     first = same()
     assert 'service="we\\"ird\\\\"' in first
     assert same() == first  # nothing changed: the kept text
@@ -324,10 +371,19 @@ def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes(accept: st
     annotated = same()
     store.record(make_observation(KEY, started=1_700_000_120.0))
     assert same() != annotated
-    store.retain([other])
+    store.retain([other, sibling])
     third = same()
-    assert 'endpoint="web"' not in third
+    assert 'endpoint="a\\nb"' not in third
     assert 'endpoint="chat"' in third
+    for later in [p for p in PhaseHistograms if p is not phase_histograms]:  # by a reload
+        store.set_phase_histograms(later)
+        assert "messaging_probe_phase_seconds_bucket{" not in same()
+        store.record(make_observation(sibling, started=1_700_000_180.0))
+        assert ("messaging_probe_phase_seconds_bucket{" in same()) is (
+            later is not PhaseHistograms.NONE
+        )
+        store.set_phase_histograms(phase_histograms)
+        same()
 
 
 async def test_metrics_handler_streams_text_and_gzip_and_falls_back_for_openmetrics() -> None:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.model import ErrorKind, Phase
+from exporter.model import LABEL_NAMES, ErrorKind, Phase
 from exporter.verdict import VERDICTS
 from tests import monitoring
 from tests.conftest import AppFactory
@@ -62,11 +62,14 @@ services:
 # --- a real scrape ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def scrape(make_app: AppFactory, clock: FakeClock) -> dict[str, set[str]]:
-    """Sample name -> the label names it carries, from /metrics of an App after one round."""
+@pytest.fixture(params=["tuple", "endpoint"])
+async def scrape(
+    make_app: AppFactory, clock: FakeClock, request: pytest.FixtureRequest
+) -> dict[str, set[str]]:
+    """Sample name -> the label names it carries, from /metrics of an App after one round;
+    with the phase histograms per tuple (the default) and per endpoint (fewer labels)."""
     app, _ = make_app(
-        CONTRACT_YAML,
+        CONTRACT_YAML + f"metrics: {{phase_histograms: {request.param}}}\n",
         error=lambda t: ErrorKind.REFUSED if t.key.endpoint == "dc1" else None,
         duration=lambda t: 0.2,
     )
@@ -150,7 +153,34 @@ def test_every_metric_used_exists_in_a_real_scrape_and_the_docs(
     }
 
 
+def _matches_absent(op: str, value: str) -> bool:
+    """Whether a matcher accepts a series without the label (PromQL compares the empty string)
+    whatever a Grafana variable in it is set to: it is taken as one name, `x`."""
+    value = re.sub(r"\$\{?\w+\}?", "x", value)
+    if op in ("=", "!="):
+        return (value == "") is (op == "=")
+    return (re.fullmatch(value, "") is not None) is (op == "=~")
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "absent"),
+    [
+        ("=~", "$resolver", False),
+        ("=~", "$resolver|", True),
+        ("=~", "${resolver}|", True),
+        ("=", "", True),
+        ("=", "google", False),
+        ("!~", "$resolver", True),
+    ],
+)
+def test_a_matcher_on_an_absent_label(op: str, value: str, absent: bool) -> None:
+    assert _matches_absent(op, value) is absent
+
+
 def test_every_label_matched_exists_with_that_value(scrape: dict[str, set[str]]) -> None:
+    """Every label a query matches on exists on the series it selects; a per-tuple label the
+    series lacks (resolver and family of histograms per endpoint) only with a matcher that
+    also takes a series without it."""
     closed = {
         "verdict": {v.value for v in VERDICTS},
         "phase": {p.value for p in Phase},
@@ -162,7 +192,9 @@ def test_every_label_matched_exists_with_that_value(scrape: dict[str, set[str]])
             if labels is None:
                 continue  # recorded or scrape series; names are checked above
             for label, op, value in selector.matchers:
-                if label not in labels | monitoring.TARGET_LABELS:
+                if label not in labels | monitoring.TARGET_LABELS and not (
+                    label in LABEL_NAMES and _matches_absent(op, value)
+                ):
                     problems.append(f"{where}: {selector.metric} has no label {label!r}")
                 allowed = closed.get(label)
                 literal = monitoring.alternatives(op, value)

@@ -73,7 +73,7 @@ BAD: list[tuple[str, str, set[str]]] = [
         {
             "intervall: unknown key (allowed: interval, timeout, concurrency, ip_families, "
             "resolvers, networks, services, canaries, control_sni, blockpage_addresses, "
-            "blockpage_patterns, throttling)"
+            "blockpage_patterns, throttling, metrics)"
         },
     ),
     (
@@ -2027,3 +2027,48 @@ def test_quic_is_opt_in_and_its_options_resolve() -> None:
     assert eps["alone"].tls.insecure_skip_verify  # the QUIC handshake's TLS options
     assert eps["h3-only"].quic == QuicOptions(port=443, http3=True)
     assert eps["by-address"].checks == (Check.TCP, Check.QUIC)
+
+
+# ---- metrics options (issue 7: what the phase histograms cover)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "metrics: {phase_histograms: off}\n",
+            "metrics.phase_histograms: expected one of tuple, endpoint, none, got false",
+        ),
+        (
+            "metrics: {phase_histograms: per_endpoint}\n",
+            'metrics.phase_histograms: expected one of tuple, endpoint, none, got "per_endpoint"',
+        ),
+        (
+            "metrics: {histograms: none}\n",
+            "metrics.histograms: unknown key (allowed: phase_histograms)",
+        ),
+        (
+            "metrics: endpoint\n",
+            'metrics: expected a mapping of metrics options (phase_histograms), got "endpoint"',
+        ),
+    ],
+    ids=["yaml-false", "unknown-value", "unknown-key", "not-a-mapping"],
+)
+def test_metrics_option_errors(text: str, expected: str) -> None:
+    assert error_lines(text + SERVICES) == {expected}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "tuple"),
+        ("metrics: {}\n", "tuple"),
+        ("metrics: {phase_histograms: tuple}\n", "tuple"),
+        ("metrics: {phase_histograms: endpoint}\n", "endpoint"),
+        ("metrics: {phase_histograms: none}\n", "none"),
+    ],
+)
+def test_phase_histograms_default_per_tuple(text: str, expected: str) -> None:
+    from exporter.config import PhaseHistograms
+
+    assert parse_yaml(text + SERVICES).metrics.phase_histograms is PhaseHistograms(expected)

@@ -6,10 +6,11 @@ import asyncio
 import shutil
 
 import aiohttp
+import pytest
 
 from exporter.matrix import Target
 from exporter.model import ErrorKind
-from tests.conftest import AppFactory
+from tests.conftest import CONFIG_YAML, AppFactory
 from tests.fakes.clock import FakeClock
 
 
@@ -36,8 +37,12 @@ async def promtool_check(exposition: bytes) -> tuple[int, str]:
     return proc.returncode, out.decode()
 
 
-async def test_promtool_finds_nothing_to_lint(make_app: AppFactory, clock: FakeClock) -> None:
-    app, _ = make_app(error=_refuse_dc1, duration=lambda t: 0.3)
+@pytest.mark.parametrize("phase_histograms", ["tuple", "endpoint", "none"])
+async def test_promtool_finds_nothing_to_lint(
+    make_app: AppFactory, clock: FakeClock, phase_histograms: str
+) -> None:
+    yaml = CONFIG_YAML + f"metrics: {{phase_histograms: {phase_histograms}}}\n"
+    app, _ = make_app(yaml, error=_refuse_dc1, duration=lambda t: 0.3)
     addresses = await app.start()
     try:
         host, port = addresses[0]
@@ -52,9 +57,10 @@ async def test_promtool_finds_nothing_to_lint(make_app: AppFactory, clock: FakeC
     finally:
         await app.stop()
     # the scrape covers every kind of series
+    histograms = b"messaging_probe_phase_seconds_bucket{" in body
+    assert histograms is (phase_histograms != "none")
     for name in (
         b"messaging_probe_success{",
-        b"messaging_probe_phase_seconds_bucket{",
         b'result="refused"',
         b"messaging_tls_cert_not_after_timestamp_seconds{",
         b"messaging_exporter_build_info{",

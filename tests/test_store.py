@@ -6,7 +6,8 @@ from types import MappingProxyType
 
 import pytest
 
-from exporter.model import ErrorKind, Observation, Phase, TupleKey
+from exporter.config import PhaseHistograms
+from exporter.model import EndpointKey, ErrorKind, Observation, Phase, TupleKey
 from exporter.store import PHASE_BUCKETS, Histogram, Store
 from tests.fakes.prober import make_observation
 
@@ -132,3 +133,99 @@ def test_subscribers_see_each_new_series_after_record() -> None:
     assert seen == [(1, 1), (1, 2)]
     store.annotate(key(), "x", 1)  # only records are announced
     assert len(seen) == 2
+
+
+def through(network: str, resolver: str = "google", family: int = 4) -> TupleKey:
+    return TupleKey(
+        service="telegram", endpoint="web", network=network, resolver=resolver, family=family
+    )
+
+
+def test_histograms_per_endpoint_sum_the_resolvers_and_families_of_a_network() -> None:
+    store = Store(phase_histograms=PhaseHistograms.ENDPOINT)
+    store.record(make_observation(through("direct", "google", 4), total=0.2))
+    store.record(make_observation(through("direct", "quad9", 6), total=3.0))
+    store.record(make_observation(through("vpn"), total=0.2))
+    snap = store.snapshot()
+    assert snap.phase_histograms is PhaseHistograms.ENDPOINT
+    direct = EndpointKey(service="telegram", endpoint="web", network="direct")
+    vpn = EndpointKey(service="telegram", endpoint="web", network="vpn")
+    assert list(snap.endpoint_phases) == [direct, vpn]
+    total = snap.endpoint_phases[direct][Phase.TOTAL]
+    assert total.count == 2
+    assert total.sum == pytest.approx(3.2)
+    assert snap.endpoint_phases[vpn][Phase.TOTAL].count == 1
+    assert list(snap.endpoint_phases[direct]) == [
+        Phase.DNS,
+        Phase.CONNECT,
+        Phase.TLS,
+        Phase.HTTP,
+        Phase.TOTAL,
+    ]
+    # Nothing per tuple: the point of the option is memory and text per tuple.
+    assert all(not s.phases for s in snap.series.values())
+    # Results stay per tuple.
+    assert snap.series[through("direct", "quad9", 6)].results == {"success": 1}
+    assert store.endpoint_phases(through("direct", "quad9", 6)) is snap.endpoint_phases[direct]
+
+
+def test_no_histograms_at_all_with_none() -> None:
+    store = Store(phase_histograms=PhaseHistograms.NONE)
+    store.record(make_observation(key()))
+    snap = store.snapshot()
+    assert not snap.endpoint_phases
+    assert not snap.series[key()].phases
+    assert snap.series[key()].last is not None
+    assert store.endpoint_phases(key()) is None
+
+
+def test_retain_keeps_an_endpoint_histogram_while_any_of_its_tuples_remains() -> None:
+    store = Store(phase_histograms=PhaseHistograms.ENDPOINT)
+    store.record(make_observation(through("direct", "google")))
+    store.record(make_observation(through("direct", "quad9")))
+    store.record(make_observation(through("vpn")))
+    store.retain([through("direct", "quad9")])
+    snap = store.snapshot()
+    assert [e.network for e in snap.endpoint_phases] == ["direct"]
+    assert snap.endpoint_phases[EndpointKey.of(through("direct"))][Phase.TOTAL].count == 2
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (PhaseHistograms.TUPLE, PhaseHistograms.ENDPOINT),
+        (PhaseHistograms.ENDPOINT, PhaseHistograms.TUPLE),
+        (PhaseHistograms.TUPLE, PhaseHistograms.NONE),
+        (PhaseHistograms.ENDPOINT, PhaseHistograms.NONE),
+    ],
+)
+def test_changing_what_histograms_cover_starts_them_again(
+    before: PhaseHistograms, after: PhaseHistograms
+) -> None:
+    store = Store(phase_histograms=before)
+    store.record(make_observation(key()))
+    store.set_phase_histograms(after)
+    snap = store.snapshot()
+    assert not snap.endpoint_phases
+    assert not snap.series[key()].phases
+    assert snap.series[key()].results == {"success": 1}  # the counters stay
+    store.record(make_observation(key()))
+    snap = store.snapshot()
+    per_tuple = snap.series[key()].phases
+    per_endpoint = snap.endpoint_phases.get(EndpointKey.of(key()), {})
+    counts = {
+        PhaseHistograms.TUPLE: (1, 0),
+        PhaseHistograms.ENDPOINT: (0, 1),
+        PhaseHistograms.NONE: (0, 0),
+    }[after]
+    assert (
+        per_tuple[Phase.TOTAL].count if per_tuple else 0,
+        per_endpoint[Phase.TOTAL].count if per_endpoint else 0,
+    ) == counts
+
+
+def test_setting_the_same_histograms_keeps_them() -> None:
+    store = Store(phase_histograms=PhaseHistograms.ENDPOINT)
+    store.record(make_observation(key()))
+    store.set_phase_histograms(PhaseHistograms.ENDPOINT)
+    assert store.snapshot().endpoint_phases[EndpointKey.of(key())][Phase.TOTAL].count == 1
