@@ -172,16 +172,38 @@ def tuple_names(n: int, timing: int) -> tuple[list[str], list[str]]:
     return plain, delayed
 
 
-def exporter_config(lab: Lab, n: int, interval: float, timing: int) -> Path:
-    """A config of `n` tuples: one network, one UDP resolver (the targets' DNS), IPv4."""
+def exporter_config(
+    lab: Lab,
+    n: int,
+    interval: float,
+    timing: int,
+    *,
+    resolvers: int = 1,
+    phase_histograms: str = "tuple",
+) -> Path:
+    """A config of `n` tuples: one network, IPv4, `resolvers` UDP resolvers (all the targets'
+    DNS, under different names: a matrix of n / resolvers endpoints x resolvers, as a real
+    one of many resolvers is) and the phase histograms as `phase_histograms` says."""
+    if n % resolvers:
+        raise ValueError(f"{n} tuples do not split evenly over {resolvers} resolvers")
+    if timing and resolvers > 1:
+        raise ValueError("delayed (timing) tuples need a matrix of one resolver")
     ca = lab.directory / "ca.pem"
-    plain, delayed = tuple_names(n, timing)
+    plain, delayed = tuple_names(n // resolvers, timing)
+    names = ["bench"] if resolvers == 1 else [f"bench{i}" for i in range(resolvers)]
+    # Only when asked, so the benchmark also runs code from before the option.
+    metrics = (
+        []
+        if phase_histograms == "tuple"
+        else [f"metrics: {{phase_histograms: {phase_histograms}}}"]
+    )
     lines = [
         f"interval: {interval:g}s",
         f"timeout: {min(5.0, interval):g}s",
         "concurrency: 256",
+        *metrics,
         "resolvers:",
-        f"  bench: {{type: udp, address: {lab.dns}}}",
+        *(f"  {name}: {{type: udp, address: {lab.dns}}}" for name in names),
         "services:",
     ]
     common = f"port: {HTTPS_PORT}, tls: {{ca_file: {ca}}}"
@@ -197,7 +219,7 @@ def exporter_config(lab: Lab, n: int, interval: float, timing: int) -> Path:
                 host = f"h{name.removeprefix('hslow')}.bench.test"
                 slow = f"port: {SLOW_PORT}, tls: {{ca_file: {ca}}}, http: {{path: /slow}}"
                 lines.append(f"      {name}: {{host: {host}, {slow}}}")
-    path = lab.directory / f"exporter-{n}-{timing}.yaml"
+    path = lab.directory / f"exporter-{n}-{timing}-{resolvers}-{phase_histograms}.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -586,7 +608,14 @@ async def part_memory(lab: Lab, args: argparse.Namespace) -> dict[str, Any]:
     rows = []
     for n in args.memory:
         interval = max(1.0, round(n / TARGET_RATE, 1))
-        config = exporter_config(lab, n, interval, 0)
+        config = exporter_config(
+            lab,
+            n,
+            interval,
+            0,
+            resolvers=args.memory_resolvers,
+            phase_histograms=args.phase_histograms,
+        )
         async with Exporter(lab, config, pin=False) as ex:
             await ex.wait_ready(interval * 2 + 60)
             times, size, gz = [], 0, 0
@@ -600,6 +629,8 @@ async def part_memory(lab: Lab, args: argparse.Namespace) -> dict[str, Any]:
             {
                 "tuples": n,
                 "interval": interval,
+                "resolvers": args.memory_resolvers,
+                "phase_histograms": args.phase_histograms,
                 "scrape_p50_s": statistics.median(times),
                 "scrape_max_s": max(times),
                 "scrapes_s": times,
@@ -722,10 +753,16 @@ def markdown(results: dict[str, Any]) -> str:
                     f"({c['samples']}) | {k['p50']:.3f} / {k['p99']:.3f} ({k['samples']}) |"
                 )
     if "memory" in results:
-        out += ["", "| tuples | scrape p50 / max | size (gzip) | RSS (peak) |", "|---|---|---|---|"]
+        out += [
+            "",
+            "| tuples | resolvers | phase histograms | scrape p50 / max | size (gzip) | "
+            "RSS (peak) |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in results["memory"]["rows"]:
             out.append(
-                f"| {r['tuples']} | {r['scrape_p50_s'] * 1000:.0f} / "
+                f"| {r['tuples']} | {r['resolvers']} | {r['phase_histograms']} | "
+                f"{r['scrape_p50_s'] * 1000:.0f} / "
                 f"{r['scrape_max_s'] * 1000:.0f} ms | {r['bytes'] / 1e6:.1f} MB "
                 f"({r['gzip_bytes'] / 1e6:.2f} MB) | {r['rss_bytes'] / 2**20:.0f} MiB "
                 f"({r['peak_rss_bytes'] / 2**20:.0f} MiB) |"
@@ -756,6 +793,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--delay-ms", type=float, default=50.0)
     p.add_argument("--memory", type=ints, default=[1000, 10000])
     p.add_argument("--scrapes", type=int, default=5)
+    p.add_argument(
+        "--memory-resolvers",
+        type=int,
+        default=1,
+        help="memory: resolvers per endpoint (tuples / this = endpoints)",
+    )
+    p.add_argument(
+        "--phase-histograms",
+        choices=("tuple", "endpoint", "none"),
+        default="tuple",
+        help="memory: the exporter's metrics.phase_histograms",
+    )
     p.add_argument(
         "--scrape-every", type=float, default=15.0, help="memory: seconds between two scrapes"
     )

@@ -34,7 +34,15 @@ from prometheus_client.utils import floatToGoString
 
 from exporter import __version__
 from exporter.config import PhaseHistograms
-from exporter.deflate import Deflated, deflate, gzip_member, inflate, inflated, text_size
+from exporter.deflate import (
+    Deflated,
+    deflate,
+    gzip_chunks,
+    gzip_size,
+    inflate,
+    inflated,
+    text_size,
+)
 from exporter.matrix import RESOLVER_CHECK_SERVICE
 from exporter.model import (
     ENDPOINT_LABEL_NAMES,
@@ -601,28 +609,28 @@ class _TupleText:
                     probe_lines.append(f"messaging_probes_total{labels}{_count(results[result])}\n")
             self.series_lines = (_piece(hist_text), _piece("".join(probe_lines)))
 
-    def update_finding(self, finding: Finding | None) -> None:
-        """The parts from the round's finding."""
+    def update_finding(self, finding: Finding | None) -> bool:
+        """The parts from the round's finding; whether they changed."""
         k = self.key
         # A round makes a new finding for every tuple: its text changes only with these two.
         shown = None if finding is None else (finding.verdict, finding.blocked)
-        if shown != self.finding:
-            self.finding = shown
-            if finding is None:
-                self.finding_lines = (None, None)
-            else:
-                self.finding_lines = (
-                    _piece(
-                        "".join(
-                            f"messaging_probe_verdict{k.with_verdict(value.value)}"
-                            f"{'1.0' if value is finding.verdict else '0.0'}\n"
-                            for value in VERDICTS
-                        )
-                    ),
-                    _piece(
-                        f"messaging_probe_blocked{k.base}{'1.0' if finding.blocked else '0.0'}\n"
-                    ),
-                )
+        if shown == self.finding:
+            return False
+        self.finding = shown
+        if finding is None:
+            self.finding_lines = (None, None)
+        else:
+            self.finding_lines = (
+                _piece(
+                    "".join(
+                        f"messaging_probe_verdict{k.with_verdict(value.value)}"
+                        f"{'1.0' if value is finding.verdict else '0.0'}\n"
+                        for value in VERDICTS
+                    )
+                ),
+                _piece(f"messaging_probe_blocked{k.base}{'1.0' if finding.blocked else '0.0'}\n"),
+            )
+        return True
 
     def pieces(self) -> tuple[_Piece, ...]:
         """Its text in each per-tuple family, in `tuple_families().all()` order."""
@@ -711,14 +719,30 @@ class Exposition:
     prometheus_client renders from `families()`, made without its per-sample objects: the text
     of each tuple is kept between scrapes, deflated (exporter/deflate.py), and rebuilt only from
     the parts whose inputs changed (a new observation and counts, when the probe is recorded:
-    `note`; a changed verdict, at the scrape). Those inputs are immutable and replaced on
-    change, so identity tells a change. Memory: about a
-    seventh of what one scrape's text weighs. Not thread-safe; one per collector, used on the
+    `note`; a changed verdict, when a scrape sees a new round's judgement). Those inputs are
+    immutable and replaced on change, so identity tells a change. Memory: about a seventh of
+    what one scrape's text weighs.
+
+    The kept pieces are also kept by family, in key order (`_columns`), so a scrape joins
+    each family's pieces without visiting the tuples one by one. That order holds while the
+    store's keys stay the same (`Snapshot.generation`); when they change, the scrape walks
+    the snapshot and builds the columns again. Not thread-safe; one per collector, used on the
     event loop."""
 
     def __init__(self) -> None:
         self._tuples: dict[TupleKey, _TupleText] = {}
         self._endpoints: dict[EndpointKey, _EndpointText] = {}
+        #: Per per-tuple family (`tuple_families().all()` order): key -> its piece (None when
+        #: it has no lines there now: kept, so a key never moves), in key order while
+        #: `_generation` is the store's.
+        self._columns: list[dict[TupleKey, _Piece]] = [{} for _ in range(_TUPLE_FAMILIES)]
+        #: The endpoint histograms' pieces, in key order likewise.
+        self._endpoint_column: dict[EndpointKey, _Piece] = {}
+        #: The store generation the columns were built for; -1: build them at the next scrape.
+        self._generation = -1
+        #: The judgement whose findings the kept text shows.
+        self._judgement: object = _NOTHING
+        self._networks: set[str] = set()
         #: (content type, phase histograms) -> the header lines of each per-tuple family.
         self._headers: dict[tuple[str, PhaseHistograms], list[Deflated]] = {}
 
@@ -733,19 +757,27 @@ class Exposition:
         if key.service == RESOLVER_CHECK_SERVICE:
             return
         text = self._tuples.get(key)
-        if text is None:
+        if text is None:  # a new key: the store's generation changed, the columns follow
             text = self._tuples[key] = _TupleText(_KeyText(key))
         text.update_counts(series)
+        self._place(key, text)
         if endpoint_phases is not None:
             endpoint = EndpointKey.of(key)
             kept = self._endpoints.get(endpoint)
             if kept is None:
                 kept = self._endpoints[endpoint] = _EndpointText(endpoint)
             kept.update(endpoint_phases)
+            self._endpoint_column[endpoint] = kept.piece
 
     def forget(self, key: TupleKey) -> None:
-        """Drop the tuple's kept text: the next scrape builds it again."""
+        """Drop the tuple's kept text: the next scrape builds it and the columns again."""
         self._tuples.pop(key, None)
+        self._generation = -1
+
+    def _place(self, key: TupleKey, text: _TupleText) -> None:
+        """Put the tuple's pieces in the columns (an existing key keeps its place)."""
+        for column, piece in zip(self._columns, text.pieces(), strict=True):
+            column[key] = piece
 
     def pieces(
         self,
@@ -758,6 +790,28 @@ class Exposition:
     ) -> list[Deflated]:
         """The scrape's text as deflated pieces, in order (`deflate.gzip_member` makes the
         response of them, `deflate.inflate` the text)."""
+        if snapshot.generation != self._generation:
+            self._rebuild(snapshot)
+        elif snapshot.judgement is not self._judgement:
+            findings = snapshot.judgement.findings
+            for key, text in self._tuples.items():
+                if text.update_finding(findings.get(key)):
+                    self._place(key, text)
+            self._judgement = snapshot.judgement
+        parts: list[Deflated] = []
+        headers = self._header_lines(exposition_format, snapshot.phase_histograms)
+        for i, (header, column) in enumerate(zip(headers, self._columns, strict=True)):
+            parts.append(header)
+            parts.extend(filter(None, column.values()))
+            if i == _PHASE_HIST_COLUMN:
+                parts.extend(filter(None, self._endpoint_column.values()))
+        rest = global_families(snapshot, stats, reload, self._networks, version=version)
+        parts.append(deflate(exposition_format.encoder(_Fixed(rest))))
+        return parts
+
+    def _rebuild(self, snapshot: Snapshot) -> None:
+        """Every kept text brought up to date with the snapshot, the columns made again in its
+        key order; tuples and endpoints gone from the store are forgotten."""
         findings = snapshot.judgement.findings
         tuples: dict[TupleKey, _TupleText] = {}
         rows: list[tuple[_Piece, ...]] = []
@@ -771,7 +825,10 @@ class Exposition:
             text.update(series, findings.get(key))
             tuples[key] = text
             rows.append(text.pieces())
-        self._tuples = tuples  # tuples gone from the store are forgotten
+        self._tuples = tuples
+        keys = list(tuples)
+        columns = zip(*rows, strict=True) if rows else [()] * _TUPLE_FAMILIES
+        self._columns = [dict(zip(keys, column, strict=True)) for column in columns]
         endpoints: dict[EndpointKey, _EndpointText] = {}
         for endpoint, phases in snapshot.endpoint_phases.items():
             if endpoint.service == RESOLVER_CHECK_SERVICE:
@@ -780,18 +837,10 @@ class Exposition:
             kept_endpoint.update(phases)
             endpoints[endpoint] = kept_endpoint
         self._endpoints = endpoints
-        parts: list[Deflated] = []
-        columns = zip(*rows, strict=True) if rows else [()] * _TUPLE_FAMILIES
-        headers = self._header_lines(exposition_format, snapshot.phase_histograms)
-        for i, (header, column) in enumerate(zip(headers, columns, strict=True)):
-            parts.append(header)
-            parts.extend(filter(None, column))
-            if i == _PHASE_HIST_COLUMN:
-                parts.extend(filter(None, (text.piece for text in endpoints.values())))
-        networks = {key.network for key in tuples}
-        rest = global_families(snapshot, stats, reload, networks, version=version)
-        parts.append(deflate(exposition_format.encoder(_Fixed(rest))))
-        return parts
+        self._endpoint_column = {endpoint: text.piece for endpoint, text in endpoints.items()}
+        self._networks = {key.network for key in tuples}
+        self._generation = snapshot.generation
+        self._judgement = snapshot.judgement
 
     def _header_lines(
         self, exposition_format: Format, phase_histograms: PhaseHistograms
@@ -816,11 +865,12 @@ def metrics_handler(
     """The /metrics handler: the text format or OpenMetrics, as the Accept header asks
     (`negotiate`), from `collector.pieces()`.
 
-    With gzip (what Prometheus asks for) the response is the kept deflated text, joined: the
-    loop spends on a scrape the time to rebuild the text of changed tuples and to join the
-    rest. Without, the text is inflated a batch at a time as it is written. Requests it does
-    not cover go to prometheus_client's own handler over `registry` (which must hold
-    `collector`): formats `negotiate` leaves to prometheus_client and name filters (`name[]=`).
+    With gzip (what Prometheus asks for) the response is the kept deflated text, joined and
+    written a chunk (~1 MiB) at a time: the loop spends on a scrape the time to rebuild the
+    text of changed tuples and to join the rest, and runs probes between chunks. Without, the
+    text is inflated a batch at a time as it is written. Requests it does not cover go to
+    prometheus_client's own handler over `registry` (which must hold `collector`): formats
+    `negotiate` leaves to prometheus_client and name filters (`name[]=`).
     """
     fallback = make_aiohttp_handler(registry)
 
@@ -833,11 +883,11 @@ def metrics_handler(
         headers = {hdrs.CONTENT_TYPE: chosen.content_type, hdrs.VARY: "Accept, Accept-Encoding"}
         response = web.StreamResponse(headers=headers)
         if "gzip" in request.headers.get(hdrs.ACCEPT_ENCODING, "").lower():
-            body = gzip_member(pieces)
             response.headers[hdrs.CONTENT_ENCODING] = "gzip"
-            response.content_length = len(body)
+            response.content_length = gzip_size(pieces)
             await response.prepare(request)
-            await response.write(body)
+            for chunk in gzip_chunks(pieces):
+                await response.write(chunk)
         else:
             response.content_length = text_size(pieces)
             await response.prepare(request)

@@ -41,15 +41,32 @@ def deflate(text: bytes) -> Deflated:
 
 def gzip_member(pieces: Iterable[Deflated]) -> bytes:
     """One gzip member whose text is the pieces' texts in order."""
-    segments = [_HEADER]
+    return b"".join(gzip_chunks(pieces))
+
+
+def gzip_chunks(pieces: Iterable[Deflated], *, batch: int = 1024 * 1024) -> Iterator[bytes]:
+    """`gzip_member(pieces)` in chunks of about `batch` bytes (at least one): a response
+    written a chunk at a time never holds the whole body (12-19 MB at 10,000 tuples) nor a
+    transport's copy of it, and lets the event loop run between chunks."""
+    chunk = [_HEADER]
+    held = len(_HEADER)
     crc, size = 0, 0
     combine = zlib_ng.crc32_combine
     for segment, piece_crc, piece_size in pieces:
-        segments.append(segment)
+        chunk.append(segment)
+        held += len(segment)
         crc = combine(crc, piece_crc, piece_size)
         size += piece_size
-    segments += (_FINAL_BLOCK, struct.pack("<II", crc, size & 0xFFFFFFFF))
-    return b"".join(segments)
+        if held >= batch:
+            yield b"".join(chunk)
+            chunk, held = [], 0
+    chunk += (_FINAL_BLOCK, struct.pack("<II", crc, size & 0xFFFFFFFF))
+    yield b"".join(chunk)
+
+
+def gzip_size(pieces: Iterable[Deflated]) -> int:
+    """Bytes of `gzip_member(pieces)` (a Content-Length before the first chunk)."""
+    return len(_HEADER) + sum(len(segment) for segment, _, _ in pieces) + len(_FINAL_BLOCK) + 8
 
 
 def inflated(pieces: Iterable[Deflated], *, batch: int = 256 * 1024) -> Iterator[bytes]:

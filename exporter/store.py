@@ -129,6 +129,10 @@ class Snapshot:
     endpoint_phases: Mapping[EndpointKey, Mapping[Phase, Histogram]] = field(
         default_factory=_empty_endpoint_phases
     )
+    #: Changes whenever keys come or go (of `series` or `endpoint_phases`) or a series
+    #: changes without a listener hearing of it (`Store.set_phase_histograms`): a view kept
+    #: current by `Store.subscribe` is complete while it stays the same.
+    generation: int = 0
 
     def __len__(self) -> int:
         return len(self.series)
@@ -145,6 +149,7 @@ class Store:
         "_down_since",
         "_endpoints",
         "_endpoints_sorted",
+        "_generation",
         "_judgement",
         "_listeners",
         "_phase_histograms",
@@ -166,6 +171,7 @@ class Store:
         #: order whenever `_endpoints_sorted`.
         self._endpoints: dict[EndpointKey, Mapping[Phase, Histogram]] = {}
         self._endpoints_sorted = True
+        self._generation = 0
         #: In key order whenever `_sorted`: a new key unsorts it, `snapshot()` sorts it again.
         self._series: dict[TupleKey, Series] = {}
         self._sorted = True
@@ -193,6 +199,7 @@ class Store:
             kept = self._endpoints.get(endpoint)
             if kept is None:
                 self._endpoints_sorted = False
+                self._generation += 1
             self._endpoints[endpoint] = self._observed(kept or _empty_phases(), obs)
         series = self._series[obs.key] = replace(
             old, last=obs, results=MappingProxyType(results), phases=phases
@@ -223,6 +230,7 @@ class Store:
         self._phase_histograms = phase_histograms
         self._endpoints.clear()
         self._endpoints_sorted = True
+        self._generation += 1
         for key, series in self._series.items():
             if series.phases:
                 self._series[key] = replace(series, phases=_empty_phases())
@@ -246,14 +254,19 @@ class Store:
     def retain(self, keys: Iterable[TupleKey]) -> None:
         """Drop every series whose key is not in `keys` (tuples removed by a reload)."""
         keep = set(keys)
-        for key in [k for k in self._series if k not in keep]:
+        gone = [k for k in self._series if k not in keep]
+        for key in gone:
             del self._series[key]
         endpoints = {EndpointKey.of(k) for k in keep}
-        for endpoint in [e for e in self._endpoints if e not in endpoints]:
+        gone_endpoints = [e for e in self._endpoints if e not in endpoints]
+        for endpoint in gone_endpoints:
             del self._endpoints[endpoint]
+        if gone or gone_endpoints:
+            self._generation += 1
 
     def _new(self, key: TupleKey) -> Series:
         self._sorted = False
+        self._generation += 1
         return Series(key=key)
 
     def snapshot(self) -> Snapshot:
@@ -271,6 +284,7 @@ class Store:
             network_down_since=self._down_since,
             phase_histograms=self._phase_histograms,
             endpoint_phases=MappingProxyType(dict(self._endpoints)),
+            generation=self._generation,
         )
 
     def __len__(self) -> int:

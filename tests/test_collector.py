@@ -367,6 +367,10 @@ def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes(
     assert same() == judged
     judge({KEY: Verdict.DNS_TAMPERED, odd: Verdict.TLS_BLOCKED}, "a new verdict")
     assert same() != judged
+    judge({odd: Verdict.TLS_BLOCKED}, "a round that did not judge KEY")
+    assert 'messaging_probe_blocked{endpoint="web",family="4"' not in same()
+    judge({KEY: Verdict.DNS_TAMPERED, odd: Verdict.TLS_BLOCKED}, "judged again")
+    assert 'messaging_probe_blocked{endpoint="web",family="4"' in same()
     store.annotate(KEY, "note", 1)  # replaces the series, not its counts
     annotated = same()
     store.record(make_observation(KEY, started=1_700_000_120.0))

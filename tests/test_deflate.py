@@ -12,7 +12,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.deflate import deflate, gzip_member, inflate, inflated, text_size
+from exporter.deflate import (
+    deflate,
+    gzip_chunks,
+    gzip_member,
+    gzip_size,
+    inflate,
+    inflated,
+    text_size,
+)
 
 TEXTS = [
     b"",
@@ -73,3 +81,22 @@ def test_inflated_in_batches_is_the_whole_text() -> None:
     assert len(parts) > 3
     assert b"".join(parts) == b"".join(TEXTS * 2)
     assert text_size(pieces) == len(b"".join(TEXTS * 2))
+
+
+@given(st.lists(st.binary(max_size=5000), max_size=40), st.integers(min_value=1, max_value=20_000))
+def test_the_member_in_chunks_is_the_member(texts: list[bytes], batch: int) -> None:
+    """A response written chunk by chunk: the same bytes, of the size announced beforehand."""
+    pieces = [deflate(t) for t in texts]
+    chunks = list(gzip_chunks(pieces, batch=batch))
+    body = b"".join(chunks)
+    assert body == gzip_member(pieces)
+    assert len(body) == gzip_size(pieces)
+    assert gzip.decompress(body) == b"".join(texts)
+    assert all(len(c) < batch + 5000 + 64 for c in chunks)  # a chunk holds about `batch`
+
+
+def test_large_pieces_come_in_several_chunks() -> None:
+    pieces = [deflate(t) for t in TEXTS * 3]
+    chunks = list(gzip_chunks(pieces, batch=64 * 1024))
+    assert len(chunks) > 3
+    assert gzip.decompress(b"".join(chunks)) == b"".join(TEXTS * 3)
