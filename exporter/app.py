@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 
-from exporter import __version__, garbage
+from exporter import __version__, garbage, heap
 from exporter.changes import Changes
 from exporter.clock import Clock, SystemClock
 from exporter.collector import Collector, ReloadStatus, metrics_handler
@@ -123,10 +123,14 @@ class App:
         rng: random.Random | None = None,
         logger: logging.Logger | None = None,
         web_config: WebConfig | None = None,
+        heap_trim: heap.Trim | None = None,
     ) -> None:
         """`web_config`: the loaded `settings.web_config_file` (default: read it here, which
-        raises ConfigErrors on a bad file; no file: plain HTTP without authentication)."""
+        raises ConfigErrors on a bad file; no file: plain HTTP without authentication).
+        `heap_trim`: what `run()` calls once a minute to give free heap memory back (default:
+        glibc's `malloc_trim`, where there is one)."""
         self._settings = settings
+        self._heap_trim = heap_trim if heap_trim is not None else heap.trimmer()
         if web_config is None and settings.web_config_file is not None:
             web_config = load_web_config(settings.web_config_file)
         self.web_config = web_config if web_config is not None else WebConfig()
@@ -232,13 +236,18 @@ class App:
                 installed.append(sig)
             loop.add_signal_handler(signal.SIGHUP, self._reload_in_background)
             installed.append(signal.SIGHUP)
-        passes: asyncio.Task[None] | None = None
+        housekeeping: set[asyncio.Task[None]] = set()
         try:
             with garbage.full_passes_off():
                 await self.start()
-                passes = asyncio.create_task(
-                    garbage.full_passes(self._clock), name="garbage collection"
+                housekeeping.add(
+                    asyncio.create_task(garbage.full_passes(self._clock), name="garbage collection")
                 )
+                trim = self._heap_trim
+                if trim is not None:
+                    housekeeping.add(
+                        asyncio.create_task(heap.trims(self._clock, trim), name="heap trim")
+                    )
                 self._log.info(
                     "started",
                     extra=fields(version=__version__, tuples=len(self.scheduler.targets())),
@@ -246,9 +255,10 @@ class App:
                 await self._stop_requested.wait()
                 self._log.info("stopping")
         finally:
-            if passes is not None:
-                passes.cancel()
-                await asyncio.wait({passes})
+            for task in housekeeping:
+                task.cancel()
+            if housekeeping:
+                await asyncio.wait(housekeeping)
             for sig in installed:
                 loop.remove_signal_handler(sig)
             await self.stop()

@@ -15,6 +15,7 @@ import pytest
 from exporter.app import App, Settings
 from exporter.config import Config
 from exporter.garbage import FULL_PASS_INTERVAL
+from exporter.heap import HEAP_TRIM_INTERVAL
 from exporter.loader import load
 from tests.conftest import CONFIG_YAML, AppFactory
 from tests.fakes.clock import FakeClock
@@ -36,6 +37,12 @@ async def test_sighup_reloads_and_sigterm_stops(tmp_path: Path, clock: FakeClock
             loads.put_nowait(p)
 
     make, probers = factory(clock=clock, duration=lambda t: 0.5)
+    trims: list[float] = []
+
+    def trim() -> bool:
+        trims.append(clock.monotonic())
+        return True
+
     app = App(
         settings=Settings(config_file=str(path), listen_host="127.0.0.1", listen_port=0),
         config=load(path),
@@ -43,6 +50,7 @@ async def test_sighup_reloads_and_sigterm_stops(tmp_path: Path, clock: FakeClock
         load_config=load_config,
         clock=clock,
         rng=random.Random(3),
+        heap_trim=trim,
     )
     thresholds = gc.get_threshold()
     run = asyncio.create_task(app.run(install_signal_handlers=True))
@@ -50,6 +58,7 @@ async def test_sighup_reloads_and_sigterm_stops(tmp_path: Path, clock: FakeClock
     loop = asyncio.get_running_loop()
     await clock.advance(60.0)
     assert app.scheduler.ready
+    assert len(trims) == 1  # free heap memory given back once a minute (exporter/heap.py)
     # While running, full passes come from the app's own task (exporter/garbage.py).
     assert gc.get_threshold()[2] > thresholds[2]
     passes = gc.get_stats()[2]["collections"]
@@ -72,6 +81,9 @@ async def test_sighup_reloads_and_sigterm_stops(tmp_path: Path, clock: FakeClock
     os.kill(os.getpid(), signal.SIGTERM)
     assert await run == 0
     assert gc.get_threshold() == thresholds
+    stopped = len(trims)
+    await clock.advance(HEAP_TRIM_INTERVAL)
+    assert len(trims) == stopped  # the task ended with run()
     assert all(p.closed for p in probers)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         assert not loop.remove_signal_handler(sig)  # run() removed its handlers
