@@ -500,13 +500,6 @@ class _KeyText:
     def with_phase(self, phase: Phase) -> str:
         return f'{{{self.ef},{self.n},phase="{phase.value}",{self.r},{self.s}}} '
 
-    def bucket(self, phase: Phase) -> tuple[str, str]:
-        """(head, tail): a bucket line is head + le + tail + value."""
-        return (
-            f'messaging_probe_phase_seconds_bucket{{{self.ef},le="',
-            f'",{self.n},phase="{phase.value}",{self.r},{self.s}}} ',
-        )
-
     def with_result(self, result: str) -> str:
         return f'{{{self.ef},{self.n},{self.r},result="{_escape(result)}",{self.s}}} '
 
@@ -599,7 +592,7 @@ class _TupleText:
         # Replaced by each probe; not by an annotation, which replaces the series.
         if series.phases is not self.phases or series.results is not self.results:
             self.phases, self.results = series.phases, series.results
-            hist_text = _histogram_text(series.phases, k.bucket, k.with_phase)
+            hist_text = _histogram_text(series.phases, k.ef, k.n, f"{k.r},{k.s}")
             probe_lines: list[str] = []
             if series.results or obs is not None:
                 results = dict(series.results)
@@ -652,38 +645,26 @@ class _EndpointText:
         self.phases: object = _NOTHING
         self.piece: _Piece = None
 
-    def with_phase(self, phase: Phase) -> str:
-        return f'{{{self.e},{self.n},phase="{phase.value}",{self.s}}} '
-
-    def bucket(self, phase: Phase) -> tuple[str, str]:
-        """(head, tail): a bucket line is head + le + tail + value."""
-        return (
-            f'messaging_probe_phase_seconds_bucket{{{self.e},le="',
-            f'",{self.n},phase="{phase.value}",{self.s}}} ',
-        )
-
     def update(self, phases: Mapping[Phase, Histogram]) -> None:
         if phases is not self.phases:  # replaced by each probe of its tuples
             self.phases = phases
-            self.piece = _piece(_histogram_text(phases, self.bucket, self.with_phase))
+            self.piece = _piece(_histogram_text(phases, self.e, self.n, self.s))
 
 
 def _histogram_text(
-    phases: Mapping[Phase, Histogram],
-    bucket: Callable[[Phase], tuple[str, str]],
-    with_phase: Callable[[Phase], str],
+    phases: Mapping[Phase, Histogram], before_le: str, before_phase: str, after_phase: str
 ) -> str:
-    """The lines of `messaging_probe_phase_seconds` for one set of labels: `bucket(phase)`
-    gives a bucket line's text around `le`, `with_phase(phase)` the labels of `_count` and
-    `_sum`."""
+    """The lines of `messaging_probe_phase_seconds` for one set of labels, given as the label
+    text that sorts before `le`, between `le` and `phase`, and after `phase`."""
     lines: list[str] = []
     for phase, hist in phases.items():
-        head, tail = bucket(phase)
+        head = f'messaging_probe_phase_seconds_bucket{{{before_le},le="'
+        tail = f'",{before_phase},phase="{phase.value}",{after_phase}}} '
         running = 0
         for le, n in zip(_les(hist.bounds), hist.counts, strict=True):
             running += n
             lines.append(f"{head}{le}{tail}{_count(running)}\n")
-        labels = with_phase(phase)
+        labels = f'{{{before_le},{before_phase},phase="{phase.value}",{after_phase}}} '
         lines.append(f"messaging_probe_phase_seconds_count{labels}{_count(running)}\n")
         lines.append(f"messaging_probe_phase_seconds_sum{labels}{_go(hist.sum)}\n")
     return "".join(lines)
