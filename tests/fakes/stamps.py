@@ -4,7 +4,13 @@ the first packet they read.
 The kernel turns stamping on in deferred work once a socket asks for it, so a packet that
 arrives right after the first request can come unstamped. `stamping_on()` keeps a socket
 of its own asking (as the exporter's prober does while it runs) and returns once a datagram
-it sends itself comes back stamped. Polling is the only way: the kernel signals nothing.
+it sends itself comes back stamped on arrival. Polling is the only way: the kernel signals
+nothing.
+
+A stamp alone does not tell: a UDP read of a datagram that arrived unstamped is stamped at the
+read (TCP gets none). So the datagram is held in the kernel a few milliseconds before it is
+read, and only a stamp at least that old counts (seen after the end-to-end tests: the first
+TCP segment came unstamped although a UDP datagram had just come back "stamped").
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from exporter.network import stamp_age, stamp_arrivals
 
 #: How long to wait for the kernel's deferred work, seconds.
 STAMPING_WAIT = 5.0
+#: How long each test datagram waits in the kernel before it is read, seconds.
+HELD = 0.005
 
 
 @contextlib.contextmanager
@@ -32,9 +40,10 @@ def stamping_on() -> Iterator[None]:
         deadline = time.monotonic() + STAMPING_WAIT
         while True:
             sender.sendto(b"?", receiver.getsockname())
+            time.sleep(HELD)  # the datagram waits in the kernel: nothing to await
             _data, ancillary, _flags, _address = receiver.recvmsg(16, 64)
-            if stamp_age(ancillary, time.time()) is not None:
+            age = stamp_age(ancillary, time.time())
+            if age is not None and age >= HELD * 0.9:  # stamped on arrival, not at the read
                 break
             assert time.monotonic() < deadline, "the kernel never stamped an arrival"
-            time.sleep(0.001)  # the kernel's work queue, not ours: nothing to await
         yield
