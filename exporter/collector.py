@@ -712,13 +712,12 @@ class Exposition:
 
     def __init__(self) -> None:
         self._tuples: dict[TupleKey, _TupleText] = {}
+        #: The endpoint histograms' texts, in key order likewise (a few hundred, not per tuple).
         self._endpoints: dict[EndpointKey, _EndpointText] = {}
         #: Per per-tuple family (`tuple_families().all()` order): key -> its piece (None when
         #: it has no lines there now: kept, so a key never moves), in key order while
         #: `_generation` is the store's.
         self._columns: list[dict[TupleKey, _Piece]] = [{} for _ in range(_TUPLE_FAMILIES)]
-        #: The endpoint histograms' pieces, in key order likewise.
-        self._endpoint_column: dict[EndpointKey, _Piece] = {}
         #: The store generation the columns were built for; -1: build them at the next scrape.
         self._generation = -1
         #: The judgement whose findings the kept text shows.
@@ -748,7 +747,6 @@ class Exposition:
             if kept is None:
                 kept = self._endpoints[endpoint] = _EndpointText(endpoint)
             kept.update(endpoint_phases)
-            self._endpoint_column[endpoint] = kept.piece
 
     def forget(self, key: TupleKey) -> None:
         """Drop the tuple's kept text: the next scrape builds it and the columns again."""
@@ -785,7 +783,7 @@ class Exposition:
             parts.append(header)
             parts.extend(filter(None, column.values()))
             if i == _PHASE_HIST_COLUMN:
-                parts.extend(filter(None, self._endpoint_column.values()))
+                parts.extend(filter(None, (text.piece for text in self._endpoints.values())))
         rest = global_families(snapshot, stats, reload, self._networks, version=version)
         parts.append(deflate(exposition_format.encoder(_Fixed(rest))))
         return parts
@@ -818,7 +816,6 @@ class Exposition:
             kept_endpoint.update(phases)
             endpoints[endpoint] = kept_endpoint
         self._endpoints = endpoints
-        self._endpoint_column = {endpoint: text.piece for endpoint, text in endpoints.items()}
         self._networks = {key.network for key in tuples}
         self._generation = snapshot.generation
         self._judgement = snapshot.judgement
