@@ -35,7 +35,9 @@ from prometheus_client.utils import floatToGoString
 from exporter import __version__
 from exporter.config import PhaseHistograms
 from exporter.deflate import (
+    Column,
     Deflated,
+    Run,
     deflate,
     gzip_chunks,
     gzip_size,
@@ -434,10 +436,10 @@ class Collector:
             self._log.exception("rendering the metrics of %s failed", series.key)
             self._exposition.forget(series.key)
 
-    def pieces(self, exposition_format: Format = TEXT) -> list[Deflated]:
-        """A scrape as deflated pieces of text, as the format's encoder would render
+    def runs(self, exposition_format: Format = TEXT) -> list[Run]:
+        """A scrape as runs of deflated text, as the format's encoder would render
         `collect()` but without per-sample objects (see `Exposition`)."""
-        return self._exposition.pieces(
+        return self._exposition.runs(
             self._store.snapshot(),
             self._stats(),
             self._reload(),
@@ -446,8 +448,8 @@ class Collector:
         )
 
     def text(self, exposition_format: Format = TEXT) -> bytes:
-        """The text of `pieces()`."""
-        return inflate(self.pieces(exposition_format))
+        """The text of `runs()`."""
+        return inflate(self.runs(exposition_format))
 
     def collect(self) -> Iterable[Metric]:
         return families(
@@ -704,27 +706,29 @@ class Exposition:
     immutable and replaced on change, so identity tells a change. Memory: about a seventh of
     what one scrape's text weighs.
 
-    The kept pieces are also kept by family, in key order (`_columns`), so a scrape joins
-    each family's pieces without visiting the tuples one by one. That order holds while the
-    store's keys stay the same (`Snapshot.generation`); when they change, the scrape walks
-    the snapshot and builds the columns again. Not thread-safe; one per collector, used on the
-    event loop."""
+    The kept pieces are also kept by family, in key order (`_columns`, `deflate.Column`), so
+    a scrape joins each family's blocks of pieces without visiting the tuples one by one, and
+    combines again only the blocks with a tuple probed since the last scrape. That order holds
+    while the store's keys stay the same (`Snapshot.generation`); when they change, the scrape
+    walks the snapshot and builds the columns again. Not thread-safe; one per collector, used
+    on the event loop."""
 
     def __init__(self) -> None:
         self._tuples: dict[TupleKey, _TupleText] = {}
         #: The endpoint histograms' texts, in key order likewise (a few hundred, not per tuple).
         self._endpoints: dict[EndpointKey, _EndpointText] = {}
-        #: Per per-tuple family (`tuple_families().all()` order): key -> its piece (None when
-        #: it has no lines there now: kept, so a key never moves), in key order while
-        #: `_generation` is the store's.
-        self._columns: list[dict[TupleKey, _Piece]] = [{} for _ in range(_TUPLE_FAMILIES)]
+        #: Each tuple's place in the columns: key order while `_generation` is the store's.
+        self._index: dict[TupleKey, int] = {}
+        #: Per per-tuple family (`tuple_families().all()` order): each tuple's piece at its
+        #: place (None when it has no lines there now).
+        self._columns: list[Column] = [Column(()) for _ in range(_TUPLE_FAMILIES)]
         #: The store generation the columns were built for; -1: build them at the next scrape.
         self._generation = -1
         #: The judgement whose findings the kept text shows.
         self._judgement: object = _NOTHING
         self._networks: set[str] = set()
         #: (content type, phase histograms) -> the header lines of each per-tuple family.
-        self._headers: dict[tuple[str, PhaseHistograms], list[Deflated]] = {}
+        self._headers: dict[tuple[str, PhaseHistograms], list[Run]] = {}
 
     def note(
         self, series: Series, endpoint_phases: Mapping[Phase, Histogram] | None = None
@@ -754,11 +758,14 @@ class Exposition:
         self._generation = -1
 
     def _place(self, key: TupleKey, text: _TupleText) -> None:
-        """Put the tuple's pieces in the columns (an existing key keeps its place)."""
-        for column, piece in zip(self._columns, text.pieces(), strict=True):
-            column[key] = piece
+        """Put the tuple's pieces at its place in the columns; a new key has none until the
+        columns are built again (its generation is not theirs)."""
+        index = self._index.get(key)
+        if index is not None:
+            for column, piece in zip(self._columns, text.pieces(), strict=True):
+                column[index] = piece
 
-    def pieces(
+    def runs(
         self,
         snapshot: Snapshot,
         stats: SchedulerStats,
@@ -766,9 +773,9 @@ class Exposition:
         *,
         exposition_format: Format = TEXT,
         version: str = __version__,
-    ) -> list[Deflated]:
-        """The scrape's text as deflated pieces, in order (`deflate.gzip_member` makes the
-        response of them, `deflate.inflate` the text)."""
+    ) -> list[Run]:
+        """The scrape's text as runs of deflated pieces, in order (`deflate.gzip_member` makes
+        the response of them, `deflate.inflate` the text)."""
         if snapshot.generation != self._generation:
             self._rebuild(snapshot)
         elif snapshot.judgement is not self._judgement:
@@ -777,16 +784,16 @@ class Exposition:
                 if text.update_finding(findings.get(key)):
                     self._place(key, text)
             self._judgement = snapshot.judgement
-        parts: list[Deflated] = []
+        runs: list[Run] = []
         headers = self._header_lines(exposition_format, snapshot.phase_histograms)
         for i, (header, column) in enumerate(zip(headers, self._columns, strict=True)):
-            parts.append(header)
-            parts.extend(filter(None, column.values()))
-            if i == _PHASE_HIST_COLUMN:
-                parts.extend(filter(None, (text.piece for text in self._endpoints.values())))
+            runs.append(header)
+            runs += column.runs()
+            if i == _PHASE_HIST_COLUMN and self._endpoints:
+                runs.append(Run.of(text.piece for text in self._endpoints.values()))
         rest = global_families(snapshot, stats, reload, self._networks, version=version)
-        parts.append(deflate(exposition_format.encoder(_Fixed(rest))))
-        return parts
+        runs.append(Run.of([deflate(exposition_format.encoder(_Fixed(rest)))]))
+        return runs
 
     def _rebuild(self, snapshot: Snapshot) -> None:
         """Every kept text brought up to date with the snapshot, the columns made again in its
@@ -805,9 +812,9 @@ class Exposition:
             tuples[key] = text
             rows.append(text.pieces())
         self._tuples = tuples
-        keys = list(tuples)
+        self._index = {key: i for i, key in enumerate(tuples)}
         columns = zip(*rows, strict=True) if rows else [()] * _TUPLE_FAMILIES
-        self._columns = [dict(zip(keys, column, strict=True)) for column in columns]
+        self._columns = [Column(column) for column in columns]
         endpoints: dict[EndpointKey, _EndpointText] = {}
         for endpoint, phases in snapshot.endpoint_phases.items():
             if endpoint.service == RESOLVER_CHECK_SERVICE:
@@ -822,7 +829,7 @@ class Exposition:
 
     def _header_lines(
         self, exposition_format: Format, phase_histograms: PhaseHistograms
-    ) -> list[Deflated]:
+    ) -> list[Run]:
         cache_key = (exposition_format.content_type, phase_histograms)
         headers = self._headers.get(cache_key)
         if headers is None:
@@ -830,7 +837,7 @@ class Exposition:
             texts = [encode(_Fixed([f])) for f in tuple_families(phase_histograms).all()]
             if exposition_format.openmetrics:  # one `# EOF`: the one after the global families
                 texts = [h.removesuffix(_EOF) for h in texts]
-            headers = self._headers[cache_key] = [deflate(t) for t in texts]
+            headers = self._headers[cache_key] = [Run.of([deflate(t)]) for t in texts]
         return headers
 
 
@@ -841,7 +848,7 @@ def metrics_handler(
     collector: Collector, registry: CollectorRegistry
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """The /metrics handler: the text format or OpenMetrics, as the Accept header asks
-    (`negotiate`), from `collector.pieces()`.
+    (`negotiate`), from `collector.runs()`.
 
     With gzip (what Prometheus asks for) the response is the kept deflated text, joined and
     written a chunk (~1 MiB) at a time: the loop spends on a scrape the time to rebuild the
@@ -857,19 +864,19 @@ def metrics_handler(
         chosen, fast = negotiate(accept)
         if request.query or not fast:
             return await fallback(request)
-        pieces = collector.pieces(chosen)
+        runs = collector.runs(chosen)
         headers = {hdrs.CONTENT_TYPE: chosen.content_type, hdrs.VARY: "Accept, Accept-Encoding"}
         response = web.StreamResponse(headers=headers)
         if "gzip" in request.headers.get(hdrs.ACCEPT_ENCODING, "").lower():
             response.headers[hdrs.CONTENT_ENCODING] = "gzip"
-            response.content_length = gzip_size(pieces)
+            response.content_length = gzip_size(runs)
             await response.prepare(request)
-            for chunk in gzip_chunks(pieces):
+            for chunk in gzip_chunks(runs):
                 await response.write(chunk)
         else:
-            response.content_length = text_size(pieces)
+            response.content_length = text_size(runs)
             await response.prepare(request)
-            for text in inflated(pieces):
+            for text in inflated(runs):
                 await response.write(text)
         await response.write_eof()
         return response

@@ -1,4 +1,5 @@
-"""Deflated pieces joined into one gzip member: any gzip reader gets the joined text back."""
+"""Deflated pieces joined into one gzip member: any gzip reader gets the joined text back,
+whichever runs and column blocks they were combined in."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.deflate import (
+    Column,
+    Deflated,
+    Run,
     deflate,
     gzip_chunks,
     gzip_member,
@@ -31,13 +35,18 @@ TEXTS = [
 ]
 
 
+def runs(pieces: list[Deflated], size: int = 2) -> list[Run]:
+    """The pieces in runs of `size` (and one of none): a response is made of runs."""
+    return [Run.of([]), *(Run.of(pieces[i : i + size]) for i in range(0, len(pieces), size))]
+
+
 def test_a_member_of_many_pieces_reads_back_with_python_and_checks_crc_and_size() -> None:
     pieces = [deflate(t) for t in TEXTS * 3]
-    body = gzip_member(pieces)
+    body = gzip_member(runs(pieces))
     expected = b"".join(TEXTS * 3)
     # gzip.decompress checks the trailer's CRC-32 and size: a wrong combination fails here.
     assert gzip.decompress(body) == expected
-    assert inflate(pieces) == expected
+    assert inflate(runs(pieces)) == expected
     # One member, not a series: a reader that stops after the first member gets it all.
     reader = zlib.decompressobj(16 + zlib.MAX_WBITS)
     assert reader.decompress(body) == expected
@@ -47,7 +56,7 @@ def test_a_member_of_many_pieces_reads_back_with_python_and_checks_crc_and_size(
 
 def test_a_corrupt_trailer_is_caught() -> None:
     """The trailer is checked by readers: the test above would notice a wrong CRC."""
-    body = bytearray(gzip_member([deflate(b"hello\n"), deflate(b"world\n")]))
+    body = bytearray(gzip_member(runs([deflate(b"hello\n"), deflate(b"world\n")], 1)))
     body[-8] ^= 1
     with pytest.raises(gzip.BadGzipFile):
         gzip.decompress(bytes(body))
@@ -64,39 +73,86 @@ def test_the_system_gzip_reads_it() -> None:
     if gz is None:
         pytest.fail("gzip is not installed (scripts/test.sh installs it)")
     pieces = [deflate(t) for t in TEXTS]
-    out = subprocess.run([gz, "-dc"], input=gzip_member(pieces), capture_output=True, check=True)
+    out = subprocess.run(
+        [gz, "-dc"], input=gzip_member(runs(pieces)), capture_output=True, check=True
+    )
     assert out.stdout == b"".join(TEXTS)
 
 
 @given(st.lists(st.binary(max_size=5000), max_size=40))
 def test_any_pieces_round_trip(texts: list[bytes]) -> None:
     pieces = [deflate(t) for t in texts]
-    assert gzip.decompress(gzip_member(pieces)) == b"".join(texts)
-    assert inflate(pieces) == b"".join(texts)
+    assert gzip.decompress(gzip_member(runs(pieces))) == b"".join(texts)
+    assert inflate(runs(pieces)) == b"".join(texts)
 
 
 def test_inflated_in_batches_is_the_whole_text() -> None:
     pieces = [deflate(t) for t in TEXTS * 2]
-    parts = list(inflated(pieces, batch=1000))
+    parts = list(inflated(runs(pieces), batch=1000))
     assert len(parts) > 3
     assert b"".join(parts) == b"".join(TEXTS * 2)
-    assert text_size(pieces) == len(b"".join(TEXTS * 2))
+    assert text_size(runs(pieces)) == len(b"".join(TEXTS * 2))
 
 
 @given(st.lists(st.binary(max_size=5000), max_size=40), st.integers(min_value=1, max_value=20_000))
 def test_the_member_in_chunks_is_the_member(texts: list[bytes], batch: int) -> None:
     """A response written chunk by chunk: the same bytes, of the size announced beforehand."""
     pieces = [deflate(t) for t in texts]
-    chunks = list(gzip_chunks(pieces, batch=batch))
+    chunks = list(gzip_chunks(runs(pieces), batch=batch))
     body = b"".join(chunks)
-    assert body == gzip_member(pieces)
-    assert len(body) == gzip_size(pieces)
+    assert body == gzip_member(runs(pieces))
+    assert len(body) == gzip_size(runs(pieces))
     assert gzip.decompress(body) == b"".join(texts)
-    assert all(len(c) < batch + 5000 + 64 for c in chunks)  # a chunk holds about `batch`
+    assert all(len(c) < batch + 2 * (5000 + 64) for c in chunks)  # about `batch`: a run more
 
 
 def test_large_pieces_come_in_several_chunks() -> None:
     pieces = [deflate(t) for t in TEXTS * 3]
-    chunks = list(gzip_chunks(pieces, batch=64 * 1024))
+    chunks = list(gzip_chunks(runs(pieces), batch=64 * 1024))
     assert len(chunks) > 3
     assert gzip.decompress(b"".join(chunks)) == b"".join(TEXTS * 3)
+
+
+def test_a_run_of_pieces_skips_the_empty_slots_and_combines_the_rest() -> None:
+    pieces = [deflate(b"a\n"), None, deflate(b"bc\n"), None]
+    run = Run.of(pieces)
+    assert len(run.segments) == 2
+    assert (run.size, run.nbytes) == (5, sum(len(p[0]) for p in pieces if p))
+    assert run.crc == zlib.crc32(b"a\nbc\n")
+
+
+def test_a_column_joins_again_only_the_block_whose_piece_was_replaced() -> None:
+    texts = [f"line {i}\n".encode() for i in range(10)]
+    column = Column([deflate(t) for t in texts], block=4)
+    first = column.runs()
+    assert len(first) == 3  # blocks of 4, 4 and 2 slots
+    column[5] = deflate(b"changed\n")
+    column[2] = column[2]  # the same piece: its block stays joined
+    second = column.runs()
+    assert second[0] is first[0]
+    assert second[2] is first[2]
+    assert second[1] is not first[1]
+    texts[5] = b"changed\n"
+    assert inflate(second) == b"".join(texts)
+
+
+@given(
+    st.lists(st.binary(max_size=300), min_size=1, max_size=30),
+    st.lists(st.tuples(st.integers(min_value=0), st.binary(max_size=300) | st.none())),
+    st.integers(min_value=1, max_value=8),
+)
+def test_a_column_is_its_pieces_in_order_after_any_replacements(
+    texts: list[bytes], changes: list[tuple[int, bytes | None]], block: int
+) -> None:
+    column = Column([deflate(t) for t in texts], block=block)
+    slots: list[bytes | None] = list(texts)
+    for step, (where, text) in enumerate(changes):
+        index = where % len(slots)
+        slots[index] = text
+        column[index] = None if text is None else deflate(text)
+        if step % 3 == 0:  # joined between some changes, as scrapes come between probes
+            column.runs()
+    expected = b"".join(t for t in slots if t is not None)
+    assert len(column) == len(texts)
+    assert inflate(column.runs()) == expected
+    assert gzip.decompress(gzip_member(column.runs())) == expected
