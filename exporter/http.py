@@ -16,6 +16,7 @@ Everything a hostile peer controls is bounded:
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Protocol
 
@@ -186,10 +187,12 @@ class HttpExchange:
                 self._head_done = True
                 self._status = event.status_code
                 self._reason = _cut(event.reason.decode("latin-1"), MAX_HEADER_VALUE)
+                # Interned: the same names and most values (server, type, the second's date)
+                # come back from every endpoint, and each tuple keeps its last headers.
                 self._headers = tuple(
                     (
-                        name.decode("latin-1"),
-                        _cut(value.decode("latin-1"), MAX_HEADER_VALUE),
+                        sys.intern(name.decode("latin-1")),
+                        sys.intern(_cut(value.decode("latin-1"), MAX_HEADER_VALUE)),
                     )
                     for name, value in list(event.headers)[:MAX_HEADERS_KEPT]
                 )
