@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -493,10 +494,11 @@ class _KeyText:
     __slots__ = ("base", "ef", "n", "r", "s")
 
     def __init__(self, key: TupleKey) -> None:
-        self.ef = f'endpoint="{_escape(key.endpoint)}",family="{key.family}"'
-        self.n = f'network="{_escape(key.network)}"'
-        self.r = f'resolver="{_escape(key.resolver)}"'
-        self.s = f'service="{_escape(key.service)}"'
+        # Interned: the same endpoint, network, resolver or service is in many tuples.
+        self.ef = sys.intern(f'endpoint="{_escape(key.endpoint)}",family="{key.family}"')
+        self.n = sys.intern(f'network="{_escape(key.network)}"')
+        self.r = sys.intern(f'resolver="{_escape(key.resolver)}"')
+        self.s = sys.intern(f'service="{_escape(key.service)}"')
         self.base = f"{{{self.ef},{self.n},{self.r},{self.s}}} "
 
     def with_phase(self, phase: Phase) -> str:

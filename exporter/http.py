@@ -90,7 +90,7 @@ class HttpExchange:
 
     @property
     def url(self) -> str:
-        return f"{self.scheme}://{self.authority}{self.options.path}"
+        return sys.intern(f"{self.scheme}://{self.authority}{self.options.path}")  # kept per tuple
 
     def request_headers(self) -> list[tuple[str, str]]:
         """Our defaults, each replaced by a configured header of the same name (so a config

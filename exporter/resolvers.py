@@ -25,6 +25,7 @@ import ipaddress
 import os
 import socket
 import ssl
+import sys
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
@@ -368,11 +369,15 @@ async def _bounded_exchange(
 
 
 def _server_label(resolver: Resolver, resolv_conf: str | None, dialer: Dialer) -> str:
+    """The server an observation names; interned, as every tuple's last observation keeps
+    one and a resolver serves many tuples."""
     if resolver.type in (ResolverType.DOH, ResolverType.DOH3):
-        return f"{resolver.type.value}://{resolver.url}"
-    if resolver.type is ResolverType.SYSTEM:
-        return f"system://{_resolv_conf_path(resolv_conf, dialer)}"
-    return _endpoint_url(resolver.type.value, resolver.address or "?", resolver.port)
+        label = f"{resolver.type.value}://{resolver.url}"
+    elif resolver.type is ResolverType.SYSTEM:
+        label = f"system://{_resolv_conf_path(resolv_conf, dialer)}"
+    else:
+        label = _endpoint_url(resolver.type.value, resolver.address or "?", resolver.port)
+    return sys.intern(label)
 
 
 def _endpoint_url(scheme: str, address: str, port: int) -> str:
@@ -432,7 +437,8 @@ def _addresses(
     for _hop in range(MAX_CNAME_CHAIN + 1):
         rrset = response.get_rrset(response.answer, name, dns.rdataclass.IN, rdtype)
         if rrset is not None:
-            return tuple(rdata.address for rdata in rrset), tuple(cnames), rrset.ttl
+            # Interned: each tuple keeps its last answers, and many tuples get the same ones.
+            return tuple(sys.intern(rdata.address) for rdata in rrset), tuple(cnames), rrset.ttl
         cname = response.get_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.CNAME)
         if cname is None or len(cname) == 0:
             break

@@ -152,6 +152,7 @@ async def test_headers_seen_again_share_their_strings() -> None:
     first = await exchange().run(ScriptedStream(head))
     second = await exchange().run(ScriptedStream(bytes(bytearray(head))))  # another copy
     assert first.headers == second.headers
+    assert first.url is second.url
     for (name_a, value_a), (name_b, value_b) in zip(first.headers, second.headers, strict=True):
         assert name_a is name_b
         assert value_a is value_b
