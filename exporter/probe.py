@@ -48,6 +48,7 @@ from exporter.model import (
     DnsObservation,
     ErrorKind,
     HttpObservation,
+    Log,
     Observation,
     Phase,
     QuicObservation,
@@ -133,10 +134,10 @@ class ProbeLog:
         line = f"+{time.perf_counter() - self._t0:.3f}s {text}"
         self._lines.append(_cut(" ".join(line.split()), MAX_LOG_LINE))
 
-    def lines(self) -> tuple[str, ...]:
+    def lines(self) -> Log:
         if self._dropped:
-            return (*self._lines, f"... {self._dropped} more log lines dropped")
-        return tuple(self._lines)
+            return Log((*self._lines, f"... {self._dropped} more log lines dropped"))
+        return Log(self._lines)
 
 
 class _Reader:

@@ -45,7 +45,7 @@ from exporter.clock import Clock
 from exporter.config import Config
 from exporter.logs import fields, observation_fields
 from exporter.matrix import Target
-from exporter.model import LABEL_NAMES, ErrorKind, Observation, Phase, TupleKey
+from exporter.model import LABEL_NAMES, ErrorKind, Log, Observation, Phase, TupleKey
 from exporter.store import Histogram, Store
 
 #: Seconds added to `config.timeout` for the outer safety timeout around each prober call:
@@ -457,7 +457,7 @@ class Scheduler:
             finished=started_wall + elapsed,
             error=error,
             phases=MappingProxyType({Phase.TOTAL: elapsed}),
-            log=(message,),
+            log=Log((message,)),
         )
 
     def _complete(self, obs: Observation) -> None:

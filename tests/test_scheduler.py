@@ -152,10 +152,11 @@ async def test_a_finished_probe_task_is_not_kept(clock: FakeClock) -> None:
     names: set[str] = set()
     async with running(scheduler):
         while scheduler.stats().rounds_total < 1:
-            for task in asyncio.all_tasks():
-                if task.get_name().startswith("probe "):
-                    seen.append(weakref.ref(task))
-                    names.add(task.get_name())
+            # A comprehension: no loop variable left holding the last task.
+            probes = [t for t in asyncio.all_tasks() if t.get_name().startswith("probe ")]
+            seen += (weakref.ref(t) for t in probes)
+            names.update(t.get_name() for t in probes)
+            del probes
             await clock.advance(0.25)
         assert len(names) == 3  # each tuple's task was seen running
         gc.collect()

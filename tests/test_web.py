@@ -20,6 +20,7 @@ from exporter.model import (
     DnsObservation,
     ErrorKind,
     HttpObservation,
+    Log,
     Phase,
     TlsObservation,
     TupleKey,
@@ -243,7 +244,7 @@ async def test_peer_controlled_text_is_escaped(make_app: AppFactory) -> None:
             body_head=evil.encode(),
             detail=evil,
         ),
-        log=(evil,),
+        log=Log((evil,)),
     )
     app.store.record(obs)
     async with serving(app) as client:

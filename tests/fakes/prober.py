@@ -20,6 +20,7 @@ from exporter.model import (
     DnsObservation,
     ErrorKind,
     HttpObservation,
+    Log,
     Observation,
     Phase,
     TlsObservation,
@@ -67,7 +68,7 @@ def make_observation(
                     address=address, port=443, error=error, detail="made up", duration=total * 0.9
                 ),
             ),
-            log=("fake probe", f"failed: {error.value}"),
+            log=Log(("fake probe", f"failed: {error.value}")),
         )
     cert = Certificate(
         subject="CN=fake.example",
@@ -113,7 +114,7 @@ def make_observation(
             body_head=b"ok",
             duration=total * 0.4,
         ),
-        log=("fake probe", "success"),
+        log=Log(("fake probe", "success")),
     )
 
 

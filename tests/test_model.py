@@ -1,0 +1,61 @@
+"""The result model's own behaviour: a probe's log kept packed reads back as its lines."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exporter.model import NO_LOG, Log
+
+LINES = (
+    "+0.001s dns: A web.telegram.org via udp://192.0.2.53:53 NOERROR 149.154.167.99",
+    '+0.020s tls sni=web.telegram.org: reset in 3.2 ms: "ECONNRESET"',
+    "a line\nwith a newline, a \x00 and a \x1f inside",
+    "ünïcödé ✓ ✗ ↓",
+    "",
+)
+
+
+@given(st.lists(st.text(max_size=200), max_size=60))
+def test_any_lines_read_back_in_order(lines: list[str]) -> None:
+    log = Log(lines)
+    assert list(log) == lines
+    assert len(log) == len(lines)
+    assert log == tuple(lines)
+    assert log == Log(lines)
+    assert hash(log) == hash(Log(lines))
+
+
+def test_indexing_and_slicing_are_the_lines() -> None:
+    log = Log(LINES)
+    assert log[0] == LINES[0]
+    assert log[-1] == ""
+    assert log[1:3] == LINES[1:3]
+    assert LINES[2] in log
+    with pytest.raises(IndexError):
+        log[len(LINES)]
+
+
+def test_an_empty_log_is_empty_and_false() -> None:
+    assert len(NO_LOG) == 0
+    assert not NO_LOG
+    assert list(NO_LOG) == []
+    assert Log([]) == NO_LOG == ()
+
+
+def test_different_lines_are_not_equal() -> None:
+    assert Log(["a"]) != Log(["b"])
+    assert Log(["a", "b"]) != ("a",)
+    assert Log(["a"]) != ["a"]  # only a Log or a tuple of lines compares equal
+
+
+def test_the_packed_log_weighs_less_than_its_lines() -> None:
+    """The point of packing: a tuple of ~6 lines kept per tuple."""
+    lines = [f"{line} (attempt {i})" for i, line in enumerate(LINES[:2] * 3)]
+    separate = sys.getsizeof(tuple(lines)) + sum(sys.getsizeof(s) for s in lines)
+    log = Log(lines)
+    packed = sys.getsizeof(log) + sys.getsizeof(log._packed)
+    assert packed < separate / 2
