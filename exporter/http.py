@@ -24,11 +24,11 @@ import h11
 
 from exporter.config import HttpOptions
 from exporter.errors import classify, describe
-from exporter.model import ErrorKind, HttpObservation
+from exporter.model import ErrorKind, HttpObservation, pack
 
 #: Largest response head (status line + headers) accepted, bytes.
 MAX_HEAD_BYTES = 64 * 1024
-#: Body bytes kept in `HttpObservation.body_head`.
+#: Body bytes kept (deflated) in `HttpObservation.body_head`.
 BODY_HEAD_BYTES = 4 * 1024
 #: Response headers kept in `HttpObservation.headers` (the first ones, in wire order).
 MAX_HEADERS_KEPT = 20
@@ -122,7 +122,7 @@ class HttpExchange:
             headers=self._headers,
             body_bytes=len(self._body),
             body_truncated=self._truncated,
-            body_head=bytes(self._body[:BODY_HEAD_BYTES]),
+            body_packed=pack(bytes(self._body[:BODY_HEAD_BYTES])),
             error=error,
             detail=None if detail is None else _cut(detail, MAX_DETAIL),
             duration=duration,

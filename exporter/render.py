@@ -495,9 +495,10 @@ def detail_html(
         if h.headers:
             parts.append("<h3>Response headers</h3>")
             parts.append("<pre>" + _e("\n".join(f"{k}: {v}" for k, v in h.headers)) + "</pre>")
-        if h.body_head:
+        body = h.body_head  # unpacked at each read
+        if body:
             parts.append("<h3>Body (first bytes)</h3>")
-            parts.append("<pre>" + _e(h.body_head.decode("utf-8", "replace")) + "</pre>")
+            parts.append("<pre>" + _e(body.decode("utf-8", "replace")) + "</pre>")
     if obs.throughput is not None:
         parts.append("<h2>Throughput</h2>")
         parts.append(_dl(_throughput_json(obs.throughput).items()))

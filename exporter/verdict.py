@@ -159,8 +159,9 @@ def _blockpage_reason(obs: Observation, config: Config) -> str | None:
     if http is None or not config.blockpage_patterns:
         return None
     location = next((v for k, v in http.headers if k.lower() == "location"), "")
+    body = http.body_head  # unpacked once for every pattern
     for pattern in config.blockpage_patterns:
-        if pattern.search(http.body_head):
+        if pattern.search(body):
             return f"the body matches the blockpage pattern {pattern.pattern!r}"
         if location and pattern.search(location.encode(errors="replace")):
             return f"redirect to {location[:100]!r} matches the blockpage pattern"

@@ -1,4 +1,5 @@
-"""The result model's own behaviour: a probe's log kept packed reads back as its lines."""
+"""The result model's own behaviour: what every tuple keeps packed (a probe's log, a page's
+first bytes) reads back as it was given."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.model import NO_LOG, Log
+from exporter.model import NO_LOG, HttpObservation, Log, pack, unpack
 
 LINES = (
     "+0.001s dns: A web.telegram.org via udp://192.0.2.53:53 NOERROR 149.154.167.99",
@@ -58,3 +59,24 @@ def test_the_packed_log_weighs_less_than_its_lines() -> None:
     log = Log(lines)
     packed = sys.getsizeof(log) + sys.getsizeof(log._packed)
     assert packed < separate / 2
+
+
+@given(st.binary(max_size=5000))
+def test_packed_bytes_read_back(data: bytes) -> None:
+    assert unpack(pack(data)) == data
+
+
+def test_empty_bytes_stay_empty() -> None:
+    assert pack(b"") == b""
+    assert unpack(b"") == b""
+    assert HttpObservation(method="GET", url="https://a.test/").body_head == b""
+
+
+def test_a_pages_head_is_kept_packed_and_read_whole() -> None:
+    page = (
+        b"<!DOCTYPE html><html><head><title>Telegram Web</title>"
+        + b'<meta name="viewport" content="width=device-width, initial-scale=1">' * 40
+    )[:4096]
+    http = HttpObservation(method="GET", url="https://a.test/", body_packed=pack(page))
+    assert http.body_head == page
+    assert len(http.body_packed) < len(page) / 2

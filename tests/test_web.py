@@ -24,6 +24,7 @@ from exporter.model import (
     Phase,
     TlsObservation,
     TupleKey,
+    pack,
 )
 from exporter.web import MAX_REQUEST_BYTES, parse_listen_address
 from tests.conftest import CONFIG_YAML, AppFactory
@@ -241,7 +242,7 @@ async def test_peer_controlled_text_is_escaped(make_app: AppFactory) -> None:
             status=403,
             reason=evil,
             headers=(("x-evil", evil),),
-            body_head=evil.encode(),
+            body_packed=pack(evil.encode()),
             detail=evil,
         ),
         log=Log((evil,)),

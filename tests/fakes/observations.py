@@ -25,6 +25,7 @@ from exporter.model import (
     Phase,
     TlsObservation,
     TupleKey,
+    pack,
 )
 
 REAL = "91.108.56.10"  # the look-alike service address
@@ -150,7 +151,7 @@ def ok(
         address=answers[0],
         tls=TlsObservation(server_name="web.telegram.lab", certificate=cert()),
         http=HttpObservation(
-            method="GET", url="https://web.telegram.lab/", status=200, body_head=body
+            method="GET", url="https://web.telegram.lab/", status=200, body_packed=pack(body)
         ),
     )
 

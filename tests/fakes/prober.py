@@ -25,6 +25,7 @@ from exporter.model import (
     Phase,
     TlsObservation,
     TupleKey,
+    pack,
 )
 from tests.fakes.clock import FakeClock
 
@@ -111,7 +112,7 @@ def make_observation(
             reason="OK",
             headers=(("content-type", "text/plain"),),
             body_bytes=2,
-            body_head=b"ok",
+            body_packed=pack(b"ok"),
             duration=total * 0.4,
         ),
         log=Log(("fake probe", "success")),
