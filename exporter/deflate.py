@@ -90,9 +90,6 @@ class Column:
     def __len__(self) -> int:
         return len(self._pieces)
 
-    def __getitem__(self, index: int) -> Deflated | None:
-        return self._pieces[index]
-
     def __setitem__(self, index: int, piece: Deflated | None) -> None:
         if piece is not self._pieces[index]:
             self._pieces[index] = piece

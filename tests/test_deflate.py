@@ -123,11 +123,12 @@ def test_a_run_of_pieces_skips_the_empty_slots_and_combines_the_rest() -> None:
 
 def test_a_column_joins_again_only_the_block_whose_piece_was_replaced() -> None:
     texts = [f"line {i}\n".encode() for i in range(10)]
-    column = Column([deflate(t) for t in texts], block=4)
+    pieces = [deflate(t) for t in texts]
+    column = Column(pieces, block=4)
     first = column.runs()
     assert len(first) == 3  # blocks of 4, 4 and 2 slots
     column[5] = deflate(b"changed\n")
-    column[2] = column[2]  # the same piece: its block stays joined
+    column[2] = pieces[2]  # the same piece: its block stays joined
     second = column.runs()
     assert second[0] is first[0]
     assert second[2] is first[2]
