@@ -515,34 +515,29 @@ _TUPLE_FAMILIES = 10  # len(tuple_families().all())
 _PHASE_HIST_COLUMN = 2  # tuple_families().all().index(phase_hist)
 #: A tuple's text in one family: kept deflated (exporter/deflate.py); None when it has none.
 _Piece = Deflated | None
-_NO_OBS: tuple[_Piece, _Piece, _Piece, _Piece, _Piece, _Piece] = (
-    None,
-    None,
-    None,
-    None,
-    None,
-    None,
-)
 
 
 def _piece(text: str) -> _Piece:
     return deflate(text.encode()) if text else None
 
 
-class _TupleText:
-    """The text of one tuple in each per-tuple family, kept deflated, each part kept until its
-    input changes: the last observation, the histograms and counters, the finding's verdict."""
+#: The columns (per-tuple families, `tuple_families().all()` order) of each part of a
+#: tuple's text: from the last observation, from the histograms and counts, from the finding.
+_OBS_COLUMNS = (0, 1, 4, 5, 8, 9)
+_SERIES_COLUMNS = (2, 3)
+_FINDING_COLUMNS = (6, 7)
+#: A part of a tuple's text that changed: (its column, its new piece).
+_Change = tuple[int, _Piece]
 
-    __slots__ = (
-        "finding",
-        "finding_lines",
-        "key",
-        "obs",
-        "obs_lines",
-        "phases",
-        "results",
-        "series_lines",
-    )
+
+class _TupleText:
+    """What one tuple's text was last rendered from, part by part (the last observation, the
+    histograms and counters, the finding's verdict): each `update_*` renders only the parts
+    whose input changed and returns them, for the columns to store (the text itself is kept
+    there, not here). `unplaced`: its pieces while it has no place in the columns yet (a key
+    new since they were built)."""
+
+    __slots__ = ("finding", "key", "obs", "phases", "results", "unplaced")
 
     def __init__(self, key: _KeyText) -> None:
         self.key = key
@@ -550,27 +545,25 @@ class _TupleText:
         self.phases: object = _NOTHING
         self.results: object = _NOTHING
         self.finding: object = _NOTHING
-        self.obs_lines = _NO_OBS
-        self.series_lines: tuple[_Piece, _Piece] = (None, None)
-        self.finding_lines: tuple[_Piece, _Piece] = (None, None)
+        self.unplaced: list[_Piece] | None = None
 
-    def update(self, series: Series, finding: Finding | None) -> None:
-        self.update_counts(series)
-        self.update_finding(finding)
+    def update(self, series: Series, finding: Finding | None) -> list[_Change]:
+        return self.update_counts(series) + self.update_finding(finding)
 
-    def update_counts(self, series: Series) -> None:
-        """The parts from the last observation and the counts."""
+    def update_counts(self, series: Series) -> list[_Change]:
+        """The parts from the last observation and the counts that changed."""
         k = self.key
         obs = series.last
+        changes: list[_Change] = []
         if obs is not self.obs:
             self.obs = obs
             if obs is None:
-                self.obs_lines = _NO_OBS
+                changes += [(column, None) for column in _OBS_COLUMNS]
             else:
                 cert = obs.cert_not_after
                 rate = obs.throughput.bytes_per_second if obs.throughput is not None else None
                 rtt = obs.tcp_rtt
-                self.obs_lines = (
+                pieces = (
                     _piece(f"messaging_probe_success{k.base}{_go(1.0 if obs.success else 0.0)}\n"),
                     _piece(
                         "".join(
@@ -593,6 +586,7 @@ class _TupleText:
                     if rtt is None
                     else _piece(f"messaging_probe_tcp_rtt_seconds{k.base}{_go(rtt)}\n"),
                 )
+                changes += zip(_OBS_COLUMNS, pieces, strict=True)
         # Replaced by each probe; not by an annotation, which replaces the series.
         if series.phases is not self.phases or series.results is not self.results:
             self.phases, self.results = series.phases, series.results
@@ -604,35 +598,31 @@ class _TupleText:
                 for result in sorted(results, key=lambda r: (r != RESULT_SUCCESS, r)):
                     labels = k.with_result(result)
                     probe_lines.append(f"messaging_probes_total{labels}{_count(results[result])}\n")
-            self.series_lines = (_piece(hist_text), _piece("".join(probe_lines)))
+            pair = (_piece(hist_text), _piece("".join(probe_lines)))
+            changes += zip(_SERIES_COLUMNS, pair, strict=True)
+        return changes
 
-    def update_finding(self, finding: Finding | None) -> bool:
-        """The parts from the round's finding; whether they changed."""
+    def update_finding(self, finding: Finding | None) -> list[_Change]:
+        """The parts from the round's finding, if they changed."""
         k = self.key
         # A round makes a new finding for every tuple: its text changes only with these two.
         shown = None if finding is None else (finding.verdict, finding.blocked)
         if shown == self.finding:
-            return False
+            return []
         self.finding = shown
         if finding is None:
-            self.finding_lines = (None, None)
-        else:
-            self.finding_lines = (
-                _piece(
-                    "".join(
-                        f"messaging_probe_verdict{k.with_verdict(value.value)}"
-                        f"{'1.0' if value is finding.verdict else '0.0'}\n"
-                        for value in VERDICTS
-                    )
-                ),
-                _piece(f"messaging_probe_blocked{k.base}{'1.0' if finding.blocked else '0.0'}\n"),
-            )
-        return True
-
-    def pieces(self) -> tuple[_Piece, ...]:
-        """Its text in each per-tuple family, in `tuple_families().all()` order."""
-        o, s, f = self.obs_lines, self.series_lines, self.finding_lines
-        return (o[0], o[1], s[0], s[1], o[2], o[3], f[0], f[1], o[4], o[5])
+            return [(column, None) for column in _FINDING_COLUMNS]
+        pair = (
+            _piece(
+                "".join(
+                    f"messaging_probe_verdict{k.with_verdict(value.value)}"
+                    f"{'1.0' if value is finding.verdict else '0.0'}\n"
+                    for value in VERDICTS
+                )
+            ),
+            _piece(f"messaging_probe_blocked{k.base}{'1.0' if finding.blocked else '0.0'}\n"),
+        )
+        return list(zip(_FINDING_COLUMNS, pair, strict=True))
 
 
 class _EndpointText:
@@ -708,12 +698,13 @@ class Exposition:
     immutable and replaced on change, so identity tells a change. Memory: about a seventh of
     what one scrape's text weighs.
 
-    The kept pieces are also kept by family, in key order (`_columns`, `deflate.Column`), so
-    a scrape joins each family's blocks of pieces without visiting the tuples one by one, and
-    combines again only the blocks with a tuple probed since the last scrape. That order holds
-    while the store's keys stay the same (`Snapshot.generation`); when they change, the scrape
-    walks the snapshot and builds the columns again. Not thread-safe; one per collector, used
-    on the event loop."""
+    The pieces are kept by family, in key order (`_columns`, `deflate.Column`, which stores
+    a block of them as one bytes), so a scrape joins each family's blocks of pieces without
+    visiting the tuples one by one, and combines again only the blocks with a tuple probed
+    since the last scrape. That order holds while the store's keys stay the same
+    (`Snapshot.generation`); when they change, the scrape walks the snapshot and builds the
+    columns again, from the old ones' pieces. Not thread-safe; one per collector, used on the
+    event loop."""
 
     def __init__(self) -> None:
         self._tuples: dict[TupleKey, _TupleText] = {}
@@ -745,8 +736,8 @@ class Exposition:
         text = self._tuples.get(key)
         if text is None:  # a new key: the store's generation changed, the columns follow
             text = self._tuples[key] = _TupleText(_KeyText(key))
-        text.update_counts(series)
-        self._place(key, text)
+            text.unplaced = [None] * _TUPLE_FAMILIES
+        self._store(key, text, text.update_counts(series))
         if endpoint_phases is not None:
             endpoint = EndpointKey.of(key)
             kept = self._endpoints.get(endpoint)
@@ -759,13 +750,16 @@ class Exposition:
         self._tuples.pop(key, None)
         self._generation = -1
 
-    def _place(self, key: TupleKey, text: _TupleText) -> None:
-        """Put the tuple's pieces at its place in the columns; a new key has none until the
-        columns are built again (its generation is not theirs)."""
-        index = self._index.get(key)
-        if index is not None:
-            for column, piece in zip(self._columns, text.pieces(), strict=True):
-                column[index] = piece
+    def _store(self, key: TupleKey, text: _TupleText, changes: list[_Change]) -> None:
+        """Store the tuple's changed pieces at its place in the columns, or with the tuple
+        while it has none (a new key: its generation is not the columns')."""
+        if text.unplaced is not None:
+            for column, piece in changes:
+                text.unplaced[column] = piece
+            return
+        index = self._index[key]
+        for column, piece in changes:
+            self._columns[column][index] = piece
 
     def runs(
         self,
@@ -783,8 +777,9 @@ class Exposition:
         elif snapshot.judgement is not self._judgement:
             findings = snapshot.judgement.findings
             for key, text in self._tuples.items():
-                if text.update_finding(findings.get(key)):
-                    self._place(key, text)
+                changes = text.update_finding(findings.get(key))
+                if changes:
+                    self._store(key, text, changes)
             self._judgement = snapshot.judgement
         runs: list[Run] = []
         headers = self._header_lines(exposition_format, snapshot.phase_histograms)
@@ -802,21 +797,29 @@ class Exposition:
         key order; tuples and endpoints gone from the store are forgotten."""
         findings = snapshot.judgement.findings
         tuples: dict[TupleKey, _TupleText] = {}
-        rows: list[tuple[_Piece, ...]] = []
-        kept = self._tuples
+        rows: list[list[_Piece]] = []
+        kept, index, columns = self._tuples, self._index, self._columns
         for key, series in snapshot.series.items():
             if key.service == RESOLVER_CHECK_SERVICE:
                 continue
             text = kept.get(key)
-            if text is None:
+            if text is None:  # rendered whole by its first update
                 text = _TupleText(_KeyText(key))
-            text.update(series, findings.get(key))
+                row: list[_Piece] = [None] * _TUPLE_FAMILIES
+            elif text.unplaced is not None:
+                row = text.unplaced
+            else:  # placed: its pieces are in the columns being replaced
+                at = index[key]
+                row = [column.piece(at) for column in columns]
+            text.unplaced = None
+            for column_index, piece in text.update(series, findings.get(key)):
+                row[column_index] = piece
             tuples[key] = text
-            rows.append(text.pieces())
+            rows.append(row)
         self._tuples = tuples
         self._index = {key: i for i, key in enumerate(tuples)}
-        columns = zip(*rows, strict=True) if rows else [()] * _TUPLE_FAMILIES
-        self._columns = [Column(column) for column in columns]
+        by_column = zip(*rows, strict=True) if rows else [()] * _TUPLE_FAMILIES
+        self._columns = [Column(pieces) for pieces in by_column]
         endpoints: dict[EndpointKey, _EndpointText] = {}
         for endpoint, phases in snapshot.endpoint_phases.items():
             if endpoint.service == RESOLVER_CHECK_SERVICE:

@@ -127,14 +127,30 @@ def test_a_column_joins_again_only_the_block_whose_piece_was_replaced() -> None:
     column = Column(pieces, block=4)
     first = column.runs()
     assert len(first) == 3  # blocks of 4, 4 and 2 slots
+    assert column.runs() == first  # nothing replaced: every block reused
     column[5] = deflate(b"changed\n")
-    column[2] = pieces[2]  # the same piece: its block stays joined
     second = column.runs()
     assert second[0] is first[0]
     assert second[2] is first[2]
     assert second[1] is not first[1]
     texts[5] = b"changed\n"
     assert inflate(second) == b"".join(texts)
+
+
+def test_a_column_stores_a_block_as_one_bytes_and_reads_each_piece_back() -> None:
+    pieces = [deflate(b"a\n"), None, deflate(b""), deflate(b"bc\n" * 50), None]
+    column = Column(pieces, block=3)
+    assert [len(run.segments) for run in column.runs()] == [1, 1]
+    assert [column.piece(i) for i in range(len(column))] == pieces
+    column[1] = deflate(b"new\n")
+    assert column.piece(1) == deflate(b"new\n")  # pending, then stored
+    column.runs()
+    assert column.piece(1) == deflate(b"new\n")
+    assert column.piece(0) == pieces[0]
+    with pytest.raises(IndexError):
+        column.piece(5)
+    with pytest.raises(IndexError):
+        column[-1] = None
 
 
 @given(
@@ -155,5 +171,8 @@ def test_a_column_is_its_pieces_in_order_after_any_replacements(
             column.runs()
     expected = b"".join(t for t in slots if t is not None)
     assert len(column) == len(texts)
+    assert [column.piece(i) for i in range(len(slots))] == [
+        None if t is None else deflate(t) for t in slots
+    ]
     assert inflate(column.runs()) == expected
     assert gzip.decompress(gzip_member(column.runs())) == expected
