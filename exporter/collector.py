@@ -38,6 +38,7 @@ from exporter.config import PhaseHistograms
 from exporter.deflate import (
     Column,
     Deflated,
+    Row,
     Run,
     deflate,
     gzip_chunks,
@@ -528,6 +529,8 @@ _SERIES_COLUMNS = (2, 3)
 _FINDING_COLUMNS = (6, 7)
 #: A part of a tuple's text that changed: (its column, its new piece).
 _Change = tuple[int, _Piece]
+#: The pieces of a tuple with no text yet.
+_NO_ROW = Row([None] * _TUPLE_FAMILIES)
 
 
 class _TupleText:
@@ -545,7 +548,7 @@ class _TupleText:
         self.phases: object = _NOTHING
         self.results: object = _NOTHING
         self.finding: object = _NOTHING
-        self.unplaced: list[_Piece] | None = None
+        self.unplaced: Row | None = None
 
     def update(self, series: Series, finding: Finding | None) -> list[_Change]:
         return self.update_counts(series) + self.update_finding(finding)
@@ -736,7 +739,7 @@ class Exposition:
         text = self._tuples.get(key)
         if text is None:  # a new key: the store's generation changed, the columns follow
             text = self._tuples[key] = _TupleText(_KeyText(key))
-            text.unplaced = [None] * _TUPLE_FAMILIES
+            text.unplaced = _NO_ROW
         self._store(key, text, text.update_counts(series))
         if endpoint_phases is not None:
             endpoint = EndpointKey.of(key)
@@ -754,8 +757,7 @@ class Exposition:
         """Store the tuple's changed pieces at its place in the columns, or with the tuple
         while it has none (a new key: its generation is not the columns')."""
         if text.unplaced is not None:
-            for column, piece in changes:
-                text.unplaced[column] = piece
+            text.unplaced = text.unplaced.replaced(changes)
             return
         index = self._index[key]
         for column, piece in changes:
@@ -797,7 +799,7 @@ class Exposition:
         key order; tuples and endpoints gone from the store are forgotten."""
         findings = snapshot.judgement.findings
         tuples: dict[TupleKey, _TupleText] = {}
-        rows: list[list[_Piece]] = []
+        rows: list[Row] = []
         kept, index, columns = self._tuples, self._index, self._columns
         for key, series in snapshot.series.items():
             if key.service == RESOLVER_CHECK_SERVICE:
@@ -805,21 +807,21 @@ class Exposition:
             text = kept.get(key)
             if text is None:  # rendered whole by its first update
                 text = _TupleText(_KeyText(key))
-                row: list[_Piece] = [None] * _TUPLE_FAMILIES
+                row = _NO_ROW
             elif text.unplaced is not None:
                 row = text.unplaced
             else:  # placed: its pieces are in the columns being replaced
                 at = index[key]
-                row = [column.piece(at) for column in columns]
+                row = Row([column.piece(at) for column in columns])
             text.unplaced = None
-            for column_index, piece in text.update(series, findings.get(key)):
-                row[column_index] = piece
+            changes = text.update(series, findings.get(key))
+            if changes:
+                row = row.replaced(changes)
             tuples[key] = text
             rows.append(row)
         self._tuples = tuples
         self._index = {key: i for i, key in enumerate(tuples)}
-        by_column = zip(*rows, strict=True) if rows else [()] * _TUPLE_FAMILIES
-        self._columns = [Column(pieces) for pieces in by_column]
+        self._columns = [Column(row.piece(c) for row in rows) for c in range(_TUPLE_FAMILIES)]
         endpoints: dict[EndpointKey, _EndpointText] = {}
         for endpoint, phases in snapshot.endpoint_phases.items():
             if endpoint.service == RESOLVER_CHECK_SERVICE:

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import struct
 from array import array
-from collections.abc import Iterable, Iterator
-from itertools import accumulate
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import accumulate, islice
 
 from zlib_ng import zlib_ng
 
@@ -149,6 +149,41 @@ class _Block:
         return self.run
 
 
+class Row:
+    """One tuple's pieces, one per column, stored as one bytes and one array until the
+    columns give it a place (a tuple new since they were built). Thousands of tuples wait so
+    after a start; as pieces of their own they would be ~10 small objects each, all freed
+    at once when the columns take them, leaving the heap fragmented at its high-water mark."""
+
+    __slots__ = ("_data", "_meta")
+
+    def __init__(self, pieces: Sequence[Deflated | None]) -> None:
+        stored = [piece or _NO_PIECE for piece in pieces]
+        self._data = b"".join(segment for segment, _, _ in stored)
+        meta = array("I")
+        end = 0
+        for segment, crc, size in stored:
+            end += len(segment)
+            meta += array("I", (end, crc, size))
+        self._meta = meta  # per piece: the end of its segment, its CRC-32, its text's size
+
+    def __len__(self) -> int:
+        return len(self._meta) // 3
+
+    def piece(self, column: int) -> Deflated | None:
+        meta = self._meta
+        start = meta[3 * column - 3] if column else 0
+        end, crc, size = meta[3 * column : 3 * column + 3]
+        return None if start == end else (self._data[start:end], crc, size)
+
+    def replaced(self, changes: Iterable[tuple[int, Deflated | None]]) -> Row:
+        """The row with the given (column, piece) replaced."""
+        pieces = [self.piece(column) for column in range(len(self))]
+        for column, piece in changes:
+            pieces[column] = piece
+        return Row(pieces)
+
+
 class Column:
     """Pieces in a fixed order (one family's, one per tuple), stored and joined a block of
     `block` slots at a time (`_Block`): the column owns the bytes, no piece keeps an object of
@@ -159,10 +194,13 @@ class Column:
     __slots__ = ("_block", "_blocks", "_length")
 
     def __init__(self, pieces: Iterable[Deflated | None], *, block: int = 64) -> None:
-        listed = list(pieces)
         self._block = block
-        self._length = len(listed)
-        self._blocks = [_Block(listed[i : i + block]) for i in range(0, len(listed), block)]
+        self._length = 0
+        self._blocks: list[_Block] = []
+        it = iter(pieces)  # taken a block at a time: never a piece object for every slot
+        while chunk := list(islice(it, block)):
+            self._blocks.append(_Block(chunk))
+            self._length += len(chunk)
 
     def __len__(self) -> int:
         return self._length
