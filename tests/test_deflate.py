@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import zlib
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from exporter.deflate import (
     Column,
     Deflated,
+    Row,
     Run,
     deflate,
     gzip_chunks,
@@ -176,3 +178,39 @@ def test_a_column_is_its_pieces_in_order_after_any_replacements(
     ]
     assert inflate(column.runs()) == expected
     assert gzip.decompress(gzip_member(column.runs())) == expected
+
+
+def test_a_column_takes_its_pieces_from_a_generator() -> None:
+    texts = [f"line {i}\n".encode() for i in range(10)]
+    taken: list[int] = []
+
+    def pieces() -> Iterator[Deflated]:
+        for i, text in enumerate(texts):
+            taken.append(i)
+            yield deflate(text)
+
+    column = Column(pieces(), block=4)
+    assert (len(column), taken) == (10, list(range(10)))
+    assert [len(run.segments) for run in column.runs()] == [1, 1, 1]
+    assert inflate(column.runs()) == b"".join(texts)
+
+
+@given(st.lists(st.binary(max_size=200) | st.none(), max_size=12), st.data())
+def test_a_row_keeps_its_pieces_and_replaces_some(
+    texts: list[bytes | None], data: st.DataObject
+) -> None:
+    pieces = [None if t is None else deflate(t) for t in texts]
+    row = Row(pieces)
+    assert len(row) == len(pieces)
+    assert [row.piece(i) for i in range(len(row))] == pieces
+    if not pieces:
+        return
+    changes = data.draw(
+        st.lists(st.tuples(st.integers(0, len(pieces) - 1), st.binary(max_size=50) | st.none()))
+    )
+    replaced = row.replaced((i, None if t is None else deflate(t)) for i, t in changes)
+    expected = list(pieces)
+    for i, t in changes:
+        expected[i] = None if t is None else deflate(t)
+    assert [replaced.piece(i) for i in range(len(replaced))] == expected
+    assert [row.piece(i) for i in range(len(row))] == pieces  # the original stays
