@@ -161,12 +161,13 @@ class App:
             successful=True, last_success_timestamp=self._clock.time()
         )
         self.registry = CollectorRegistry(auto_describe=False)
-        collector = Collector(
+        self._collector = Collector(
             store=self.store,
             scheduler_stats=self.scheduler.stats,
             reload_status=self.reload_status,
         )
-        self.registry.register(collector)
+        self._collector.expect(target.key for target in self.scheduler.targets())
+        self.registry.register(self._collector)
         self.web_app = make_app(
             Site(
                 registry=self.registry,
@@ -178,7 +179,7 @@ class App:
                 enable_lifecycle=settings.enable_lifecycle,
                 version=__version__,
                 auth=self.auth,
-                metrics=metrics_handler(collector, self.registry),
+                metrics=metrics_handler(self._collector, self.registry),
                 changes=self.changes,
                 now=self._clock.time,
             )
@@ -364,6 +365,7 @@ class App:
             old = self.scheduler.prober
             self.store.set_phase_histograms(config.metrics.phase_histograms)
             self.scheduler.update(config, expand(config), prober=prober)
+            self._collector.expect(target.key for target in self.scheduler.targets())
             self._old_probers.append(old)
             task = asyncio.create_task(self._retire(old), name="retire prober")
             self._retiring.add(task)

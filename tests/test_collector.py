@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -300,6 +301,7 @@ PROMETHEUS_ACCEPT = (
 )
 
 
+@pytest.mark.parametrize("expected", [False, True], ids=["unexpected", "expected"])
 @pytest.mark.parametrize("phase_histograms", list(PhaseHistograms))
 @pytest.mark.parametrize(
     "accept",
@@ -312,12 +314,14 @@ PROMETHEUS_ACCEPT = (
     ],
 )
 def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes(
-    accept: str, phase_histograms: PhaseHistograms
+    accept: str, phase_histograms: PhaseHistograms, expected: bool
 ) -> None:
     """`Collector.text()` keeps each tuple's text between scrapes; whatever changed (a new
     observation, a failure, a judgement, a removed tuple, what the phase histograms cover),
     it must equal what prometheus_client renders from `collect()` in the format it would
-    choose for the Accept header, scrape after scrape."""
+    choose for the Accept header, scrape after scrape. `expected`: the collector was told
+    some of the keys ahead (a matrix's, `Collector.expect`), one of them never probed, the
+    others not at all (placed by a scrape)."""
     from types import MappingProxyType
 
     from exporter.verdict import Finding, Judgement, Verdict
@@ -330,6 +334,9 @@ def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes(
 
     chosen, fast = negotiate(accept)
     assert fast
+    never = TupleKey(service="aaa", endpoint="first", network="direct", resolver="g", family=4)
+    if expected:
+        collector.expect([odd, never, KEY])
 
     def same() -> str:
         text = collector.text(chosen)
@@ -519,3 +526,38 @@ def test_a_failure_to_render_does_not_fail_the_record(
     store.record(make_observation(KEY))  # does not raise
     assert "rendering the metrics of" in caplog.text
     assert store.snapshot().series[KEY].last is not None
+
+
+def test_a_tuple_expected_ahead_needs_no_new_layout_at_the_scrape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the matrix's keys given ahead, a probe's pieces go straight to their place: no
+    scrape lays the columns out again (which would hold every tuple's text twice); a key
+    that was not expected still gets a place, at the next scrape."""
+    import exporter.collector as collector_module
+
+    layouts: list[int] = []
+    real = collector_module.Exposition._lay_out
+
+    def counting(self: collector_module.Exposition, keys: Any) -> None:
+        keys = list(keys)
+        layouts.append(len(keys))
+        real(self, keys)
+
+    monkeypatch.setattr(collector_module.Exposition, "_lay_out", counting)
+    store = Store()
+    collector, registry = registered(store)
+    keys = [TupleKey(**{**LABELS, "endpoint": f"e{i:03}", "family": 4}) for i in range(150)]
+    collector.expect(reversed(keys))
+    assert layouts == [150]
+    for k in keys[::2]:
+        store.record(make_observation(k))
+    assert collector.text() == generate_latest(registry)
+    for k in keys[1::2]:
+        store.record(make_observation(k))
+    assert collector.text() == generate_latest(registry)
+    assert layouts == [150]
+    stranger = TupleKey(**{**LABELS, "endpoint": "e0005", "family": 6})
+    store.record(make_observation(stranger))
+    assert collector.text() == generate_latest(registry)
+    assert layouts == [150, 151]
