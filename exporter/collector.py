@@ -705,8 +705,8 @@ class Exposition:
     immutable and replaced on change, so identity tells a change. Memory: about a seventh of
     what one scrape's text weighs.
 
-    The pieces are kept by family, in key order (`_columns`, `deflate.Column`, which stores
-    a block of them as one bytes), so a scrape joins each family's blocks of pieces without
+    The pieces are kept by family, in key order (`_columns`, `deflate.Column`, which keeps
+    them without a tuple each), so a scrape joins each family's blocks of pieces without
     visiting the tuples one by one, and combines again only the blocks with a tuple probed
     since the last scrape. The columns have a place for every key of the loaded matrix
     (`expect`) and of the store; a place with no text shows nothing. When the store's keys

@@ -12,8 +12,8 @@ text weighs about a seventh; the cost is a larger response than compressing the 
 
 The join is by runs (`Run`): pieces whose CRCs were combined once and kept so in blocks of a
 column (`Column`) while none of them changes, so a scrape combines the blocks that changed
-since the last one and reuses the others'. A column stores each block's pieces as one bytes
-and two arrays, not as an object per piece.
+since the last one and reuses the others'. A column keeps each piece's segment, and its
+CRC-32 and size in arrays, not a tuple per piece.
 
 zlib-ng does the compression: the standard library's zlib has no `crc32_combine`.
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 import struct
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import accumulate, islice
+from itertools import islice
 
 from zlib_ng import zlib_ng
 
@@ -79,73 +79,54 @@ class Run:
 
 #: No piece, as a block stores it: an empty segment (a piece's never is: it ends on a flush).
 _NO_PIECE: Deflated = (b"", 0, 0)
-#: A slot not replaced, when a block is stored again.
-_KEPT: Deflated = (b"", 0, 0)
 
 
 class _Block:
-    """Up to a column's `block` slots, stored as one bytes: their segments back to back
-    (`data`, a slot's ending at `ends[i]`; no piece: an empty segment) and their texts' CRC-32
-    and sizes in arrays. Per piece that is its segment and 12 bytes, where a (bytes, int, int)
-    tuple of its own costs ~150 bytes more (~12 MB at 10,000 tuples). Replacements wait in
-    `pending` until the block is joined again."""
+    """Up to a column's `block` slots: their segments (no piece: an empty one) and their
+    texts' CRC-32 and sizes in arrays. Per piece that is its segment's bytes object and 8
+    bytes, where a (segment, CRC, size) tuple of its own costs ~120 bytes more (~10 MB at
+    10,000 tuples). The segments stay objects of their own, not one bytes per block: ~10 KB
+    buffers made again for every changed block churn the C heap, which then holds more than
+    the headers saved (measured). A replaced piece drops the kept run."""
 
-    __slots__ = ("crcs", "data", "ends", "pending", "run", "sizes")
+    __slots__ = ("crcs", "run", "segments", "sizes")
 
     def __init__(self, pieces: Iterable[Deflated | None]) -> None:
-        self.pending: dict[int, Deflated | None] = {}
-        self.run: Run | None = None
-        self._store(pieces)
-
-    def _store(self, pieces: Iterable[Deflated | None]) -> None:
         stored = [piece or _NO_PIECE for piece in pieces]
         segments: tuple[bytes, ...] = ()
         crcs: tuple[int, ...] = ()
         sizes: tuple[int, ...] = ()
         if stored:
             segments, crcs, sizes = zip(*stored, strict=True)
-        self.data = b"".join(segments)
-        self.ends = array("I", accumulate(map(len, segments)))
+        self.segments = list(segments)
         self.crcs = array("I", crcs)
         self.sizes = array("I", sizes)
+        self.run: Run | None = None
 
     def __len__(self) -> int:
-        return len(self.ends)
+        return len(self.segments)
+
+    def __setitem__(self, slot: int, piece: Deflated | None) -> None:
+        self.segments[slot], self.crcs[slot], self.sizes[slot] = piece or _NO_PIECE
+        self.run = None
 
     def piece(self, slot: int) -> Deflated | None:
-        if slot in self.pending:
-            return self.pending[slot]
-        start = self.ends[slot - 1] if slot else 0
-        end = self.ends[slot]
-        if start == end:
-            return None
-        return self.data[start:end], self.crcs[slot], self.sizes[slot]
+        segment = self.segments[slot]
+        return (segment, self.crcs[slot], self.sizes[slot]) if segment else None
 
     def joined(self) -> Run:
-        """The block as one run, its pending pieces taken in first."""
-        if len(self.pending) == len(self.ends):  # all replaced: a band of probes covered it
-            self._store([self.pending[slot] for slot in range(len(self.ends))])
-            self.pending = {}
-        elif self.pending:
-            pending, data, crcs, sizes = self.pending, self.data, self.crcs, self.sizes
-            pieces: list[Deflated | None] = []
-            start = 0
-            for slot, end in enumerate(self.ends):
-                piece = pending.get(slot, _KEPT)
-                pieces.append(
-                    (data[start:end], crcs[slot], sizes[slot]) if piece is _KEPT else piece
-                )
-                start = end
-            self._store(pieces)
-            self.pending = {}
+        """The block as one run (kept until a piece is replaced)."""
         if self.run is None:
-            crc, size = 0, 0
+            crc, size, nbytes = 0, 0, 0
             combine = zlib_ng.crc32_combine
-            for piece_crc, piece_size in zip(self.crcs, self.sizes, strict=True):
-                if piece_size:
+            for segment, piece_crc, piece_size in zip(
+                self.segments, self.crcs, self.sizes, strict=True
+            ):
+                if segment:
                     crc = combine(crc, piece_crc, piece_size)
                     size += piece_size
-            self.run = Run((self.data,), crc, size, len(self.data))
+                    nbytes += len(segment)
+            self.run = Run(tuple(filter(None, self.segments)), crc, size, nbytes)
         return self.run
 
 
@@ -185,11 +166,10 @@ class Row:
 
 
 class Column:
-    """Pieces in a fixed order (one family's, one per tuple), stored and joined a block of
-    `block` slots at a time (`_Block`): the column owns the bytes, no piece keeps an object of
-    its own, and a block's run is kept until one of its pieces is replaced. Probes change
-    tuples in the order they were first recorded (the scheduler's), so between two scrapes
-    the changed slots are a band of the column and most blocks are reused."""
+    """Pieces in a fixed order (one family's, one per tuple), kept and joined a block of
+    `block` slots at a time (`_Block`: no tuple per piece), a block's run kept until one of
+    its pieces is replaced. Probes change tuples in key order (the scheduler's), so between
+    two scrapes the changed slots are a band of the column and most blocks are reused."""
 
     __slots__ = ("_block", "_blocks", "_length")
 
@@ -209,19 +189,17 @@ class Column:
         """Replace the piece at `index` (the block is joined again at the next `runs()`)."""
         if not 0 <= index < self._length:
             raise IndexError(index)
-        block = self._blocks[index // self._block]
-        block.pending[index % self._block] = piece
-        block.run = None
+        self._blocks[index // self._block][index % self._block] = piece
 
     def piece(self, index: int) -> Deflated | None:
-        """The piece at `index` (its segment copied out of the block)."""
+        """The piece at `index`."""
         if not 0 <= index < self._length:
             raise IndexError(index)
         return self._blocks[index // self._block].piece(index % self._block)
 
     def runs(self) -> list[Run]:
         """The column as runs, one per block, in order; blocks with a replaced piece are
-        stored and joined again."""
+        joined again."""
         return [block.joined() for block in self._blocks]
 
 

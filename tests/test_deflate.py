@@ -139,13 +139,13 @@ def test_a_column_joins_again_only_the_block_whose_piece_was_replaced() -> None:
     assert inflate(second) == b"".join(texts)
 
 
-def test_a_column_stores_a_block_as_one_bytes_and_reads_each_piece_back() -> None:
+def test_a_column_reads_each_piece_back_and_joins_the_non_empty_slots() -> None:
     pieces = [deflate(b"a\n"), None, deflate(b""), deflate(b"bc\n" * 50), None]
     column = Column(pieces, block=3)
-    assert [len(run.segments) for run in column.runs()] == [1, 1]
+    assert [len(run.segments) for run in column.runs()] == [2, 1]
     assert [column.piece(i) for i in range(len(column))] == pieces
     column[1] = deflate(b"new\n")
-    assert column.piece(1) == deflate(b"new\n")  # pending, then stored
+    assert column.piece(1) == deflate(b"new\n")  # before the join and after it
     column.runs()
     assert column.piece(1) == deflate(b"new\n")
     assert column.piece(0) == pieces[0]
@@ -191,7 +191,7 @@ def test_a_column_takes_its_pieces_from_a_generator() -> None:
 
     column = Column(pieces(), block=4)
     assert (len(column), taken) == (10, list(range(10)))
-    assert [len(run.segments) for run in column.runs()] == [1, 1, 1]
+    assert [len(run.segments) for run in column.runs()] == [4, 4, 2]
     assert inflate(column.runs()) == b"".join(texts)
 
 
