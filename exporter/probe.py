@@ -33,6 +33,7 @@ import contextlib
 import dataclasses
 import socket
 import ssl
+import sys
 import time
 import weakref
 from types import MappingProxyType
@@ -773,12 +774,12 @@ class Prober:
         certificate = self._contexts.certificate(
             obj.getpeercert(binary_form=True), verified=verified
         )
-        cipher = obj.cipher()
+        tls_version, tls_cipher, tls_alpn = _negotiated(obj)
         attempt.tls = TlsObservation(
             server_name=sni,
-            version=obj.version(),
-            cipher=cipher[0] if cipher else None,
-            alpn=obj.selected_alpn_protocol(),
+            version=tls_version,
+            cipher=tls_cipher,
+            alpn=tls_alpn,
             certificate=certificate,
             duration=duration,
             overhead=attempt.overhead,
@@ -843,12 +844,12 @@ class Prober:
         certificate = self._contexts.certificate(
             obj.getpeercert(binary_form=True), verified=ctx.verify_mode != ssl.CERT_NONE
         )
-        cipher = obj.cipher()
+        tls_version, tls_cipher, tls_alpn = _negotiated(obj)
         attempt.control = TlsObservation(
             server_name=sni,
-            version=obj.version(),
-            cipher=cipher[0] if cipher else None,
-            alpn=obj.selected_alpn_protocol(),
+            version=tls_version,
+            cipher=tls_cipher,
+            alpn=tls_alpn,
             certificate=certificate,
             duration=duration,
         )
@@ -1004,6 +1005,17 @@ class Prober:
 
 def _unverified(options: TlsOptions) -> TlsOptions:
     return dataclasses.replace(options, insecure_skip_verify=True)
+
+
+def _negotiated(obj: ssl.SSLObject) -> tuple[str | None, str | None, str | None]:
+    """The TLS version, cipher and ALPN protocol of a handshake, interned: every tuple keeps
+    its last ones, and a few values repeat over thousands of tuples."""
+    version, cipher, alpn = obj.version(), obj.cipher(), obj.selected_alpn_protocol()
+    return (
+        None if version is None else sys.intern(version),
+        sys.intern(cipher[0]) if cipher else None,
+        None if alpn is None else sys.intern(alpn),
+    )
 
 
 def _describe_cert(certificate: Certificate | None) -> str:

@@ -155,9 +155,15 @@ async def test_https_success_records_every_phase(pki: Pki) -> None:
     behaviour = peers.http(body=b"welcome", headers=[("Server", "fake")], tls=ctx)
     async with Peer(behaviour) as peer:
         obs = await run(endpoint(peer.port, HTTPS, ca=pki))
+        again = await run(endpoint(peer.port, HTTPS, ca=pki))
     assert_sane(obs)
     assert obs.success, obs.log
     assert obs.attempts == 1
+    assert obs.tls is not None and again.tls is not None
+    # Interned: every tuple keeps its last handshake's, and the values repeat.
+    assert obs.tls.version is again.tls.version
+    assert obs.tls.cipher is again.tls.cipher
+    assert obs.tls.alpn is again.tls.alpn
     assert set(obs.phases) == {Phase.CONNECT, Phase.TLS, Phase.HTTP, Phase.TOTAL}
     assert obs.address == "127.0.0.1"
     assert len(obs.connects) == 1
@@ -186,7 +192,7 @@ async def test_https_success_records_every_phase(pki: Pki) -> None:
     assert obs.http.body_head == b"welcome"
     assert ("server", "fake") in obs.http.headers
     assert obs.http.url == f"https://{HOST}:{peer.port}/"
-    assert peer.server_names == [HOST]
+    assert peer.server_names == [HOST, HOST]  # the two probes
     # Phases add up: nothing but scheduling between them.
     parts = obs.phases[Phase.CONNECT] + obs.phases[Phase.TLS] + obs.phases[Phase.HTTP]
     assert parts <= obs.phases[Phase.TOTAL]
