@@ -159,7 +159,8 @@ async def test_https_success_records_every_phase(pki: Pki) -> None:
     assert_sane(obs)
     assert obs.success, obs.log
     assert obs.attempts == 1
-    assert obs.tls is not None and again.tls is not None
+    assert obs.tls is not None
+    assert again.tls is not None
     # Interned: every tuple keeps its last handshake's, and the values repeat.
     assert obs.tls.version is again.tls.version
     assert obs.tls.cipher is again.tls.cipher
