@@ -542,7 +542,7 @@ class _TupleText:
     histograms and counters, the finding's verdict): each `update_*` renders only the parts
     whose input changed and returns them, for the columns to store (the text itself is kept
     there, not here). `unplaced`: its pieces while it has no place in the columns yet (a key
-    new since they were built)."""
+    they were not laid out for: not in the loaded matrix, or new since)."""
 
     __slots__ = ("finding", "key", "obs", "phases", "results", "unplaced")
 

@@ -132,9 +132,9 @@ class _Block:
 
 class Row:
     """One tuple's pieces, one per column, stored as one bytes and one array until the
-    columns give it a place (a tuple new since they were built). Thousands of tuples wait so
-    after a start; as pieces of their own they would be ~10 small objects each, all freed
-    at once when the columns take them, leaving the heap fragmented at its high-water mark."""
+    columns give it a place (a tuple they were not laid out for). As pieces of their own
+    they would be ~10 small objects a tuple, all freed at once when the columns take them,
+    which leaves CPython's arenas fragmented at their high-water mark."""
 
     __slots__ = ("_data", "_meta")
 
@@ -168,8 +168,9 @@ class Row:
 class Column:
     """Pieces in a fixed order (one family's, one per tuple), kept and joined a block of
     `block` slots at a time (`_Block`: no tuple per piece), a block's run kept until one of
-    its pieces is replaced. Probes change tuples in key order (the scheduler's), so between
-    two scrapes the changed slots are a band of the column and most blocks are reused."""
+    its pieces is replaced. Probes change tuples in the same order each round (the
+    scheduler's), so between two scrapes the changed slots are a band of the column and most
+    blocks are reused."""
 
     __slots__ = ("_block", "_blocks", "_length")
 
