@@ -103,9 +103,6 @@ class _Block:
         self.sizes = array("I", sizes)
         self.run: Run | None = None
 
-    def __len__(self) -> int:
-        return len(self.segments)
-
     def __setitem__(self, slot: int, piece: Deflated | None) -> None:
         self.segments[slot], self.crcs[slot], self.sizes[slot] = piece or _NO_PIECE
         self.run = None
