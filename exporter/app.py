@@ -35,10 +35,11 @@ from exporter.clock import Clock, SystemClock
 from exporter.collector import Collector, ReloadStatus, metrics_handler
 from exporter.config import Config
 from exporter.history import Outages, ThroughputHistory
-from exporter.loader import ConfigErrors, load
+from exporter.loader import ConfigError, ConfigErrors, load
 from exporter.logs import fields
 from exporter.matrix import expand
 from exporter.model import Observation
+from exporter.network import setup_problem
 from exporter.render import iso_time
 from exporter.scheduler import SAFETY_MARGIN, ProberLike, Scheduler
 from exporter.store import Store
@@ -89,7 +90,35 @@ def default_prober_factory(config: Config) -> ProberLike:
 
 
 def default_load_config(path: str) -> Config:
-    return load(path)
+    """The config at `path`, refused (`ConfigErrors`) when it is invalid or when one of its
+    networks cannot be used on this host: a typo in an interface name is an error at once,
+    never a shutdown paged at run time."""
+    config = load(path)
+    problems = setup_errors(config)
+    if problems:
+        raise ConfigErrors(problems)
+    return config
+
+
+def setup_errors(config: Config) -> list[ConfigError]:
+    """One error per network whose namespace, interface or source address does not exist
+    (`exporter.network.setup_problem`), keyed as the config names it."""
+    errors: list[ConfigError] = []
+    for name, network in config.networks.items():
+        problem = setup_problem(network)
+        if problem is not None:
+            errors.append(ConfigError(f"networks.{name}.{problem.key}", problem.message))
+    return errors
+
+
+def setup_problems(config: Config) -> dict[str, str]:
+    """Per network that the host cannot provide now, the line saying why: what a round's
+    judgement takes as `setup_problems`."""
+    return {
+        name: problem.line(name)
+        for name, network in config.networks.items()
+        if (problem := setup_problem(network)) is not None
+    }
 
 
 def error_lines(exc: ConfigErrors) -> tuple[str, ...]:
@@ -148,6 +177,8 @@ class App:
         #: Recent verdict changes for the status page (trimmed to the store's tuples).
         self.changes = Changes()
         self.outages = Outages()
+        #: Networks judged unusable as configured in the last round, with why.
+        self._setup: dict[str, str] = {}
         self.scheduler = Scheduler(
             config=config,
             targets=expand(config),
@@ -304,12 +335,15 @@ class App:
         observations = [s.last for s in snapshot.series.values() if s.last is not None]
         config = self.scheduler.config
         history = self.throughput_history
-        judgement = judge_round(config, observations, history.baselines(observations))
+        judgement = judge_round(
+            config, observations, history.baselines(observations), setup_problems(config)
+        )
         history.record(observations, config.throttling.baseline_rounds)
         self.store.set_judgement(judgement)
         self.changes.retain(snapshot.series.keys())  # a reload removed the others
         self.changes.record(judgement.findings, self._clock.time())
         self._track_outages(judgement.network_up)
+        self._track_setup(judgement.network_setup)
         verdicts = Counter(f.verdict.value for f in judgement.findings.values())
         self._log.info(
             "round judged",
@@ -317,9 +351,20 @@ class App:
                 tuples=len(judgement.findings),
                 blocked=sum(1 for f in judgement.findings.values() if f.blocked),
                 networks_down=sum(1 for up in judgement.network_up.values() if not up),
+                networks_setup_error=len(judgement.network_setup),
                 **{f"verdict_{name}": count for name, count in sorted(verdicts.items())},
             ),
         )
+
+    def _track_setup(self, network_setup: Mapping[str, str]) -> None:
+        """Say when a network becomes unusable as configured (a VPN interface or namespace
+        gone) and when it is usable again, once each, with the cause."""
+        for network, why in sorted(network_setup.items()):
+            if self._setup.get(network) != why:
+                self._log.warning("network set-up error", extra=fields(network=network, error=why))
+        for network in sorted(set(self._setup) - set(network_setup)):
+            self._log.warning("network set-up error cleared", extra=fields(network=network))
+        self._setup = dict(network_setup)
 
     def _track_outages(self, network_up: Mapping[str, bool]) -> None:
         """Keep since when each network is down, and say so when one goes down or comes

@@ -28,6 +28,7 @@ from exporter.app import (
     error_lines,
     probe_once,
     run_loop,
+    setup_problems,
 )
 from exporter.config import Config
 from exporter.loader import ConfigErrors
@@ -243,7 +244,9 @@ def main(
             return 0
         if options.command == "once":
             observations = run_loop(probe_once(config, prober_factory=prober_factory))
-            findings = judge_round(config, observations).findings
+            findings = judge_round(
+                config, observations, setup_problems=setup_problems(config)
+            ).findings
             shown = [o for o in observations if o.key.service != RESOLVER_CHECK_SERVICE]
             if options.output_format == "json":
                 rows = [render.summary_json(o, findings.get(o.key)) for o in shown]

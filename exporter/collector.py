@@ -277,6 +277,15 @@ def global_families(
     for network, up in sorted(judgement.network_up.items()):
         if network in networks:
             network_up.add_metric([network], 1.0 if up else 0.0)
+    setup_error = GaugeMetricFamily(
+        "messaging_network_setup_error",
+        "1 when the exporter cannot use the network as configured (its namespace, interface "
+        "or source address is gone, or its proxy fails): a set-up error, not a shutdown.",
+        labels=("network",),
+    )
+    for network in sorted(set(judgement.network_up) | set(judgement.network_setup)):
+        if network in networks:
+            setup_error.add_metric([network], 1.0 if network in judgement.network_setup else 0.0)
     down_since = GaugeMetricFamily(
         "messaging_network_down_since_timestamp_seconds",
         "Wall clock time of the first round that judged the network down (a shutdown or a "
@@ -319,6 +328,7 @@ def global_families(
     )
     return [
         network_up,
+        setup_error,
         down_since,
         resolver_up,
         intercepted,

@@ -28,6 +28,7 @@ import struct
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from socksio import socks4, socks5
@@ -108,6 +109,63 @@ def namespace(name: str | None) -> Iterator[None]:
 
 def family_of(address: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetupProblem:
+    """Why a network cannot be used as configured: `key` is the network's option at fault
+    (`netns`, `interface` or `source_address`), `message` says what is wrong with it."""
+
+    key: str
+    message: str
+
+    def line(self, network: str) -> str:
+        """The config-error form, e.g. `networks.wg0.interface: no such interface "wg0"`."""
+        return f"networks.{network}.{self.key}: {self.message}"
+
+
+def setup_problem(network: Network) -> SetupProblem | None:
+    """What keeps `network` from being used on this host now, or None when its namespace,
+    interface and source address all exist. A local check: no packet leaves the machine
+    (entering a namespace, looking an interface up, binding an address). A proxy is not
+    dialled: a proxy that is down shows in the probes (`proxy_error`).
+
+    `check`, start-up and reload refuse a config whose network fails this; while running, a
+    network that stops passing it (a VPN going away) is a set-up error, not a shutdown."""
+    where = f' in network namespace "{network.netns}"' if network.netns else ""
+    try:
+        with namespace(network.netns):
+            if network.interface:
+                try:
+                    socket.if_nametoindex(network.interface)
+                except OSError:
+                    return SetupProblem(
+                        key="interface", message=f'no such interface "{network.interface}"{where}'
+                    )
+            if network.source_address:
+                address = network.source_address
+                probe = socket.socket(family_of(address), socket.SOCK_DGRAM)
+                try:
+                    probe.bind((address, 0))
+                except OSError as exc:
+                    why = (
+                        "is not an address of this host"
+                        if exc.errno == errno.EADDRNOTAVAIL
+                        else f"cannot be bound: {exc.strerror}"
+                    )
+                    return SetupProblem(key="source_address", message=f"{address} {why}{where}")
+                finally:
+                    probe.close()
+    except NetworkSetupError as exc:
+        missing = exc.errno == errno.ENOENT
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        return SetupProblem(
+            key="netns",
+            message=f'no such network namespace "{network.netns}"'
+            if missing
+            else f'cannot enter network namespace "{network.netns}": {why}',
+        )
+    return None
 
 
 class Dialer:

@@ -37,8 +37,8 @@ STATES: tuple[str, ...] = ("blocked", "down", "reachable", "unknown")
 
 def state_of(verdict: Verdict | None) -> str:
     """The coarse state of a verdict: blocked, down, reachable or unknown."""
-    if verdict is None:
-        return "unknown"
+    if verdict is None or verdict is Verdict.SETUP_ERROR:
+        return "unknown"  # a network the exporter cannot use says nothing of the service
     if verdict in BLOCKED:
         return "blocked"
     if verdict is Verdict.OK:

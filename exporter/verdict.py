@@ -20,10 +20,10 @@ import ipaddress
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from exporter.config import CANARY_SERVICE, Config, Endpoint, Resolver
+from exporter.config import CANARY_SERVICE, Check, Config, Endpoint, Resolver
 from exporter.matrix import RESOLVER_CHECK_SERVICE
 from exporter.model import ErrorKind, Observation, Phase, TupleKey
 from exporter.units import format_rate
@@ -42,6 +42,9 @@ class Verdict(enum.StrEnum):
     NETWORK_DOWN = "network_down"
     THROTTLED = "throttled"
     QUIC_BLOCKED = "quic_blocked"
+    #: The exporter cannot use the network as configured (its namespace, interface or source
+    #: address is gone, its proxy fails): a set-up error, not a shutdown.
+    SETUP_ERROR = "setup_error"
 
 
 VERDICTS: tuple[Verdict, ...] = tuple(Verdict)
@@ -99,12 +102,16 @@ class Finding:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Judgement:
     findings: Mapping[TupleKey, Finding]
-    #: Per network: False when every canary failed there.
+    #: Per network: False when every canary failed there. A network with a set-up error
+    #: is not in it (nothing is known of its path).
     network_up: Mapping[str, bool]
     #: Per (network, resolver): False when the resolver answered no canary question.
     resolver_up: Mapping[tuple[str, str], bool]
     #: Per (network, resolver): True when someone else answered in the resolver's place.
     resolver_intercepted: Mapping[tuple[str, str], bool]
+    #: Per network with a set-up error: why it cannot be used (one line, for logs and
+    #: pages; never a label).
+    network_setup: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 EMPTY_JUDGEMENT = Judgement(
@@ -168,6 +175,16 @@ def _blockpage_reason(obs: Observation, config: Config) -> str | None:
     return None
 
 
+def _inside(
+    address: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
 def _dns_tamper_reason(
     obs: Observation,
     resolver: Resolver | None,
@@ -175,7 +192,13 @@ def _dns_tamper_reason(
     peers: list[Observation],
     encrypted_prefixes: set[ipaddress.IPv4Network | ipaddress.IPv6Network],
     config: Config,
+    verified: frozenset[str],
 ) -> str | None:
+    """Rules 3-7 of docs/verdicts.md. An answer is consistent when it lies in the service's
+    `expected_networks` or a probe of the round completed a handshake with it verified for
+    the name (`verified`); only an answer that is neither can be called a lie by comparison
+    (rules 5 and 6). Blockpage addresses and bogons are lies whatever else holds, but an
+    address inside `expected_networks` is never a bogon (a private deployment says so)."""
     dns = obs.dns
     if dns is None:
         return None
@@ -186,35 +209,47 @@ def _dns_tamper_reason(
         return None
     if not dns.answers:
         return None
+    expected = endpoint.expected_networks if endpoint is not None else ()
     for address in dns.answers:
         if address in config.blockpage_addresses:
             return f"answered {address}, a known sinkhole/blockpage address"
-        if is_bogon(address):
+        if is_bogon(address) and not _inside(address, expected):
             return f"answered {address}, a bogon (private, reserved or special-purpose)"
-    if endpoint is not None and endpoint.expected_networks:
-        outside = [
-            a
-            for a in dns.answers
-            if not any(ipaddress.ip_address(a) in net for net in endpoint.expected_networks)
-        ]
+    if expected:
+        outside = [a for a in dns.answers if not _inside(a, expected) and a not in verified]
         if outside:
-            return f"answered {outside[0]}, outside the service's expected_networks"
-        return None  # inside the published ranges: consistent whatever others say
+            return f"answered {outside[0]}, outside the service's expected_networks" + _unproven(
+                endpoint
+            )
+        return None  # inside the published ranges, or proven to serve the name
     if resolver is not None and not resolver.encrypted and encrypted_prefixes:
+        if any(a in verified for a in dns.answers):
+            return None  # another site of the same name (geo-DNS): it proved it serves it
         mine = {p for p in (_prefix(a) for a in dns.answers) if p is not None}
         if mine.isdisjoint(encrypted_prefixes):
             return (
                 f"answered {', '.join(dns.answers[:3])}, disjoint from what encrypted resolvers "
-                "answered in the same round"
+                "answered in the same round" + _unproven(endpoint)
             )
     return None
 
 
+def _unproven(endpoint: Endpoint | None) -> str:
+    """The end of a rule 5/6 reason: that no handshake vouched for the answer."""
+    if endpoint is not None and Check.TLS in endpoint.checks:
+        return ", and no handshake with it was verified for the name this round"
+    return " (without the tls check nothing can vouch for another address)"
+
+
 def judge_round(
-    config: Config, observations: Iterable[Observation], baselines: Baselines | None = None
+    config: Config,
+    observations: Iterable[Observation],
+    baselines: Baselines | None = None,
+    setup_problems: Mapping[str, str] | None = None,
 ) -> Judgement:
     """Judge the last observation of every tuple: endpoint tuples are judged, resolver checks
-    (service `RESOLVER_CHECK_SERVICE`) feed interception. `baselines`: see `judge`."""
+    (service `RESOLVER_CHECK_SERVICE`) feed interception. `baselines`, `setup_problems`: see
+    `judge`."""
     tuples: dict[TupleKey, Observation] = {}
     checks: dict[tuple[str, str], Observation] = {}
     for obs in observations:
@@ -222,7 +257,7 @@ def judge_round(
             checks[(obs.key.network, obs.key.resolver)] = obs
         else:
             tuples[obs.key] = obs
-    return judge(config, tuples, checks, baselines)
+    return judge(config, tuples, checks, baselines, setup_problems)
 
 
 def judge(
@@ -230,10 +265,14 @@ def judge(
     observations: Mapping[TupleKey, Observation],
     resolver_checks: Mapping[tuple[str, str], Observation] | None = None,
     baselines: Baselines | None = None,
+    setup_problems: Mapping[str, str] | None = None,
 ) -> Judgement:
     """Judge one round. `resolver_checks` are the identity / silent-resolver queries, keyed
-    by (network, resolver). `baselines` are the earlier throughput rates of each tuple (the
-    only state across rounds, passed in as data: the judgement stays a pure function)."""
+    by (network, resolver). `baselines` are the earlier throughput rates of each tuple.
+    `setup_problems` are the networks the host could not provide when the round ended (a
+    namespace, interface or source address gone; `exporter.network.setup_problem`), with why.
+    Both are state from outside the round, passed in as data: the judgement stays a pure
+    function."""
     resolver_checks = resolver_checks or {}
     baselines = baselines or {}
     by_network: dict[str, list[Observation]] = defaultdict(list)
@@ -242,16 +281,20 @@ def judge(
         by_network[key.network].append(obs)
         by_group[_group_key(key)].append(obs)
 
-    network_up = _network_up(config, by_network)
+    setup = _setup_failures(config, by_network, setup_problems or {})
+    network_up = {n: up for n, up in _network_up(config, by_network).items() if n not in setup}
     canary_failed = _canary_failures(by_network)
     resolver_up = _resolver_up(observations.values())
     intercepted = _intercepted(config, resolver_checks)
+    verified = {group: _verified_addresses(obs) for group, obs in by_group.items()}
 
     endpoints = {(e.service, e.name): e for e in config.endpoints()}
     findings: dict[TupleKey, Finding] = {}
     for key, obs in observations.items():
         group = by_group[_group_key(key)]
-        healthy = [p for p in group if network_up.get(p.key.network, True)]
+        healthy = [
+            p for p in group if network_up.get(p.key.network, True) and p.key.network not in setup
+        ]
         findings[key] = classify(
             obs,
             endpoint=endpoints.get((key.service, key.endpoint)),
@@ -267,12 +310,50 @@ def judge(
             resolver_up=resolver_up.get((key.network, key.resolver), True),
             config=config,
             baselines=baselines,
+            setup_problem=setup.get(key.network),
+            verified=verified[_group_key(key)],
         )
     return Judgement(
         findings=MappingProxyType(findings),
         network_up=MappingProxyType(network_up),
         resolver_up=MappingProxyType(resolver_up),
         resolver_intercepted=MappingProxyType(intercepted),
+        network_setup=MappingProxyType(setup),
+    )
+
+
+def _setup_failures(
+    config: Config, by_network: Mapping[str, list[Observation]], problems: Mapping[str, str]
+) -> dict[str, str]:
+    """Networks the exporter cannot use as configured: those the host check found broken,
+    and those whose canaries (without canaries: every probe) all failed on the exporter's
+    own path (`proxy_error`, `network_setup`): the network then says nothing about the
+    path, whether it is down or not."""
+    result = {n: why for n, why in problems.items() if n in config.networks}
+    for network, obs in by_network.items():
+        if network in result:
+            continue
+        judged = [o for o in obs if o.key.service == CANARY_SERVICE] or obs
+        if judged and all(o.error in PATH_ERRORS for o in judged):
+            result[network] = (
+                f"every probe on it fails on the exporter's own path ({judged[0].error})"
+            )
+    return result
+
+
+def _verified_addresses(group: Iterable[Observation]) -> frozenset[str]:
+    """The addresses a probe of the group (one endpoint and family, any network) completed a
+    TLS handshake with, verified for the endpoint's name: they serve the name, whatever a
+    resolver's answer looked like next to another's (a CDN answers each resolver with a
+    different site)."""
+    return frozenset(
+        o.address
+        for o in group
+        if o.address is not None
+        and o.tls is not None
+        and o.tls.error is None
+        and o.tls.certificate is not None
+        and o.tls.certificate.verified
     )
 
 
@@ -362,20 +443,31 @@ def classify(
     resolver_up: bool,
     config: Config,
     baselines: Baselines | None = None,
+    setup_problem: str | None = None,
+    verified: frozenset[str] = frozenset(),
 ) -> Finding:
     """The verdict of one tuple. `peers` are the tuples of the same endpoint and family in the
     same round on networks that are up (the tuple itself may be among them); `baselines` the
-    earlier throughput rates per tuple."""
+    earlier throughput rates per tuple; `setup_problem` why the tuple's network cannot be
+    used as configured, if so; `verified` the addresses a probe of the same endpoint and
+    family completed a verified handshake with this round (on any network)."""
+    if setup_problem is not None:
+        return Finding(
+            verdict=Verdict.SETUP_ERROR,
+            reason=f"the network cannot be used as configured: {setup_problem}; nothing "
+            "can be said about the service (a set-up error, not a shutdown)",
+        )
+    if obs.error in PATH_ERRORS:
+        return Finding(
+            verdict=Verdict.SETUP_ERROR,
+            reason=f"the exporter's own path failed ({obs.error}): its proxy, namespace, "
+            "interface or source address, not the service",
+        )
     if not network_up:
         return Finding(
             verdict=Verdict.NETWORK_DOWN,
             reason="the network's canaries failed (a shutdown or a dead uplink) while this "
             "was probed: nothing can be said about the service",
-        )
-    if obs.error in PATH_ERRORS:
-        return Finding(
-            verdict=Verdict.NETWORK_DOWN,
-            reason=f"the network itself is unusable from here ({obs.error})",
         )
     others = [p for p in peers if p is not obs]
     encrypted_prefixes = {
@@ -389,7 +481,9 @@ def classify(
         for prefix in (_prefix(a) for a in p.dns.answers)
         if prefix is not None
     }
-    tamper = _dns_tamper_reason(obs, resolver, endpoint, peers, encrypted_prefixes, config)
+    tamper = _dns_tamper_reason(
+        obs, resolver, endpoint, peers, encrypted_prefixes, config, verified
+    )
     if tamper is not None:
         return Finding(verdict=Verdict.DNS_TAMPERED, reason=tamper)
 

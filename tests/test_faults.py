@@ -214,6 +214,7 @@ def wait_for(what: str, check: Callable[[], bool], deadline: float = DEADLINE) -
 class Exporter:
     def __init__(self, n: Names, config: Path, log: Path) -> None:
         self.ns = n.exporter
+        self.log_path = log
         self.log = log.open("w")
         self.proc = subprocess.Popen(
             [
@@ -263,6 +264,17 @@ class Exporter:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def logged(self, msg: str, **fields: str) -> list[dict[str, Any]]:
+        """The JSON log records so far with message `msg` and these fields."""
+        self.log.flush()
+        records = []
+        for line in self.log_path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if record.get("msg") == msg and all(record.get(k) == v for k, v in fields.items()):
+                    records.append(record)
+        return records
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -451,14 +463,26 @@ def others_ok(m: Samples, bad_network: str) -> bool:
     )
 
 
-def network_down(m: Samples, network: str) -> bool:
+def setup_error(m: Samples, network: str) -> bool:
+    """The network is unusable as configured: its own state, never a shutdown."""
     v = verdicts(m)
     return (
-        v.get((network, "direct")) == "network_down"
-        and v.get((network, "web")) == "network_down"
-        and value(m, "messaging_network_up", network=network) == 0.0
+        v.get((network, "direct")) == "setup_error"
+        and v.get((network, "web")) == "setup_error"
+        and value(m, "messaging_network_setup_error", network=network) == 1.0
+        and value(m, "messaging_network_up", network=network) is None
+        and value(m, "messaging_network_down_since_timestamp_seconds", network=network) is None
         and others_ok(m, network)
     )
+
+
+def assert_setup_logged(run: Run, network: str, cause: str) -> None:
+    """One warning naming the cause when it broke, one when it was usable again; never a
+    "network down"."""
+    broke = run.exporter.logged("network set-up error", network=network)
+    assert len(broke) == 1, broke
+    assert cause in broke[0]["error"], broke[0]
+    assert run.exporter.logged("network down", network=network) == []
 
 
 # --- the faults, in file order on one exporter --------------------------------------------------
@@ -497,34 +521,47 @@ def test_resolver_killed_and_restarted(run: Run) -> None:
 def test_interface_deleted_and_recreated(run: Run) -> None:
     expect_all_ok(run, "before the interface is deleted")
     ip("-n", run.names.exporter, "link", "del", "va")
-    during, _ = faulted(
-        run, "network iface down, the others ok", lambda m: network_down(m, "iface")
+    # The host check after a round sees the interface gone at once; the probes of the next
+    # rounds fail with network_setup.
+    faulted(
+        run,
+        "network iface a set-up error, the others ok, its probes failing",
+        lambda m: (
+            setup_error(m, "iface") and results(m, "iface", "direct").get("network_setup", 0) > 0
+        ),
     )
-    assert results(during, "iface", "direct").get("network_setup", 0) > 0
-    assert value(during, "messaging_network_down_since_timestamp_seconds", network="iface")
     make_iface(run.names)
     after = expect_all_ok(run, "after the interface came back")
-    assert value(after, "messaging_network_down_since_timestamp_seconds", network="iface") is None
+    assert value(after, "messaging_network_setup_error", network="iface") == 0.0
+    assert_setup_logged(run, "iface", 'networks.iface.interface: no such interface "va"')
+    assert len(run.exporter.logged("network set-up error cleared", network="iface")) == 1
 
 
 def test_socks_proxy_killed_and_restarted(run: Run) -> None:
     expect_all_ok(run, "before the proxy is killed")
     stop_proc(run.socks)
     during, _ = faulted(
-        run, "network socks down, the others ok", lambda m: network_down(m, "socks")
+        run, "network socks a set-up error, the others ok", lambda m: setup_error(m, "socks")
     )
     assert results(during, "socks", "direct").get("proxy_error", 0) > 0
     run.socks = start_socks(run.names.exporter)
     expect_all_ok(run, "after the proxy came back")
+    assert_setup_logged(run, "socks", "proxy_error")
 
 
 def test_probe_namespace_deleted_and_recreated(run: Run) -> None:
     expect_all_ok(run, "before the namespace is deleted")
     ip("netns", "delete", run.names.probe)
-    during, _ = faulted(run, "network ns down, the others ok", lambda m: network_down(m, "ns"))
-    assert results(during, "ns", "direct").get("network_setup", 0) > 0
+    faulted(
+        run,
+        "network ns a set-up error, the others ok, its probes failing",
+        lambda m: setup_error(m, "ns") and results(m, "ns", "direct").get("network_setup", 0) > 0,
+    )
     make_probe_ns(run.names)
     expect_all_ok(run, "after the namespace came back (reopened by name)")
+    assert_setup_logged(
+        run, "ns", f'networks.ns.netns: no such network namespace "{run.names.probe}"'
+    )
 
 
 # --- the wall clock jumping --------------------------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 from exporter.config import Network, Proxy
 from exporter.errors import NetworkSetupError, ProxyFailure, ProxyUnsupported, classify
 from exporter.model import ErrorKind
-from exporter.network import Dialer, namespace
+from exporter.network import Dialer, namespace, setup_problem
 from tests.fakes.stamps import stamping_on
 
 
@@ -396,3 +396,58 @@ def test_udp_helpers_work_on_asyncio_and_uvloop() -> None:
             assert runner.run(exchange()) == (b"ping", b"pong"), loop_type
         if choice == "uvloop":
             assert loop_type.startswith("uvloop"), "uvloop is in the test extra: it must be used"
+
+
+# --- the host check behind `check`, start-up, reload and setup_error ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("network", "line"),
+    [
+        (Network(name="lo"), None),
+        (Network(name="lo", interface="lo", source_address="127.0.0.2"), None),
+        (Network(name="v6", source_address="::1"), None),
+        (
+            Network(name="wg0", interface="mx-nosuch0"),
+            'networks.wg0.interface: no such interface "mx-nosuch0"',
+        ),
+        (
+            Network(name="vpn", netns="mx-nosuch-ns"),
+            'networks.vpn.netns: no such network namespace "mx-nosuch-ns"',
+        ),
+        # TEST-NET-1 is on no interface here: the bind fails locally, no packet is sent.
+        (
+            Network(name="b", source_address="192.0.2.10"),
+            "networks.b.source_address: 192.0.2.10 is not an address of this host",
+        ),
+    ],
+)
+def test_setup_problem_names_the_key(network: Network, line: str | None) -> None:
+    problem = setup_problem(network)
+    assert (problem.line(network.name) if problem else None) == line
+
+
+def test_setup_problem_looks_inside_the_namespace(netns: str) -> None:
+    """The interface and the address are looked for where the sockets will be made: inside
+    the network's namespace, not on the host."""
+    # A veth pair stands for the VPN's interface (this kernel has no dummy driver).
+    subprocess.run(
+        ["ip", "-n", netns, "link", "add", "mx-wg0", "type", "veth", "peer", "name", "mx-wg0p"],
+        check=True,
+    )
+    subprocess.run(["ip", "-n", netns, "addr", "add", "192.0.2.77/32", "dev", "mx-wg0"], check=True)
+    inside = Network(name="vpn", netns=netns, interface="mx-wg0", source_address="192.0.2.77")
+    assert setup_problem(inside) is None
+    # Neither exists on the host itself.
+    on_host = setup_problem(Network(name="h", interface="mx-wg0"))
+    assert on_host is not None
+    assert on_host.key == "interface"
+    missing = setup_problem(Network(name="vpn", netns=netns, interface="mx-wg1"))
+    assert missing is not None
+    assert missing.line("vpn") == (
+        f'networks.vpn.interface: no such interface "mx-wg1" in network namespace "{netns}"'
+    )
+    subprocess.run(["ip", "-n", netns, "link", "del", "mx-wg0"], check=True)
+    gone = setup_problem(Network(name="vpn", netns=netns, source_address="192.0.2.77"))
+    assert gone is not None
+    assert gone.key == "source_address"

@@ -65,6 +65,7 @@ def test_the_required_alerts_exist() -> None:
         "MessagingResolverIntercepted",
         "MessagingServiceDown",
         "MessagingNetworkDown",
+        "MessagingNetworkSetupError",
         "MessagingProbesStale",
         "MessagingExporterDown",
         "MessagingExporterAbsent",

@@ -95,6 +95,8 @@ class Case:
     config: Callable[[], Config] = lab_config
     #: Earlier throughput rates per tuple (the baseline rule's state across rounds).
     baselines: dict[TupleKey, tuple[float, ...]] = field(default_factory=dict)
+    #: Networks the host check found unusable at the end of the round, with why.
+    setup_problems: dict[str, str] = field(default_factory=dict)
 
 
 def rated(k: TupleKey, bytes_per_second: float) -> Observation:
@@ -375,10 +377,84 @@ CASES = [
         {key(X, "isp"): Verdict.DNS_TAMPERED, key(X, "doh"): Verdict.OK},
     ),
     Case(
-        "2 answer outside expected_networks",
-        [ok(key(X, "isp"), answers=("5.3.3.17",)), ok(key(X, "doh")), *canaries_ok(X)],
+        "5 answer outside expected_networks, its handshake not verified for the name",
+        [
+            failed(key(X, "isp"), Phase.TLS, ErrorKind.CERT_HOSTNAME, answers=("5.3.3.17",)),
+            ok(key(X, "doh")),
+            *canaries_ok(X),
+        ],
         {key(X, "isp"): Verdict.DNS_TAMPERED, key(X, "doh"): Verdict.OK},
         lambda: lab_config(expected_networks=("91.108.56.0/22",)),
+    ),
+    Case(
+        "5 outside expected_networks but verified for the name (a cache inside the ISP): ok",
+        [ok(key(X, "isp"), answers=("5.3.3.17",)), ok(key(X, "doh")), *canaries_ok(X)],
+        {key(X, "isp"): Verdict.OK, key(X, "doh"): Verdict.OK},
+        lambda: lab_config(expected_networks=("91.108.56.0/22",)),
+    ),
+    Case(
+        "5 outside expected_networks and never connected to: tampered",
+        [
+            failed(key(X, "isp"), Phase.CONNECT, ErrorKind.TIMEOUT, answers=("5.3.3.17",)),
+            ok(key(X, "doh")),
+            *canaries_ok(X),
+        ],
+        {key(X, "isp"): Verdict.DNS_TAMPERED},
+        lambda: lab_config(expected_networks=("91.108.56.0/22",)),
+    ),
+    Case(
+        "4 a private address inside expected_networks is no bogon (a private deployment)",
+        [
+            ok(key(C, "isp"), answers=("10.20.0.5",)),
+            ok(key(C, "doh"), answers=("10.20.0.5",)),
+            *canaries_ok(C),
+        ],
+        {key(C, "isp"): Verdict.OK, key(C, "doh"): Verdict.OK},
+        lambda: lab_config(expected_networks=("10.20.0.0/16",)),
+    ),  # fmt: skip
+    Case(
+        "3 a blockpage address is a lie even inside expected_networks",
+        [ok(key(X, "isp"), answers=("10.10.34.35",)), ok(key(X, "doh")), *canaries_ok(X)],
+        {key(X, "isp"): Verdict.DNS_TAMPERED},
+        lambda: lab_config(expected_networks=("10.0.0.0/8", "91.108.56.0/22")),
+    ),
+    Case(
+        "6 geo-DNS: another real site of the name, verified by its own handshake, is ok",
+        [ok(key(C, "isp"), answers=("149.154.167.99",)), ok(key(C, "doh")), *canaries_ok(C)],
+        {key(C, "isp"): Verdict.OK, key(C, "doh"): Verdict.OK},
+    ),
+    Case(
+        "6 geo-DNS: the site verified on another network vouches for it; TLS judges the rest",
+        [
+            failed(key(X, "isp"), Phase.TLS, ErrorKind.RESET, answers=("149.154.167.99",)),
+            ok(key(C, "isp"), answers=("149.154.167.99",)),
+            ok(key(X, "doh")),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "isp"): Verdict.TLS_BLOCKED, key(C, "isp"): Verdict.OK},
+    ),
+    Case(
+        "6 an injector's foreign address that refuses: nothing vouches for it, tampered",
+        [
+            failed(key(X, "google"), Phase.CONNECT, ErrorKind.REFUSED, answers=("76.223.0.99",)),
+            ok(key(X, "doh")),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.DNS_TAMPERED, key(X, "doh"): Verdict.OK},
+    ),
+    Case(
+        "6 a handshake that completed without verification vouches for nothing",
+        [
+            dataclasses.replace(
+                ok(key(X, "isp"), answers=("5.3.3.17",)),
+                tls=TlsObservation(
+                    server_name="web.telegram.lab", certificate=cert(verified=False)
+                ),
+            ),
+            ok(key(X, "doh")),
+            *canaries_ok(X),
+        ],
+        {key(X, "isp"): Verdict.DNS_TAMPERED},
     ),
     Case(
         "2 inside expected_networks is consistent even if other resolvers differ",
@@ -547,9 +623,45 @@ CASES = [
         {key(X, "isp"): Verdict.DNS_FAILED, key(X, "google"): Verdict.OK},
     ),
     Case(
-        "the exporter's own proxy failing is network_down",
+        "0 the exporter's own proxy failing is a set-up error, not a shutdown",
         [failed(key(X, "google"), Phase.CONNECT, ErrorKind.PROXY), ok(key(C, "google"))],
-        {key(X, "google"): Verdict.NETWORK_DOWN},
+        {key(X, "google"): Verdict.SETUP_ERROR},
+    ),
+    Case(
+        "0 a network whose interface is gone: setup_error everywhere on it, never network_down",
+        [
+            failed(key(X, "google"), Phase.CONNECT, ErrorKind.NETWORK_SETUP),
+            failed(key(X, "google", "canary", "example"), Phase.CONNECT, ErrorKind.NETWORK_SETUP),
+            dns_failed(key(X, "isp"), ErrorKind.NETWORK_SETUP),
+            ok(key(C, "google")),
+            *canaries_ok(C),
+        ],
+        {
+            key(X, "google"): Verdict.SETUP_ERROR,
+            key(X, "isp"): Verdict.SETUP_ERROR,
+            key(X, "google", "canary", "example"): Verdict.SETUP_ERROR,
+            key(C, "google"): Verdict.OK,
+        },
+        setup_problems={X: 'networks.censor.interface: no such interface "wg0"'},
+    ),
+    Case(
+        "0 every canary failing on the exporter's own path is a set-up error by itself",
+        [
+            failed(key(X, "google"), Phase.CONNECT, ErrorKind.TIMEOUT),
+            *[
+                failed(key(X, r, "canary", "example"), Phase.CONNECT, ErrorKind.PROXY)
+                for r in ("isp", "google", "doh")
+            ],
+            ok(key(C, "google")),
+            *canaries_ok(C),
+        ],
+        {key(X, "google"): Verdict.SETUP_ERROR, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "0 the host check outranks the round: probed before the interface went, still setup",
+        [ok(key(X, "google")), *canaries_ok(X, C), ok(key(C, "google"))],
+        {key(X, "google"): Verdict.SETUP_ERROR, key(C, "google"): Verdict.OK},
+        setup_problems={X: 'networks.censor.netns: no such network namespace "vpn"'},
     ),
     *THROTTLE_CASES,
     *QUIC_CASES,
@@ -559,7 +671,12 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_verdict_table(case: Case) -> None:
     observations = {o.key: o for o in case.observations}
-    judgement = judge(case.config(), observations, baselines=case.baselines)
+    judgement = judge(
+        case.config(),
+        observations,
+        baselines=case.baselines,
+        setup_problems=case.setup_problems,
+    )
     got = {k: judgement.findings[k].verdict for k in case.expected}
     assert got == case.expected, {k: judgement.findings[k].reason for k in case.expected}
     for k in case.expected:
@@ -628,7 +745,31 @@ def test_blocked_set_is_exactly_the_issue_list() -> None:
         "network_down",
         "throttled",
         "quic_blocked",
+        "setup_error",
     ]
+
+
+def test_a_set_up_error_is_no_outage_of_the_network() -> None:
+    """The network the host cannot provide is named with why, and left out of network_up:
+    no "network down", no outage counted, while the other network is judged as usual."""
+    observations = [
+        *[
+            failed(key(X, r, "canary", "example"), Phase.CONNECT, ErrorKind.NETWORK_SETUP)
+            for r in ("isp", "google", "doh")
+        ],
+        failed(key("dead", "google", "canary", "example"), Phase.CONNECT, ErrorKind.TIMEOUT),
+        *canaries_ok(C),
+    ]
+    why = 'networks.censor.interface: no such interface "wg0"'
+    judgement = judge(
+        lab_config(networks=(C, X, "dead")),
+        {o.key: o for o in observations},
+        setup_problems={X: why, "unknown-network": "ignored: not in the config"},
+    )
+    assert judgement.network_setup == {X: why}
+    assert judgement.network_up == {C: True, "dead": False}
+    reason = judgement.findings[key(X, "google", "canary", "example")].reason
+    assert why in reason
 
 
 @pytest.mark.parametrize(
