@@ -159,6 +159,24 @@ async def test_reload_errors_are_logged_line_by_line(
     await app.stop()
 
 
+async def test_a_reload_naming_a_network_the_host_lacks_keeps_the_running_config(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """The host check is part of loading: a typo in an interface name (or a VPN not up yet)
+    is refused with the key path, and the running config stays."""
+    app, _ = make_app()
+    running = app.config
+    (tmp_path / "config.yaml").write_text(
+        CONFIG_YAML.replace("  direct: {}\n", "  direct: {}\n  wg0: {interface: mx-nosuch0}\n")
+    )
+    outcome = await app.reload()
+    assert not outcome.ok
+    assert outcome.errors == ('networks.wg0.interface: no such interface "mx-nosuch0"',)
+    assert app.config is running
+    assert not app.reload_status().successful
+    await app.stop()
+
+
 async def test_stop_cancels_probes_and_closes_the_prober(
     make_app: AppFactory, clock: FakeClock
 ) -> None:

@@ -117,6 +117,30 @@ def test_check_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "services.Telegram: " in err
 
 
+@pytest.mark.parametrize(
+    ("network", "line"),
+    [
+        ("{interface: mx-nosuch0}", 'networks.wg0.interface: no such interface "mx-nosuch0"'),
+        ("{netns: mx-nosuch-ns}", 'networks.wg0.netns: no such network namespace "mx-nosuch-ns"'),
+        # TEST-NET-1 is on no interface here: the bind fails locally, no packet is sent.
+        ("{source_address: 192.0.2.10}", "networks.wg0.source_address: 192.0.2.10 is not an "
+         "address of this host"),
+    ],
+)  # fmt: skip
+def test_check_refuses_a_network_the_host_lacks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], network: str, line: str
+) -> None:
+    """A typo in a network is an error of `check` (and of start-up), not a shutdown paged at
+    run time: one line naming the key, exit 1."""
+    yaml = CONFIG_YAML.replace("  direct: {}\n", f"  direct: {{}}\n  wg0: {network}\n")
+    path = write(tmp_path, yaml)
+    assert main(["check", "--config.file", path]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == line + "\n"
+    assert main(["--config.file", path, "--web.listen-address=127.0.0.1:0"]) == 1
+
+
 def test_check_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = str(tmp_path / "nope.yaml")
     assert main(["check", "--config.file", missing]) == 1
