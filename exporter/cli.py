@@ -33,7 +33,7 @@ from exporter.app import (
 from exporter.config import Config
 from exporter.loader import ConfigErrors
 from exporter.logs import FORMATS, LEVELS, configure
-from exporter.matrix import RESOLVER_CHECK_SERVICE, expand
+from exporter.matrix import RESOLVER_CHECK_SERVICE, expand, skipped
 from exporter.verdict import judge_round
 from exporter.web import parse_listen_address
 from exporter.webconfig import WebConfig
@@ -239,6 +239,8 @@ def main(
             return 1
         if options.command == "check":
             _print(summary(options.config_file, config))
+            for line in skipped(config):
+                _print(f"  left out of the matrix: {line}")
             if options.web_config_file is not None:
                 _print(web_summary(options.web_config_file, web_config))
             return 0

@@ -13,6 +13,7 @@ Invariants the rest of the code relies on:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import ipaddress
 import re
@@ -291,6 +292,26 @@ class Network:
     netns: str | None = None
 
 
+#: Resolver transports that need UDP (a SOCKS proxy carries TCP only).
+UDP_RESOLVER_TYPES = frozenset(
+    {ResolverType.SYSTEM, ResolverType.UDP, ResolverType.DOQ, ResolverType.DOH3}
+)
+#: Transports whose UDP socket dnspython's QUIC stack opens itself: only a source address
+#: can be honoured, not an interface or a namespace.
+OWN_SOCKET_RESOLVER_TYPES = frozenset({ResolverType.DOQ, ResolverType.DOH3})
+
+
+def incompatibility(network: Network, resolver: Resolver) -> str | None:
+    """Why `resolver` cannot be asked through `network`, or None when it can. Such pairs are
+    left out of the probe matrix (and `check` lists them): a SOCKS proxy carries only TCP,
+    and DoQ/DoH3 honour only a network's source address."""
+    if network.proxy is not None and resolver.type in UDP_RESOLVER_TYPES:
+        return "a SOCKS proxy carries only TCP"
+    if resolver.type in OWN_SOCKET_RESOLVER_TYPES and (network.interface or network.netns):
+        return "DoQ and DoH3 open their own socket and honour only a network's source_address"
+    return None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Endpoint:
     """One thing to reach. Exactly one of host/address drives dialling: with `address` the
@@ -310,7 +331,9 @@ class Endpoint:
     resolvers: tuple[str, ...] = ()
     #: Network names this endpoint is probed through.
     networks: tuple[str, ...] = ()
-    #: IP families probed (4, 6); for an address endpoint, the address's own family.
+    #: IP families probed (4, 6); for an address endpoint, the address's own family, or ()
+    #: when that family is not in the config's `ip_families` (the endpoint is then not
+    #: probed: an IPv6 data centre runs only where IPv6 is asked for).
     families: tuple[int, ...] = (4,)
     #: Where the service's addresses may be (its own published ranges); () = unknown.
     expected_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
@@ -322,6 +345,17 @@ class Endpoint:
     def server_name(self) -> str | None:
         """The TLS SNI and name checked in the certificate."""
         return self.tls.server_name or self.host
+
+
+def on_network(endpoint: Endpoint, network: Network) -> Endpoint | None:
+    """`endpoint` as probed through `network`: without the quic check through a SOCKS proxy
+    (it carries only TCP), and None when nothing of it but DNS would be left."""
+    if network.proxy is None or Check.QUIC not in endpoint.checks:
+        return endpoint
+    checks = tuple(c for c in endpoint.checks if c is not Check.QUIC)
+    if not set(checks) - {Check.DNS}:
+        return None
+    return dataclasses.replace(endpoint, checks=checks)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

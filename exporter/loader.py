@@ -57,6 +57,8 @@ from exporter.config import (
     Throttling,
     ThroughputOptions,
     TlsOptions,
+    incompatibility,
+    on_network,
 )
 
 __all__ = [
@@ -826,9 +828,6 @@ _DOH_RESOLVER_KEYS: Final = frozenset({"type", "url", "address", "server_name", 
 _URL_RESOLVER_TYPES: Final = (ResolverType.DOH, ResolverType.DOH3)
 #: Transports dnspython dials on a UDP socket of its own (named as errors name them): they
 #: honour a network's source address, not its interface or namespace.
-_OWN_SOCKET_RESOLVER_TYPES: Final[Mapping[ResolverType, str]] = MappingProxyType(
-    {ResolverType.DOQ: "DoQ", ResolverType.DOH3: "DoH3"}
-)
 _RESOLVER_TYPE_KEYS: Final[Mapping[ResolverType, frozenset[str]]] = MappingProxyType(
     {
         ResolverType.SYSTEM: frozenset({"type", "identity"}),
@@ -1390,7 +1389,10 @@ def _endpoint(
                 _join(path, "ip_families"),
                 "not allowed for an endpoint given by address (its address sets the family)",
             )
-        families = (ipaddress.ip_address(address).version,) if address is not None else None
+        # Probed only where its family is asked for: an IPv6 data centre where ip_families
+        # has 6 (the matrix leaves it out otherwise, and `check` says so).
+        own = ipaddress.ip_address(address).version if address is not None else None
+        families = None if own is None else ((own,) if own in defined.families else ())
     elif "ip_families" in f:
         families = ctx.families(_join(path, "ip_families"), f["ip_families"])
 
@@ -1544,54 +1546,42 @@ def _canaries(ctx: _Ctx, value: object, defined: _Defined) -> Service | None:
 def _check_matrix(
     ctx: _Ctx, path: str, endpoint: Endpoint, defined: _Defined, *, canary: bool = False
 ) -> None:
-    """Errors for tuples of this endpoint that could never work."""
-    if canary:
-        fix = (
-            f"{_CANARY_WHY}: remove the resolver or the network, or give the canary by "
-            "address (no DNS)"
+    """An error when nothing of this endpoint could ever be probed: every (network,
+    resolver) pair of it is one a network cannot carry (`config.incompatibility`), or its
+    only check is quic and every network is a proxy. Single pairs that cannot work are left
+    out of the matrix, not refused: a SOCKS network is probed through the resolvers that
+    cross it, and `check` lists what is left out."""
+    networks = [n for name in endpoint.networks if (n := defined.networks.get(name)) is not None]
+    if not networks or (endpoint.address is not None and not endpoint.families):
+        return
+    if not any(on_network(endpoint, network) for network in networks):
+        ctx.error(
+            path,
+            "the quic check cannot be made through any of its networks (a SOCKS proxy "
+            "carries only TCP); add tcp checks or a network without a proxy",
         )
-    else:
-        fix = "narrow resolvers/networks of this endpoint or service"
-    for network_name in endpoint.networks:
-        network = defined.networks.get(network_name)
-        if network is None:
-            continue
-        if Check.QUIC in endpoint.checks and network.proxy is not None:
-            ctx.error(
-                path,
-                f"the quic check cannot be made through network {_q(network_name)}: a SOCKS "
-                "proxy carries only TCP; "
-                + (
-                    "canaries are probed on every network: remove quic from the canary"
-                    if canary
-                    else "narrow networks of this endpoint or service, or remove quic"
-                ),
-            )
-        for resolver_name in endpoint.resolvers:
-            resolver = defined.resolvers.get(resolver_name)
-            if resolver is None:
-                continue
-            what = (
-                f"resolver {_q(resolver_name)} (type {resolver.type.value}) cannot be used "
-                f"through network {_q(network_name)}"
-            )
-            if network.proxy is not None and resolver.type in (
-                ResolverType.UDP,
-                ResolverType.SYSTEM,
-                ResolverType.DOQ,
-                ResolverType.DOH3,
-            ):
-                ctx.error(path, f"{what}: a SOCKS proxy carries only TCP; {fix}")
-            if resolver.type in _OWN_SOCKET_RESOLVER_TYPES and (network.interface or network.netns):
-                used = " and ".join(
-                    k for k, v in (("interface", network.interface), ("netns", network.netns)) if v
-                )
-                ctx.error(
-                    path,
-                    f"{what}: {_OWN_SOCKET_RESOLVER_TYPES[resolver.type]} opens its own socket "
-                    "and honours only a network's "
-                    f"source_address, not {used}; {fix}",
-                )
+        return
+    if endpoint.address is not None:
+        return
+    resolvers = [r for name in endpoint.resolvers if (r := defined.resolvers.get(name)) is not None]
+    whys = {
+        f"{_q(r.name)} through {_q(n.name)}: {why}"
+        for n in networks
+        for r in resolvers
+        if (why := incompatibility(n, r)) is not None
+    }
+    if resolvers and len(whys) == len(networks) * len(resolvers):
+        first = sorted(whys)[0]
+        more = f" (and {len(whys) - 1} more)" if len(whys) > 1 else ""
+        fix = (
+            f"{_CANARY_WHY}: define a resolver every network can carry (tcp, dot or doh)"
+            if canary
+            else "add a resolver its networks can carry (tcp, dot or doh), or another network"
+        )
+        ctx.error(
+            path,
+            f"no resolver of it can be asked through any of its networks ({first}{more}); {fix}",
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1728,18 +1718,6 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
                 networks[name] = network
 
     silent = [name for name, r in resolvers.items() if r is not None and r.silent]
-    # A silent resolver is checked on every network (exporter.matrix.resolver_checks).
-    for name in silent:
-        resolver = resolvers[name]
-        assert resolver is not None
-        for network_name, network in networks.items():
-            if resolver.type is ResolverType.UDP and network is not None and network.proxy:
-                ctx.error(
-                    _join("resolvers", name),
-                    f"resolver {_q(name)} (type udp) cannot be used through network "
-                    f"{_q(network_name)}: a SOCKS proxy carries only TCP; a silent resolver is "
-                    "checked on every network: make it type tcp or remove the network",
-                )
     defined = _Defined(
         resolvers=resolvers,
         networks=networks,

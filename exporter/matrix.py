@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+from collections import defaultdict
 from dataclasses import dataclass
 
-from exporter.config import NO_RESOLVER, Check, Config, Endpoint, Network, Resolver
+from exporter.config import (
+    NO_RESOLVER,
+    Check,
+    Config,
+    Endpoint,
+    Network,
+    Resolver,
+    incompatibility,
+    on_network,
+)
 from exporter.model import TupleKey
 
 #: The service label of resolver checks. Config names start with [a-z0-9], so it never
@@ -40,41 +50,97 @@ def address_family(address: str) -> int:
 
 
 def expand(config: Config) -> tuple[Target, ...]:
-    """All tuples of `config`, sorted by key so that rounds and pages are stable."""
+    """All tuples of `config`, sorted by key so that rounds and pages are stable. Pairs that
+    cannot work are left out (`skipped` says which): a resolver a network cannot carry, the
+    quic check through a proxy, an address endpoint of an IP family not in `ip_families`."""
     targets: list[Target] = []
     for endpoint in config.endpoints():
         for network_name in endpoint.networks:
             network = config.networks[network_name]
-            if endpoint.address is not None:
+            probed = on_network(endpoint, network)
+            if probed is None:
+                continue
+            if probed.address is not None:
+                family = address_family(probed.address)
+                if family not in probed.families:
+                    continue
                 key = TupleKey(
-                    service=endpoint.service,
-                    endpoint=endpoint.name,
+                    service=probed.service,
+                    endpoint=probed.name,
                     network=network_name,
                     resolver=NO_RESOLVER,
-                    family=address_family(endpoint.address),
+                    family=family,
                 )
-                targets.append(Target(key=key, endpoint=endpoint, network=network, resolver=None))
+                targets.append(Target(key=key, endpoint=probed, network=network, resolver=None))
                 continue
-            for resolver_name in endpoint.resolvers:
-                for family in endpoint.families:
+            for resolver_name in probed.resolvers:
+                resolver = config.resolvers[resolver_name]
+                if incompatibility(network, resolver) is not None:
+                    continue
+                for family in probed.families:
                     key = TupleKey(
-                        service=endpoint.service,
-                        endpoint=endpoint.name,
+                        service=probed.service,
+                        endpoint=probed.name,
                         network=network_name,
                         resolver=resolver_name,
                         family=family,
                     )
                     targets.append(
-                        Target(
-                            key=key,
-                            endpoint=endpoint,
-                            network=network,
-                            resolver=config.resolvers[resolver_name],
-                        )
+                        Target(key=key, endpoint=probed, network=network, resolver=resolver)
                     )
     targets.extend(resolver_checks(config))
     targets.sort(key=lambda t: t.key)
     return tuple(targets)
+
+
+def skipped(config: Config) -> list[str]:
+    """One line per kind of pair the matrix leaves out, for `check` (empty: nothing is)."""
+    lines: list[str] = []
+    pairs: dict[tuple[str, str], set[str]] = defaultdict(set)  # (network, why) -> resolvers
+    for endpoint in config.endpoints():
+        for network_name in endpoint.networks:
+            for resolver_name in endpoint.resolvers:
+                why = incompatibility(
+                    config.networks[network_name], config.resolvers[resolver_name]
+                )
+                if why is not None:
+                    pairs[(network_name, why)].add(resolver_name)
+    for resolver in config.resolvers.values():
+        if resolver.silent:
+            for network_name, network in config.networks.items():
+                why = incompatibility(network, resolver)
+                if why is not None:
+                    pairs[(network_name, why)].add(resolver.name)
+    for (network_name, why), resolvers in sorted(pairs.items()):
+        lines.append(
+            f"network {network_name}: not asked through it: resolvers "
+            f"{', '.join(sorted(resolvers))} ({why})"
+        )
+    no_quic: dict[str, list[str]] = defaultdict(list)
+    for endpoint in config.endpoints():
+        for network_name in endpoint.networks:
+            network = config.networks[network_name]
+            if network.proxy is not None and Check.QUIC in endpoint.checks:
+                no_quic[network_name].append(f"{endpoint.service}.{endpoint.name}")
+    for network_name, names in sorted(no_quic.items()):
+        lines.append(
+            f"network {network_name}: no quic check through it (a SOCKS proxy carries only "
+            f"TCP) for {_few(names)}"
+        )
+    by_family: dict[int, list[str]] = defaultdict(list)
+    for endpoint in config.endpoints():
+        if endpoint.address is not None and not endpoint.families:
+            by_family[address_family(endpoint.address)].append(
+                f"{endpoint.service}.{endpoint.name}"
+            )
+    for family, names in sorted(by_family.items()):
+        lines.append(f"not probed: IPv{family} is not in ip_families: {_few(names)}")
+    return lines
+
+
+def _few(names: list[str], shown: int = 6) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def resolver_checks(config: Config) -> list[Target]:
@@ -90,9 +156,13 @@ def resolver_checks(config: Config) -> list[Target]:
     for resolver in config.resolvers.values():
         if resolver.identity is None and not resolver.silent:
             continue
-        networks = (
-            list(config.networks) if resolver.silent else sorted(used_on.get(resolver.name, ()))
-        )
+        networks = [
+            name
+            for name in (
+                config.networks if resolver.silent else sorted(used_on.get(resolver.name, ()))
+            )
+            if incompatibility(config.networks[name], resolver) is None
+        ]
         qname = resolver.identity.qname if resolver.identity else first_host
         family = address_family(resolver.address) if resolver.address else 4
         for network_name in networks:

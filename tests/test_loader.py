@@ -35,7 +35,7 @@ from exporter.loader import (
     parse_duration,
     parse_yaml,
 )
-from exporter.matrix import expand
+from exporter.matrix import expand, skipped
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -369,61 +369,32 @@ BAD: list[tuple[str, str, set[str]]] = [
     ),
     # ---- the matrix
     (
-        "proxy-carries-only-tcp",
+        # Pairs a network cannot carry are left out of the matrix (test_matrix_leaves_out_
+        # what_a_network_cannot_carry); only an endpoint left with none at all is an error.
+        "nothing-can-be-asked-through-the-networks",
         y(
             """
             resolvers:
               system: {type: system}
               google: {type: udp, address: 8.8.8.8}
               google-tcp: {type: tcp, address: 8.8.8.8}
-              cf-doh: {type: doh, url: "https://1.1.1.1/dns-query"}
               adguard-doq: {type: doq, address: 94.140.14.140, server_name: dns.example}
             networks:
               default: {}
               tor: {proxy: "socks5://127.0.0.1:9050"}
             services:
               telegram:
+                networks: [tor]
                 endpoints:
                   web: {host: web.telegram.org, port: 443}
+                  udp-only: {host: web.telegram.org, port: 443, resolvers: [system, google]}
                   dc2: {address: 149.154.167.51, port: 443}
-                  narrowed: {host: web.telegram.org, port: 443, resolvers: [google-tcp, cf-doh]}
             """
         ),
         {
-            'services.telegram.endpoints.web: resolver "system" (type system) cannot be used '
-            'through network "tor": a SOCKS proxy carries only TCP; narrow resolvers/networks '
-            "of this endpoint or service",
-            'services.telegram.endpoints.web: resolver "google" (type udp) cannot be used '
-            'through network "tor": a SOCKS proxy carries only TCP; narrow resolvers/networks '
-            "of this endpoint or service",
-            'services.telegram.endpoints.web: resolver "adguard-doq" (type doq) cannot be used '
-            'through network "tor": a SOCKS proxy carries only TCP; narrow resolvers/networks '
-            "of this endpoint or service",
-        },
-    ),
-    (
-        "doq-only-source-address",
-        y(
-            """
-            resolvers:
-              q: {type: doq, address: 94.140.14.140, server_name: dns.example}
-            networks:
-              src: {source_address: 192.0.2.10}
-              wg0: {interface: wg0}
-              both: {interface: wg0, netns: vpn}
-            services:
-              s:
-                endpoints:
-                  e: {host: example.org, port: 443}
-            """
-        ),
-        {
-            'services.s.endpoints.e: resolver "q" (type doq) cannot be used through network '
-            '"wg0": DoQ opens its own socket and honours only a network\'s source_address, '
-            "not interface; narrow resolvers/networks of this endpoint or service",
-            'services.s.endpoints.e: resolver "q" (type doq) cannot be used through network '
-            '"both": DoQ opens its own socket and honours only a network\'s source_address, '
-            "not interface and netns; narrow resolvers/networks of this endpoint or service",
+            "services.telegram.endpoints.udp-only: no resolver of it can be asked through any "
+            'of its networks ("google" through "tor": a SOCKS proxy carries only TCP (and 1 '
+            "more)); add a resolver its networks can carry (tcp, dot or doh), or another network",
         },
     ),
     (
@@ -453,12 +424,9 @@ BAD: list[tuple[str, str, set[str]]] = [
             "resolver, so give the IP address to dial",
             "resolvers.port.port: not allowed for type doh3 (put the port in the url: "
             "https://host:port/path)",
-            'services.s.endpoints.e: resolver "ok" (type doh3) cannot be used through network '
-            '"wg0": DoH3 opens its own socket and honours only a network\'s source_address, '
-            "not interface; narrow resolvers/networks of this endpoint or service",
-            'services.s.endpoints.e: resolver "ok" (type doh3) cannot be used through network '
-            '"tor": a SOCKS proxy carries only TCP; narrow resolvers/networks of this endpoint '
-            "or service",
+            "services.s.endpoints.e: no resolver of it can be asked through any of its networks "
+            '("ok" through "tor": a SOCKS proxy carries only TCP (and 1 more)); add a resolver '
+            "its networks can carry (tcp, dot or doh), or another network",
         },
     ),
     # ---- services
@@ -747,25 +715,22 @@ BAD: list[tuple[str, str, set[str]]] = [
             """
             resolvers:
               google: {type: udp, address: 8.8.8.8}
-              cf-doh: {type: doh, url: "https://1.1.1.1/dns-query"}
             networks:
-              default: {}
               tor: {proxy: "socks5://127.0.0.1:9050"}
             canaries:
               example: {host: example.com, port: 443}
               quad9: {address: 9.9.9.9, port: 443}
             services:
               s:
-                resolvers: [cf-doh]
                 endpoints:
-                  e: {host: example.org, port: 443}
+                  e: {address: 192.0.2.1, port: 443}
             """
         ),
         {
-            'canaries.example: resolver "google" (type udp) cannot be used through network '
-            '"tor": a SOCKS proxy carries only TCP; canaries are probed on every network '
-            "through every resolver: remove the resolver or the network, or give the canary by "
-            "address (no DNS)"
+            "canaries.example: no resolver of it can be asked through any of its networks "
+            '("google" through "tor": a SOCKS proxy carries only TCP); canaries are probed on '
+            "every network through every resolver: define a resolver every network can carry "
+            "(tcp, dot or doh)"
         },
     ),
     # ---- silent and identity resolvers
@@ -796,26 +761,6 @@ BAD: list[tuple[str, str, set[str]]] = [
             "only detects interception, so it cannot resolve endpoints",
             'services.s.endpoints.f.resolvers[1]: resolver "nobody" is silent: it runs no DNS '
             "server and only detects interception, so it cannot resolve endpoints",
-        },
-    ),
-    (
-        "silent-udp-through-a-proxy",
-        y(
-            """
-            resolvers:
-              cf-doh: {type: doh, url: "https://1.1.1.1/dns-query"}
-              nobody: {type: udp, address: 192.0.2.7, silent: true}
-              nobody-tcp: {type: tcp, address: 192.0.2.7, silent: true}
-            networks:
-              default: {}
-              tor: {proxy: "socks5://127.0.0.1:9050"}
-            """
-        )
-        + SERVICES,
-        {
-            'resolvers.nobody: resolver "nobody" (type udp) cannot be used through network '
-            '"tor": a SOCKS proxy carries only TCP; a silent resolver is checked on every '
-            "network: make it type tcp or remove the network"
         },
     ),
     (
@@ -1550,9 +1495,9 @@ def test_every_error_at_once() -> None:
         "interval: expected a duration like 500ms, 10s, 2m, got 12",
         'services.telegram.resolvers[0]: unknown resolver "gogle" (defined: google)',
         "services.telegram.endpoints.web.port: 70000 is not a port (1-65535)",
-        'services.whatsapp.endpoints.web: resolver "google" (type udp) cannot be used through '
-        'network "tor": a SOCKS proxy carries only TCP; narrow resolvers/networks of this '
-        "endpoint or service",
+        "services.whatsapp.endpoints.web: no resolver of it can be asked through any of its "
+        'networks ("google" through "tor": a SOCKS proxy carries only TCP); add a resolver its '
+        "networks can carry (tcp, dot or doh), or another network",
     ]
     assert str(info.value) == "\n".join(str(e) for e in info.value.errors)
 
@@ -1758,7 +1703,7 @@ def test_loader_imports_no_sockets() -> None:
 
 
 @pytest.mark.parametrize(
-    ("example", "bad_resolvers"),
+    ("example", "left_out"),
     [
         ("uplink-b", set()),
         ("wg0", {"adguard-doq", "cloudflare-doh3"}),
@@ -1767,26 +1712,98 @@ def test_loader_imports_no_sockets() -> None:
     ],
 )
 def test_shipped_network_examples_behave_as_their_comments_say(
-    example: str, bad_resolvers: set[str]
+    example: str, left_out: set[str]
 ) -> None:
+    """Uncommented, each example loads as it is, and the resolvers it cannot carry are left
+    out of the matrix on it (and only on it), as its comment says. (That `check` passes with
+    the example's interface and namespace present: tests/test_shipped_config.py.)"""
     text = (REPO / "config.yaml").read_text()
     commented = f"  # {example}: {{"
     assert text.count(commented) == 1
-    text = text.replace(commented, f"  {example}: {{")
-    if not bad_resolvers:
-        assert example in parse_yaml(text).networks
-        return
-    with pytest.raises(ConfigErrors) as info:
-        parse_yaml(text)
-    culprits = set()
-    for error in info.value.errors:
-        match = re.search(
-            r'resolver "([^"]+)" \(type \w+\) cannot be used through network "(.+?)"', str(error)
+    config = parse_yaml(text.replace(commented, f"  {example}: {{"))
+    assert example in config.networks
+    asked = {t.key.resolver for t in expand(config) if t.key.network == example}
+    everywhere = {t.key.resolver for t in expand(config) if t.key.network == "default"}
+    assert everywhere - asked == left_out
+    lines = [line for line in skipped(config) if line.startswith(f"network {example}:")]
+    assert bool(lines) == bool(left_out)
+    for name in left_out:
+        assert name in lines[0]
+
+
+def test_matrix_leaves_out_what_a_network_cannot_carry() -> None:
+    config = parse_yaml(
+        y(
+            """
+            resolvers:
+              system: {type: system}
+              google: {type: udp, address: 8.8.8.8}
+              google-tcp: {type: tcp, address: 8.8.8.8}
+              doh: {type: doh, url: "https://1.1.1.1/dns-query"}
+              doq: {type: doq, address: 94.140.14.140, server_name: dns.example}
+              nobody: {type: udp, address: 192.0.2.7, silent: true}
+            networks:
+              src: {source_address: 192.0.2.10}
+              wg0: {interface: wg0}
+              tor: {proxy: "socks5://127.0.0.1:9050"}
+            canaries:
+              example: {host: example.com, port: 443, quic: {}}
+            services:
+              s:
+                endpoints:
+                  e: {host: example.org, port: 443}
+                  h3: {host: example.org, port: 443, checks: [dns, quic]}
+            """
         )
-        assert match, str(error)
-        assert match.group(2) == example
-        culprits.add(match.group(1))
-    assert culprits == bad_resolvers
+    )
+    targets = expand(config)
+    asked = {
+        n: {t.key.resolver for t in targets if t.key.network == n and t.key.endpoint == "e"}
+        for n in config.networks
+    }
+    assert asked == {
+        "src": {"system", "google", "google-tcp", "doh", "doq"},
+        "wg0": {"system", "google", "google-tcp", "doh"},
+        "tor": {"google-tcp", "doh"},
+    }
+    # the silent resolver's check: every network but the proxy
+    assert {t.key.network for t in targets if t.key.resolver == "nobody"} == {"src", "wg0"}
+    # the quic check: dropped through the proxy, and a QUIC-only endpoint not probed there
+    canary_checks = {t.key.network: t.endpoint.checks for t in targets if t.key.service == "canary"}
+    assert Check.QUIC not in canary_checks["tor"]
+    assert Check.QUIC in canary_checks["src"]
+    assert "tor" not in {t.key.network for t in targets if t.key.endpoint == "h3"}
+    assert skipped(config) == [
+        "network tor: not asked through it: resolvers doq, google, nobody, system (a SOCKS "
+        "proxy carries only TCP)",
+        "network wg0: not asked through it: resolvers doq (DoQ and DoH3 open their own socket "
+        "and honour only a network's source_address)",
+        "network tor: no quic check through it (a SOCKS proxy carries only TCP) for s.h3, "
+        "canary.example",
+    ]
+
+
+def test_an_address_endpoint_of_a_family_not_asked_for_is_not_probed() -> None:
+    """Telegram's IPv6 data centres run only where ip_families has 6."""
+    text = y(
+        """
+        ip_families: [4]
+        services:
+          telegram:
+            endpoints:
+              dc1: {address: 149.154.175.50, port: 443, checks: [tcp]}
+              dc1-v6: {address: "2001:b28:f23d:f001::a", port: 443, checks: [tcp]}
+        """
+    )
+    v4 = parse_yaml(text)
+    assert [t.key.endpoint for t in expand(v4)] == ["dc1"]
+    assert skipped(v4) == ["not probed: IPv6 is not in ip_families: telegram.dc1-v6"]
+    both = parse_yaml(text.replace("ip_families: [4]", "ip_families: [4, 6]"))
+    assert sorted((t.key.endpoint, t.key.family) for t in expand(both)) == [
+        ("dc1", 4),
+        ("dc1-v6", 6),
+    ]
+    assert skipped(both) == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -1966,21 +1983,17 @@ QUIC_BAD = [
                 endpoints:
                   a: {host: example.org, port: 443, quic: {}}
                   b: {address: 192.0.2.1, port: 443, checks: [quic]}
-                  c: {address: 192.0.2.1, port: 443, checks: [quic], networks: [direct]}
+                  c: {address: 192.0.2.1, port: 443, checks: [quic], networks: [tor]}
+                  d: {host: example.org, port: 443, checks: [dns, quic], networks: [tor]}
             canaries:
               x: {address: 192.0.2.2, port: 443, checks: [tcp, quic]}
             """
         ),
         {
-            'services.s.endpoints.a: the quic check cannot be made through network "tor": a '
-            "SOCKS proxy carries only TCP; narrow networks of this endpoint or service, or "
-            "remove quic",
-            'services.s.endpoints.b: the quic check cannot be made through network "tor": a '
-            "SOCKS proxy carries only TCP; narrow networks of this endpoint or service, or "
-            "remove quic",
-            'canaries.x: the quic check cannot be made through network "tor": a SOCKS proxy '
-            "carries only TCP; canaries are probed on every network: remove quic from the "
-            "canary",
+            "services.s.endpoints.c: the quic check cannot be made through any of its networks "
+            "(a SOCKS proxy carries only TCP); add tcp checks or a network without a proxy",
+            "services.s.endpoints.d: the quic check cannot be made through any of its networks "
+            "(a SOCKS proxy carries only TCP); add tcp checks or a network without a proxy",
         },
     ),
 ]
