@@ -7,7 +7,7 @@
 #     -v "$PWD/config.yaml:/etc/messaging-exporter/config.yaml:ro" messaging-exporter
 #
 # The config is read from /etc/messaging-exporter/config.yaml (the shipped config.yaml is
-# baked in there; mount your own over it). Optional files go next to it and are named by
+# baked in there with signal-roots.pem, which it names; mount your own over it). Optional files go next to it and are named by
 # flags appended to the command, e.g. `--web.config.file=/etc/messaging-exporter/web.yml`
 # (TLS and basic auth, docs/web-config.md).
 #
@@ -49,6 +49,8 @@ LABEL org.opencontainers.image.title="messaging-exporter" \
 RUN useradd --system --uid 10053 --user-group --no-create-home --shell /usr/sbin/nologin exporter
 COPY --from=build /opt/exporter /opt/exporter
 COPY config.yaml /etc/messaging-exporter/config.yaml
+# Signal's root CAs, which config.yaml names (relative to itself) for the signal endpoints.
+COPY signal-roots.pem /etc/messaging-exporter/signal-roots.pem
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 USER 10053:10053
 EXPOSE 10053

@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 UNIT = REPO / "deploy" / "systemd" / "messaging-exporter.service"
 KUBE = REPO / "deploy" / "kubernetes"
 COMPOSE = REPO / "docker-compose.yml"
+ROOTS = REPO / "signal-roots.pem"
 NAME = "messaging-exporter"
 CONFIG_PATH = "/etc/messaging-exporter/config.yaml"
 
@@ -158,10 +159,28 @@ def test_kubernetes_labels_ports_and_mounts_agree() -> None:
     assert container_security["capabilities"] == {"drop": ["ALL"]}
 
 
-def test_kubernetes_configmap_is_a_valid_config() -> None:
-    text = manifests()["ConfigMap"]["data"]["config.yaml"]
-    config = parse_yaml(text, source="configmap", base_dir=KUBE)
+def test_kubernetes_configmap_is_a_valid_config(tmp_path: Path) -> None:
+    """The ConfigMap's files, as the pod mounts them side by side, load as a config; Signal
+    trusts the roots mounted beside it, the same file the repository ships."""
+    data = manifests()["ConfigMap"]["data"]
+    assert data["signal-roots.pem"] == ROOTS.read_text()
+    for name, text in data.items():
+        (tmp_path / name).write_text(text)
+    config = parse_yaml(data["config.yaml"], source="configmap", base_dir=tmp_path)
     assert set(config.services) == {"telegram", "signal", "whatsapp"}
+    chat = config.services["signal"].endpoints["chat"]
+    assert chat.tls.extra_ca_file == str(tmp_path / "signal-roots.pem")
+    assert config.services["whatsapp"].endpoints["web"].http.status_ok(400)
+
+
+def test_every_way_to_run_ships_the_signal_roots_beside_the_config() -> None:
+    """config.yaml names signal-roots.pem relative to itself: wherever the config is put, the
+    roots are put next to it."""
+    roots = f"{Path(CONFIG_PATH).parent}/{ROOTS.name}"
+    assert f"COPY {ROOTS.name} {roots}" in (REPO / "Dockerfile").read_text()
+    exporter = compose()["services"]["exporter"]
+    assert (ROOTS, roots) in bind_mounts(exporter)
+    assert f"{CONFIG_PATH.rsplit('/', 1)[0]} config.yaml {ROOTS.name}" in UNIT.read_text()
 
 
 # ---- docker compose
