@@ -377,6 +377,11 @@ class Config:
     blockpage_addresses: frozenset[str] = frozenset()
     #: Body/title/Location patterns of known blockpages.
     blockpage_patterns: tuple[re.Pattern[bytes], ...] = ()
+    #: Lower-case header name -> patterns of that header's value sent only by blockpages
+    #: (a filter's `Server`, its cookie).
+    blockpage_headers: Mapping[str, tuple[re.Pattern[bytes], ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
     #: When a low throughput counts as throttling.
     throttling: Throttling = field(default_factory=Throttling)
     metrics: MetricsOptions = field(default_factory=MetricsOptions)

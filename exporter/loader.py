@@ -28,7 +28,11 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import yaml
 
-from exporter.blocklists import DEFAULT_BLOCKPAGE_ADDRESSES, DEFAULT_BLOCKPAGE_PATTERNS
+from exporter.blocklists import (
+    DEFAULT_BLOCKPAGE_ADDRESSES,
+    DEFAULT_BLOCKPAGE_HEADERS,
+    DEFAULT_BLOCKPAGE_PATTERNS,
+)
 from exporter.config import (
     CANARY_SERVICE,
     CHECK_ORDER,
@@ -1145,6 +1149,7 @@ _TOP_KEYS: Final = (
     "control_sni",
     "blockpage_addresses",
     "blockpage_patterns",
+    "blockpage_headers",
     "throttling",
     "metrics",
 )
@@ -1170,6 +1175,12 @@ _IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: The shipped blockpage patterns, compiled as the loader compiles `blockpage_patterns`.
 _DEFAULT_BLOCKPAGE_PATTERNS: Final[tuple[re.Pattern[bytes], ...]] = tuple(
     re.compile(p.encode()) for p in DEFAULT_BLOCKPAGE_PATTERNS
+)
+_DEFAULT_BLOCKPAGE_HEADERS: Final[Mapping[str, tuple[re.Pattern[bytes], ...]]] = MappingProxyType(
+    {
+        name: tuple(re.compile(p.encode()) for p in patterns)
+        for name, patterns in DEFAULT_BLOCKPAGE_HEADERS.items()
+    }
 )
 
 
@@ -1608,8 +1619,11 @@ def _blockpage_addresses(ctx: _Ctx, value: object) -> frozenset[str] | None:
     return frozenset(addresses) if ok else None
 
 
-def _blockpage_patterns(ctx: _Ctx, value: object) -> tuple[re.Pattern[bytes], ...] | None:
-    path = "blockpage_patterns"
+def _blockpage_patterns(
+    ctx: _Ctx, value: object, path: str = "blockpage_patterns", what: str = "page"
+) -> tuple[re.Pattern[bytes], ...] | None:
+    """A list of regular expressions, compiled as bytes; `what` they would all match when
+    one matches the empty string."""
     items = ctx.optional_list(path, value, "regular expressions")
     if items is None:
         return None
@@ -1630,7 +1644,7 @@ def _blockpage_patterns(ctx: _Ctx, value: object) -> tuple[re.Pattern[bytes], ..
         if pattern.search(b"") is not None:
             ctx.error(
                 item_path,
-                f"{_q(item)} matches the empty string, so it would match every page",
+                f"{_q(item)} matches the empty string, so it would match every {what}",
             )
             ok = False
         elif any(p.pattern == pattern.pattern for p in patterns):
@@ -1639,6 +1653,42 @@ def _blockpage_patterns(ctx: _Ctx, value: object) -> tuple[re.Pattern[bytes], ..
         else:
             patterns.append(pattern)
     return tuple(patterns) if ok else None
+
+
+def _blockpage_headers(
+    ctx: _Ctx, value: object
+) -> Mapping[str, tuple[re.Pattern[bytes], ...]] | None:
+    """Header name (any case; kept lower-case) -> patterns searched in that header's value.
+    `Location` is matched by `blockpage_patterns` already, so it is refused here."""
+    path = "blockpage_headers"
+    m = ctx.mapping(path, value, "a mapping of header names to lists of regular expressions")
+    if m is None:
+        return None
+    out: dict[str, tuple[re.Pattern[bytes], ...]] = {}
+    seen: set[str] = set()
+    ok = True
+    for key, item in m.items():
+        item_path = _join(path, _key_text(key))
+        if not isinstance(key, str) or not _HEADER_NAME.fullmatch(key):
+            ctx.error(item_path, f"invalid header name {_describe(key)}")
+            ok = False
+            continue
+        name = key.lower()
+        if name == "location":
+            ctx.error(item_path, "Location is matched by blockpage_patterns; list it there")
+            ok = False
+            continue
+        if name in seen:
+            ctx.error(item_path, "header given twice (names are case-insensitive)")
+            ok = False
+            continue
+        seen.add(name)
+        patterns = _blockpage_patterns(ctx, item, item_path, f"{key} header")
+        if patterns is None:
+            ok = False
+        else:
+            out[name] = patterns
+    return MappingProxyType(out) if ok else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -1679,6 +1729,11 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
     blockpage_patterns: tuple[re.Pattern[bytes], ...] | None = _DEFAULT_BLOCKPAGE_PATTERNS
     if "blockpage_patterns" in top:
         blockpage_patterns = _blockpage_patterns(ctx, top["blockpage_patterns"])
+    blockpage_headers: Mapping[str, tuple[re.Pattern[bytes], ...]] | None = (
+        _DEFAULT_BLOCKPAGE_HEADERS
+    )
+    if "blockpage_headers" in top:
+        blockpage_headers = _blockpage_headers(ctx, top["blockpage_headers"])
     throttling: Throttling | None = Throttling()
     if "throttling" in top:
         throttling = _throttling(ctx, top["throttling"])
@@ -1758,6 +1813,7 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
     assert families is not None
     assert blockpage_addresses is not None
     assert blockpage_patterns is not None
+    assert blockpage_headers is not None
     assert throttling is not None
     assert metrics is not None
     return Config(
@@ -1770,6 +1826,7 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
         services=MappingProxyType(services),
         blockpage_addresses=blockpage_addresses,
         blockpage_patterns=blockpage_patterns,
+        blockpage_headers=blockpage_headers,
         throttling=throttling,
         metrics=metrics,
     )

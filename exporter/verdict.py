@@ -162,8 +162,18 @@ def _got_through(obs: Observation) -> bool:
 
 
 def _blockpage_reason(obs: Observation, config: Config) -> str | None:
+    """A known blockpage: its body or redirect target (`blockpage_patterns`), or a header
+    only a filter sends (`blockpage_headers`)."""
     http = obs.http
-    if http is None or not config.blockpage_patterns:
+    if http is None:
+        return None
+    if config.blockpage_headers:
+        for name, value in http.headers:
+            for pattern in config.blockpage_headers.get(name.lower(), ()):
+                # Header values were decoded as Latin-1: encoding back gives the wire bytes.
+                if pattern.search(value.encode("latin-1", errors="replace")):
+                    return f"the {name} header {value[:100]!r} matches a blockpage fingerprint"
+    if not config.blockpage_patterns:
         return None
     location = next((v for k, v in http.headers if k.lower() == "location"), "")
     body = http.body_head  # unpacked once for every pattern

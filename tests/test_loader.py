@@ -12,7 +12,11 @@ from types import MappingProxyType
 
 import pytest
 
-from exporter.blocklists import DEFAULT_BLOCKPAGE_ADDRESSES, DEFAULT_BLOCKPAGE_PATTERNS
+from exporter.blocklists import (
+    DEFAULT_BLOCKPAGE_ADDRESSES,
+    DEFAULT_BLOCKPAGE_HEADERS,
+    DEFAULT_BLOCKPAGE_PATTERNS,
+)
 from exporter.config import (
     CANARY_SERVICE,
     DEFAULT_BODY_LIMIT,
@@ -73,7 +77,7 @@ BAD: list[tuple[str, str, set[str]]] = [
         {
             "intervall: unknown key (allowed: interval, timeout, concurrency, ip_families, "
             "resolvers, networks, services, canaries, control_sni, blockpage_addresses, "
-            "blockpage_patterns, throttling, metrics)"
+            "blockpage_patterns, blockpage_headers, throttling, metrics)"
         },
     ),
     (
@@ -944,6 +948,39 @@ BAD: list[tuple[str, str, set[str]]] = [
             '"peyvandha"',
         },
     ),
+    (
+        "blockpage-headers",
+        y(
+            """
+            blockpage_headers:
+              Server: ['^Protected by WireFilter', "(unclosed", ".*"]
+              server: ['x']
+              Location: ['blocked']
+              "bad header": ['x']
+              X-Filter: '^yes'
+            """
+        )
+        + SERVICES,
+        {
+            'blockpage_headers.Server[1]: invalid regular expression "(unclosed": missing ), '
+            "unterminated subpattern at position 0",
+            'blockpage_headers.Server[2]: ".*" matches the empty string, so it would match '
+            "every Server header",
+            "blockpage_headers.server: header given twice (names are case-insensitive)",
+            "blockpage_headers.Location: Location is matched by blockpage_patterns; list it there",
+            'blockpage_headers.bad header: invalid header name "bad header"',
+            "blockpage_headers.X-Filter: expected a list of regular expressions (or [] for "
+            'none), got "^yes"',
+        },
+    ),
+    (
+        "blockpage-headers-not-a-mapping",
+        "blockpage_headers: [server]\n" + SERVICES,
+        {
+            "blockpage_headers: expected a mapping of header names to lists of regular "
+            "expressions, got a list",
+        },
+    ),
 ]
 
 
@@ -1435,6 +1472,19 @@ def test_blockpage_lists_default_to_the_shipped_ones() -> None:
         p.encode() for p in DEFAULT_BLOCKPAGE_PATTERNS
     ]
     assert all(isinstance(p.pattern, bytes) for p in config.blockpage_patterns)
+    assert {
+        name: [p.pattern for p in patterns] for name, patterns in config.blockpage_headers.items()
+    } == {
+        name: [p.encode() for p in patterns] for name, patterns in DEFAULT_BLOCKPAGE_HEADERS.items()
+    }
+
+
+def test_blockpage_headers_given_replace_the_shipped_ones() -> None:
+    config = parse_yaml("blockpage_headers: {X-Blocked-By: ['^Lab regulator$']}\n" + SERVICES)
+    assert list(config.blockpage_headers) == ["x-blocked-by"]
+    (pattern,) = config.blockpage_headers["x-blocked-by"]
+    assert pattern.search(b"Lab regulator")
+    assert parse_yaml("blockpage_headers: {}\n" + SERVICES).blockpage_headers == {}
 
 
 def test_blockpage_lists_given_replace_the_shipped_ones() -> None:

@@ -39,9 +39,11 @@ from exporter.config import (
     TlsOptions,
 )
 from exporter.garbage import full_passes_off
+from exporter.loader import parse_yaml
 from exporter.matrix import Target
 from exporter.model import ErrorKind, Observation, Phase, TupleKey
 from exporter.probe import MAX_LOG_LINE, MAX_LOG_LINES, ProbeLog, Prober, unread_time
+from exporter.verdict import Verdict, classify
 from tests.fakes import peers
 from tests.fakes.certs import Pki, make_pki
 from tests.fakes.dns_server import Behaviour as DnsBehaviour
@@ -631,6 +633,47 @@ async def test_body_match(pki: Pki) -> None:
     assert (obs.error, obs.failed_phase) == (ErrorKind.HTTP_BODY_MATCH, Phase.HTTP)
     assert obs.http is not None
     assert obs.http.body_head == blockpage
+
+
+async def test_a_filter_known_only_by_its_server_header_is_judged_a_blockpage(pki: Pki) -> None:
+    """Some national filters serve a page that says nothing, with their name in `Server`
+    (OONI's WireFilter fingerprint): a real server sends it, the probe keeps the header, and
+    the shipped `blockpage_headers` make it http_blockpage, not ok."""
+    shipped = parse_yaml("services: {s: {endpoints: {e: {host: example.org, port: 443}}}}")
+    ctx = peers.server_context(pki.ca, HOST)
+    server = ("Server", "Protected by WireFilter 8000 (ksa-gw-12)")
+    body = b"<html><body>This page is not available.</body></html>"
+    async with Peer(peers.http(body=body, headers=[server], tls=ctx)) as peer:
+        obs = await run(endpoint(peer.port, HTTPS, ca=pki))
+    assert obs.success, obs.log
+    assert obs.http is not None
+    assert ("server", server[1]) in obs.http.headers  # h11 gives names lower-case
+    finding = classify(
+        obs,
+        endpoint=None,
+        resolver=None,
+        peers=[obs],
+        network_up=True,
+        resolver_up=True,
+        config=shipped,
+    )
+    assert finding.verdict is Verdict.HTTP_BLOCKPAGE
+    assert "server header" in finding.reason
+    ordinary = dataclasses.replace(
+        obs, http=dataclasses.replace(obs.http, headers=(("Server", "nginx/1.22.1"),))
+    )
+    assert (
+        classify(
+            ordinary,
+            endpoint=None,
+            resolver=None,
+            peers=[ordinary],
+            network_up=True,
+            resolver_up=True,
+            config=shipped,
+        ).verdict
+        is Verdict.OK
+    )
 
 
 async def test_expect_status_accepts_a_listed_code(pki: Pki) -> None:

@@ -16,11 +16,13 @@ import pytest
 from exporter.config import Config, Throttling
 from exporter.model import (
     ErrorKind,
+    HttpObservation,
     Observation,
     Phase,
     QuicObservation,
     TlsObservation,
     TupleKey,
+    pack,
 )
 from exporter.verdict import BLOCKED, Verdict, is_bogon, judge
 from tests.fakes.observations import (
@@ -353,6 +355,54 @@ QUIC_CASES = [
 
 CASES = [
     Case(
+        "8 a header only a national filter sends (Server: WireFilter) is a blockpage",
+        [
+            dataclasses.replace(
+                ok(key(X, "google")),
+                http=HttpObservation(
+                    method="GET",
+                    url="https://web.telegram.lab/",
+                    status=200,
+                    headers=(("Server", "Protected by WireFilter 8000 (ksa-riyadh)"),),
+                    body_packed=pack(b"<html>an ordinary looking page</html>"),
+                ),
+            ),
+            ok(key(C, "google")),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.HTTP_BLOCKPAGE, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "20 the same header on a refused status is a blockpage too; an ordinary Server is not",
+        [
+            failed(
+                key(X, "google"),
+                Phase.HTTP,
+                ErrorKind.HTTP_STATUS,
+                http=HttpObservation(
+                    method="GET",
+                    url="https://web.telegram.lab/",
+                    status=403,
+                    headers=(("server", "Protected by WireFilter"),),
+                ),
+            ),
+            failed(
+                key(X, "doh"),
+                Phase.HTTP,
+                ErrorKind.HTTP_STATUS,
+                http=HttpObservation(
+                    method="GET",
+                    url="https://web.telegram.lab/",
+                    status=403,
+                    headers=(("Server", "nginx/1.22.1 WireFilter-free"),),
+                ),
+            ),
+            ok(key(C, "google")),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.HTTP_BLOCKPAGE, key(X, "doh"): Verdict.HTTP_FAILED},
+    ),
+    Case(
         "1 clean path is ok",
         [ok(key(C, "google")), ok(key(C, "doh")), *canaries_ok(C)],
         {key(C, "google"): Verdict.OK, key(C, "doh"): Verdict.OK},
@@ -411,7 +461,7 @@ CASES = [
         ],
         {key(C, "isp"): Verdict.OK, key(C, "doh"): Verdict.OK},
         lambda: lab_config(expected_networks=("10.20.0.0/16",)),
-    ),  # fmt: skip
+    ),
     Case(
         "3 a blockpage address is a lie even inside expected_networks",
         [ok(key(X, "isp"), answers=("10.10.34.35",)), ok(key(X, "doh")), *canaries_ok(X)],

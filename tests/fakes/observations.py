@@ -4,6 +4,7 @@ without any socket."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from types import MappingProxyType
 
 from exporter.config import (
@@ -37,6 +38,9 @@ def lab_config(
     networks: tuple[str, ...] = ("clean", "censor"),
     expected_networks: tuple[str, ...] = (),
     patterns: tuple[bytes, ...] = (rb"(?i)<title>access denied", rb"blocked\.lab"),
+    headers: Mapping[str, tuple[bytes, ...]] = MappingProxyType(
+        {"server": (rb"^Protected by WireFilter",)}
+    ),
 ) -> Config:
     import ipaddress
 
@@ -87,6 +91,9 @@ def lab_config(
         ),
         blockpage_addresses=frozenset({"10.10.34.35", "195.175.254.2", "d0::11"}),
         blockpage_patterns=tuple(re.compile(p) for p in patterns),
+        blockpage_headers=MappingProxyType(
+            {name: tuple(re.compile(p) for p in found) for name, found in headers.items()}
+        ),
     )
 
 
