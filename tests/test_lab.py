@@ -37,8 +37,18 @@ from tests.lab.middlebox import NeedMore, NotClientHello, client_hello_sni
 from tests.lab.topology import (
     BLOCKPAGE_TITLE,
     BOGON,
+    FORGED_HOST,
+    FORGED_REAL,
+    FORGED_TARGET,
+    GEO_HOST,
+    GEO_ISP,
+    GEO_PUBLIC,
+    INJECTED_HOST,
+    INJECTED_REAL,
+    INJECTED_TARGET,
     SINKHOLE,
     TECHNIQUES,
+    WEB_HOSTS,
     ZONE,
     Lab,
     Rule,
@@ -177,7 +187,7 @@ async def open_stream(
     sock = await connect(d, address, port)
     ctx = None
     if server_name is not None:
-        ctx = ssl.create_default_context(cafile=str(cafile))
+        ctx = ssl.create_default_context(cafile=None if cafile is None else str(cafile))
         ctx.set_alpn_protocols(["http/1.1"])
     try:
         async with asyncio.timeout(SHORT * 2):
@@ -256,9 +266,10 @@ async def http_request(
 
 
 async def tls_handshake(
-    d: Dialer, address: str, port: int, server_name: str, cafile: Path | str
+    d: Dialer, address: str, port: int, server_name: str, cafile: Path | str | None
 ) -> dict[str, Any]:
-    """Handshake (verifying against `cafile`) and return the peer certificate."""
+    """Handshake (verifying against `cafile`, or the system roots when None) and return the
+    peer certificate."""
     _reader, writer = await open_stream(d, address, port, server_name=server_name, cafile=cafile)
     try:
         cert = writer.get_extra_info("peercert")
@@ -301,6 +312,8 @@ def test_facts_are_plain_data(lab: Lab) -> None:
     }
     assert Path(facts["ca_file"]).is_file()
     assert Path(facts["foreign_ca_file"]).is_file()
+    assert Path(facts["private_root_file"]).is_file()
+    assert facts["endpoints"]["signal-cdsi"]["ca_file"] == facts["private_root_file"]
 
 
 def test_down_removes_leftovers_and_their_processes(lab: Lab) -> None:
@@ -368,8 +381,9 @@ async def test_clean_https_endpoints_validate_and_serve(lab: Lab) -> None:
         if endpoint["scheme"] != "https" or endpoint["expect"]["clean"] != "ok":
             continue
         host = endpoint["host"]
+        cafile = endpoint.get("ca_file", lab.ca_file)  # the private root's server has its own
         status, _, body = await http_get(
-            d, endpoint["address"], endpoint["port"], server_name=host, cafile=lab.ca_file
+            d, endpoint["address"], endpoint["port"], server_name=host, cafile=cafile
         )
         assert (status, f"<title>{host}</title>" in body) == (200, True), name
 
@@ -590,6 +604,124 @@ async def test_silent_resolver_runs_no_dns(lab: Lab) -> None:
         await udp_dns(d, silent, "example.lab")
     with pytest.raises(ConnectionRefusedError):
         await connect(d, silent, 53)
+
+
+# --- a private root, geo-DNS, forged and injected answers ------------------------------------
+
+
+async def test_private_root_server_verifies_only_with_its_root(lab: Lab) -> None:
+    """cdsi.signal.lab chains to the lab's private root, as Signal's servers chain to Signal's
+    own CA: unknown authority (verify code 20) to the system roots and to the lab CA, valid
+    once the private root is trusted. Not interfered with anywhere."""
+    e = lab.endpoints["signal-cdsi"]
+    assert set(e["expect"].values()) == {"ok", "unreachable"}
+    for network in ("clean", "censor", "dnsint"):
+        d = dialer(lab, network)
+        cert = await tls_handshake(d, e["address"], e["port"], e["host"], lab.private_root_file)
+        assert ("DNS", e["host"]) in cert["subjectAltName"]
+        for cafile in (None, lab.ca_file):
+            with pytest.raises(ssl.SSLCertVerificationError) as info:
+                await tls_handshake(d, e["address"], e["port"], e["host"], cafile)
+            assert info.value.verify_code == 20, (network, cafile)
+            assert classify(info.value) is ErrorKind.CERT_UNKNOWN_AUTHORITY
+    status, _, body = await http_get(
+        dialer(lab, "clean"),
+        e["address"],
+        e["port"],
+        server_name=e["host"],
+        cafile=lab.private_root_file,
+    )
+    assert (status, f"<title>{e['host']}</title>" in body) == (200, True)
+    assert addresses(await udp_dns(dialer(lab, "clean"), "8.8.8.8", e["host"])) == [e["address"]]
+
+
+async def test_geo_dns_isp_and_public_resolvers_answer_different_real_sites(lab: Lab) -> None:
+    e = lab.endpoints["messenger-geo"]
+    assert (e["host"], e["address"], e["isp_address"]) == (GEO_HOST, GEO_PUBLIC, GEO_ISP)
+    assert GEO_PUBLIC.rsplit(".", 1)[0] != GEO_ISP.rsplit(".", 1)[0]  # different /24s
+    clean = dialer(lab, "clean")
+    # Every ISP resolver answers its site ...
+    assert addresses(await udp_dns(clean, lab.resolvers["isp"]["clean"]["address"], GEO_HOST)) == [
+        GEO_ISP
+    ]
+    assert addresses(await tcp_dns(clean, lab.resolvers["isp"]["clean"]["address"], GEO_HOST)) == [
+        GEO_ISP
+    ]
+    censor_isp = lab.resolvers["isp"]["censor"]["address"]
+    assert addresses(await udp_dns(dialer(lab, "censor"), censor_isp, GEO_HOST)) == [GEO_ISP]
+    # ... (on dnsint even a query to 8.8.8.8 reaches the ISP's resolver) ...
+    assert addresses(await udp_dns(dialer(lab, "dnsint"), "8.8.8.8", GEO_HOST)) == [GEO_ISP]
+    # ... the public resolvers the other one, over every transport.
+    assert addresses(await udp_dns(clean, "8.8.8.8", GEO_HOST)) == [GEO_PUBLIC]
+    assert addresses(await tcp_dns(clean, "1.1.1.1", GEO_HOST)) == [GEO_PUBLIC]
+    for network in ("clean", "dnsint"):
+        reply = await doh_dns(dialer(lab, network), lab.resolvers["google-doh"], GEO_HOST)
+        assert addresses(reply) == [GEO_PUBLIC], network
+    assert addresses(await dot_dns(clean, lab.resolvers["quad9-dot"], GEO_HOST)) == [GEO_PUBLIC]
+    # Both sites serve the name with a valid lab-CA certificate, on every live network.
+    for network in ("clean", "censor", "dnsint"):
+        for site in (GEO_PUBLIC, GEO_ISP):
+            cert = await tls_handshake(dialer(lab, network), site, 443, GEO_HOST, lab.ca_file)
+            assert ("DNS", GEO_HOST) in cert["subjectAltName"], (network, site)
+    status, _, body = await http_get(clean, GEO_ISP, 443, server_name=GEO_HOST, cafile=lab.ca_file)
+    assert (status, f"<title>{GEO_HOST}</title>" in body) == (200, True)
+
+
+async def test_forged_answer_points_at_a_server_for_another_name(lab: Lab) -> None:
+    e = lab.endpoints["telegram-desktop"]
+    assert (e["host"], e["address"], e["lie"]) == (FORGED_HOST, FORGED_REAL, FORGED_TARGET)
+    assert e["expect"]["censor"] == e["expect"]["dnsint"] == "dns-forged"
+    censor_isp = lab.resolvers["isp"]["censor"]["address"]
+    assert addresses(await udp_dns(dialer(lab, "censor"), censor_isp, FORGED_HOST)) == [
+        FORGED_TARGET
+    ]
+    assert addresses(await udp_dns(dialer(lab, "dnsint"), "8.8.8.8", FORGED_HOST)) == [
+        FORGED_TARGET
+    ]
+    # The truth: from 8.8.8.8 on censor, DoH on dnsint, the clean ISP.
+    assert addresses(await udp_dns(dialer(lab, "censor"), "8.8.8.8", FORGED_HOST)) == [FORGED_REAL]
+    reply = await doh_dns(dialer(lab, "dnsint"), lab.resolvers["google-doh"], FORGED_HOST)
+    assert addresses(reply) == [FORGED_REAL]
+    clean_isp = lab.resolvers["isp"]["clean"]["address"]
+    assert addresses(await udp_dns(dialer(lab, "clean"), clean_isp, FORGED_HOST)) == [FORGED_REAL]
+    # The forged address runs a real TLS server, but for another name: a hostname mismatch.
+    assert FORGED_HOST not in WEB_HOSTS[FORGED_TARGET]
+    for network in ("censor", "dnsint"):
+        with pytest.raises(ssl.SSLCertVerificationError) as info:
+            await tls_handshake(dialer(lab, network), FORGED_TARGET, 443, FORGED_HOST, lab.ca_file)
+        assert info.value.verify_code == 62, network  # X509_V_ERR_HOSTNAME_MISMATCH
+        assert classify(info.value) is ErrorKind.CERT_HOSTNAME
+    cert = await tls_handshake(dialer(lab, "censor"), FORGED_REAL, 443, FORGED_HOST, lab.ca_file)
+    assert ("DNS", FORGED_HOST) in cert["subjectAltName"]
+
+
+async def test_injected_answer_is_a_foreign_address_that_does_not_serve_the_name(
+    lab: Lab,
+) -> None:
+    e = lab.endpoints["whatsapp-updates"]
+    assert (e["host"], e["address"], e["lie"]) == (INJECTED_HOST, INJECTED_REAL, INJECTED_TARGET)
+    assert e["expect"]["dnsint"] == "dns-foreign"
+    d = dialer(lab, "dnsint")
+    silent = lab.resolvers["silent"]["address"]
+    for server in ("8.8.8.8", "1.1.1.1", silent):
+        assert addresses(await udp_dns(d, server, INJECTED_HOST)) == [INJECTED_TARGET], server
+    assert addresses(await tcp_dns(d, "9.9.9.9", INJECTED_HOST)) == [INJECTED_TARGET]
+    censor_isp = lab.resolvers["isp"]["censor"]["address"]
+    assert addresses(await udp_dns(dialer(lab, "censor"), censor_isp, INJECTED_HOST)) == [
+        INJECTED_TARGET
+    ]
+    assert addresses(await doh_dns(d, lab.resolvers["google-doh"], INJECTED_HOST)) == [
+        INJECTED_REAL
+    ]
+    assert addresses(await udp_dns(dialer(lab, "clean"), "8.8.8.8", INJECTED_HOST)) == [
+        INJECTED_REAL
+    ]
+    # Nothing serves the name at the injected address: refused on every live network.
+    for network in ("clean", "censor", "dnsint"):
+        with pytest.raises(ConnectionRefusedError):
+            await connect(dialer(lab, network), INJECTED_TARGET, 443)
+    cert = await tls_handshake(d, INJECTED_REAL, 443, INJECTED_HOST, lab.ca_file)
+    assert ("DNS", INJECTED_HOST) in cert["subjectAltName"]
 
 
 # --- techniques to come: rules at run time, a cut uplink -----------------------------------

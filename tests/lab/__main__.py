@@ -54,6 +54,7 @@ def summary(lab: Lab) -> str:
         "",
         f"trusted CA: {lab.ca_file}",
         f"foreign CA (the interceptor's): {lab.foreign_ca_file}",
+        f"private root (cdsi.signal.lab's, Signal-style): {lab.private_root_file}",
         "",
         "try:",
         f"  ip netns exec {lab.vantage} curl --interface censor0 http://157.240.0.35/",

@@ -149,6 +149,24 @@ SNI_RESIDUAL_ADDRESS = "76.223.0.20"  # cdn.signal.lab: SNI-filtered with residu
 BLOCKPAGE_ADDRESS = "157.240.0.35"  # edge.messenger.lab: HTTP answered by a blockpage
 MITM_TARGET = "157.240.0.36"  # api.messenger.lab: TLS intercepted
 QUIC_ADDRESS = "157.240.0.37"  # chat.messenger.lab: HTTP/3 too; QUIC dropped on `censor`
+#: cdsi.signal.lab: its certificate chains to a private root (`Lab.private_root_file`), as
+#: Signal's real servers chain to Signal's own root CA and not to a public one.
+PRIVATE_ROOT_ADDRESS = "76.223.0.11"
+#: geo.messenger.lab, geo-DNS: the public resolvers answer one site, the ISP resolvers another
+#: site of the same service in another /24 (a CDN's nearby node). Both serve the name.
+GEO_HOST = "geo.messenger.lab"
+GEO_PUBLIC = "157.240.0.38"
+GEO_ISP = "157.240.1.38"
+#: desktop.telegram.lab: the liars answer the address of ANOTHER lab HTTPS server
+#: (media.whatsapp.lab's), whose certificate does not cover the name.
+FORGED_HOST = "desktop.telegram.lab"
+FORGED_REAL = "91.108.56.11"
+FORGED_TARGET = "13.248.0.30"
+#: updates.whatsapp.lab: the liars answer a real, global address that does not serve it (the
+#: outage address: nothing listens there, so a connection is refused).
+INJECTED_HOST = "updates.whatsapp.lab"
+INJECTED_REAL = "13.248.0.31"
+INJECTED_TARGET = OUTAGE_ADDRESS
 
 #: The public DNS look-alikes: (name, address, TLS server name). All transports on each.
 PROVIDERS = (
@@ -170,7 +188,16 @@ WEB_HOSTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         SNI_RESIDUAL_ADDRESS: ("cdn.signal.lab", "updates.signal.lab"),
         "93.184.216.34": ("example.lab", "www.example.lab"),
         QUIC_ADDRESS: ("chat.messenger.lab",),
+        GEO_PUBLIC: (GEO_HOST,),
+        GEO_ISP: (GEO_HOST,),
+        FORGED_REAL: (FORGED_HOST,),
+        INJECTED_REAL: (INJECTED_HOST,),
     }
+)
+#: HTTPS look-alikes whose certificate is issued by the lab's PRIVATE root (not the lab CA):
+#: address → certificate names. Verified only by a client that adds that root.
+PRIVATE_ROOT_HOSTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {PRIVATE_ROOT_ADDRESS: ("cdsi.signal.lab",)}
 )
 #: These also serve HTTP/3 (QUIC, UDP 443; tests.fakes.h3_server) with the same certificate,
 #: page and large object as their HTTPS listener.
@@ -190,6 +217,8 @@ LARGE_SIZE = 1024 * 1024
 ZONE: Mapping[str, str] = MappingProxyType(
     {
         **{name: address for address, names in WEB_HOSTS.items() for name in names},
+        **{name: address for address, names in PRIVATE_ROOT_HOSTS.items() for name in names},
+        GEO_HOST: GEO_PUBLIC,  # the public resolvers' site (the ISPs' is in ISP_ZONE)
         "chat.whatsapp.lab": "13.248.0.20",
         "storage.signal.lab": OUTAGE_ADDRESS,
         "blocked.lab": SINKHOLE,
@@ -202,8 +231,13 @@ LIES: Mapping[str, str | None] = MappingProxyType(
         "web.telegram.lab": BOGON,
         "media.whatsapp.lab": SINKHOLE,
         "chat.signal.lab": None,
+        FORGED_HOST: FORGED_TARGET,
+        INJECTED_HOST: INJECTED_TARGET,
     }
 )
+#: What every ISP resolver (honest or lying, not the dead one) answers instead of ZONE: not a
+#: lie, another real site of the same service (geo-DNS, as CDNs and Meta do).
+ISP_ZONE: Mapping[str, str] = MappingProxyType({GEO_HOST: GEO_ISP})
 
 BLOCKPAGE_TITLE = "Access denied"
 BLOCKPAGE_BODY = (
@@ -269,6 +303,21 @@ TECHNIQUES: Mapping[str, str] = MappingProxyType(
             "nft `udp dport 443 drop` in forward for one service address: QUIC vanishes while "
             "TCP 443 to the same address passes, so apps fall back to TCP (where SNI "
             "filtering works)"
+        ),
+        "geo-dns": (
+            f"not censorship: the ISP resolvers answer one real site ({GEO_ISP}), the public "
+            f"ones (every transport) another ({GEO_PUBLIC}), in another /24; both serve the "
+            "name with a valid certificate"
+        ),
+        "dns-forged": (
+            f"the censoring resolver answers the address of another real server "
+            f"({FORGED_TARGET}, media.whatsapp.lab), whose certificate is for another name: "
+            "the TLS handshake fails with a hostname mismatch"
+        ),
+        "dns-foreign": (
+            f"the censoring resolver (on `dnsint`: every plain resolver) answers a real, "
+            f"global address that does not serve the name ({INJECTED_TARGET}: refused), as "
+            "China's injector answers foreign addresses"
         ),
     }
 )
@@ -489,6 +538,38 @@ def _endpoints() -> dict[str, dict[str, Any]]:
             censor="quic-drop",
             http3=True,
         ),
+        "signal-cdsi": _endpoint(
+            "signal", "cdsi.signal.lab", PRIVATE_ROOT_ADDRESS, 443, "https"
+        ),  # + ca_file: the private root (set by Lab)
+        "messenger-geo": _endpoint(
+            "messenger",
+            GEO_HOST,
+            GEO_PUBLIC,
+            443,
+            "https",
+            everywhere="geo-dns",
+            isp_address=GEO_ISP,
+        ),
+        "telegram-desktop": _endpoint(
+            "telegram",
+            FORGED_HOST,
+            FORGED_REAL,
+            443,
+            "https",
+            censor="dns-forged",
+            dnsint="dns-forged",
+            lie=FORGED_TARGET,
+        ),
+        "whatsapp-updates": _endpoint(
+            "whatsapp",
+            INJECTED_HOST,
+            INJECTED_REAL,
+            443,
+            "https",
+            censor="dns-foreign",
+            dnsint="dns-foreign",
+            lie=INJECTED_TARGET,
+        ),
         "canary": _endpoint("canary", "example.lab", "93.184.216.34", 443, "https", http3=True),
         "canary-http": _endpoint("canary", "example.lab", "93.184.216.34", 80, "http"),
     }
@@ -698,10 +779,15 @@ class Lab:
         self.rules = RULES
         self.zone = dict(ZONE)
         self.lies = dict(LIES)
+        self.isp_zone = dict(ISP_ZONE)
         self.pki: Pki | None = None
         self.foreign_pki: Pki | None = None
+        self.private_pki: Pki | None = None
         self.ca_file = directory / "lab-ca.pem"
         self.foreign_ca_file = directory / "foreign-ca.pem"
+        #: The private root (Signal-style): trusted by no one unless added (`extra_ca_file`).
+        self.private_root_file = directory / "private-root.pem"
+        self.endpoints["signal-cdsi"]["ca_file"] = str(self.private_root_file)
         self.resolvers: dict[str, dict[str, Any]] = {}
         self._servers: list[ServerProcess] = []
         self._spawned: list[subprocess.Popen[Any]] = []
@@ -759,6 +845,7 @@ class Lab:
     def _build(self) -> None:
         self.pki = make_pki(self.directory, "lab-ca")
         self.foreign_pki = make_pki(self.directory, "foreign-ca")
+        self.private_pki = make_pki(self.directory, "private-root")
         self.resolvers = self._resolvers()
         for role in ROLES:
             ns = self.namespaces[role]
@@ -803,7 +890,7 @@ class Lab:
             _ip_batch(ns[isp_role], commands)
         for u in UPLINKS:
             internet.append(f"addr add {u.internet_address}/30 dev {u.interface}")
-        addresses = {SILENT, OUTAGE_ADDRESS, *WEB_HOSTS, *TELEGRAM_DCS}
+        addresses = {SILENT, OUTAGE_ADDRESS, *WEB_HOSTS, *PRIVATE_ROOT_HOSTS, *TELEGRAM_DCS}
         addresses |= {a for a, _ in TCP_LISTENERS} | {a for _, a, _ in PROVIDERS}
         internet += [f"addr add {a}/32 dev lo" for a in sorted(addresses)]
         _ip_batch(ns["internet"], internet)
@@ -1018,7 +1105,9 @@ class Lab:
             "endpoints": self.endpoints,
             "ca_file": str(self.ca_file),
             "foreign_ca_file": str(self.foreign_ca_file),
+            "private_root_file": str(self.private_root_file),
             "zone": self.zone,
+            "isp_zone": self.isp_zone,
             "lies": self.lies,
             "techniques": self.techniques,
             "rules": [
@@ -1029,11 +1118,11 @@ class Lab:
 
     # server processes ----------------------------------------------------------------------
 
-    def _cert(self, *names: str) -> dict[str, str]:
-        """A lab-CA certificate for `names` (chain and key files)."""
-        pki = self.pki
+    def _cert(self, *names: str, pki: Pki | None = None) -> dict[str, str]:
+        """A certificate for `names` (chain and key files) from `pki`, the lab CA by default."""
+        pki = pki or self.pki
         assert pki is not None
-        certs = self.directory / "certs"
+        certs = self.directory / ("certs" if pki is self.pki else "private-certs")
         certs.mkdir(exist_ok=True)
         chain, key = pki.cert_files(*names, directory=certs)
         return {"cert": str(chain), "key": str(key)}
@@ -1059,11 +1148,13 @@ class Lab:
                     "ca": self._ca_files(),
                 }
             )
-        for address, names in WEB_HOSTS.items():
+        private = {address: self.private_pki for address in PRIVATE_ROOT_HOSTS}
+        for address, names in {**WEB_HOSTS, **PRIVATE_ROOT_HOSTS}.items():
             host = names[0]
             page = {"status": 200, "body": normal_page(host)}
+            tls = self._cert(*names, pki=private.get(address))
             listeners.append(
-                {"kind": "http", "address": address, "port": 443, "tls": self._cert(*names)}
+                {"kind": "http", "address": address, "port": 443, "tls": tls}
                 | page
                 | {"objects": {LARGE_PATH: LARGE_SIZE}}
             )
@@ -1095,7 +1186,7 @@ class Lab:
             "kind": "dns",
             "address": u.isp_address,
             "transports": ["udp", "tcp"],
-            "zone": dict(ZONE),
+            "zone": {**ZONE, **ISP_ZONE},
             "ca": self._ca_files(),
         }
         listeners: list[dict[str, Any]] = [resolver]
