@@ -574,11 +574,12 @@ def _body_limit(ctx: _Ctx, path: str, value: object) -> int | None:
     return size
 
 
-def _headers(ctx: _Ctx, path: str, value: object) -> Mapping[str, str] | None:
-    m = ctx.mapping(path, value, "a mapping of header names to values")
-    if m is None:
-        return None
-    out: dict[str, str] = {}
+def _header_entries(
+    ctx: _Ctx, path: str, m: Mapping[object, object]
+) -> tuple[list[tuple[str, str, object]], bool]:
+    """(path, name as written, value) of each entry of a mapping keyed by header names, and
+    whether every name was valid and given once (names are case-insensitive)."""
+    entries: list[tuple[str, str, object]] = []
     seen: set[str] = set()
     ok = True
     for key, item in m.items():
@@ -586,12 +587,22 @@ def _headers(ctx: _Ctx, path: str, value: object) -> Mapping[str, str] | None:
         if not isinstance(key, str) or not _HEADER_NAME.fullmatch(key):
             ctx.error(item_path, f"invalid header name {_describe(key)}")
             ok = False
-            continue
-        if key.lower() in seen:
+        elif key.lower() in seen:
             ctx.error(item_path, "header given twice (names are case-insensitive)")
             ok = False
-            continue
-        seen.add(key.lower())
+        else:
+            seen.add(key.lower())
+            entries.append((item_path, key, item))
+    return entries, ok
+
+
+def _headers(ctx: _Ctx, path: str, value: object) -> Mapping[str, str] | None:
+    m = ctx.mapping(path, value, "a mapping of header names to values")
+    if m is None:
+        return None
+    entries, ok = _header_entries(ctx, path, m)
+    out: dict[str, str] = {}
+    for item_path, key, item in entries:
         if not isinstance(item, str):
             ctx.error(item_path, f"expected a string value, got {_describe(item)} (quote it)")
             ok = False
@@ -1664,30 +1675,18 @@ def _blockpage_headers(
     m = ctx.mapping(path, value, "a mapping of header names to lists of regular expressions")
     if m is None:
         return None
+    entries, ok = _header_entries(ctx, path, m)
     out: dict[str, tuple[re.Pattern[bytes], ...]] = {}
-    seen: set[str] = set()
-    ok = True
-    for key, item in m.items():
-        item_path = _join(path, _key_text(key))
-        if not isinstance(key, str) or not _HEADER_NAME.fullmatch(key):
-            ctx.error(item_path, f"invalid header name {_describe(key)}")
-            ok = False
-            continue
-        name = key.lower()
-        if name == "location":
+    for item_path, key, item in entries:
+        if key.lower() == "location":
             ctx.error(item_path, "Location is matched by blockpage_patterns; list it there")
             ok = False
             continue
-        if name in seen:
-            ctx.error(item_path, "header given twice (names are case-insensitive)")
-            ok = False
-            continue
-        seen.add(name)
         patterns = _blockpage_patterns(ctx, item, item_path, f"{key} header")
         if patterns is None:
             ok = False
         else:
-            out[name] = patterns
+            out[key.lower()] = patterns
     return MappingProxyType(out) if ok else None
 
 

@@ -43,7 +43,7 @@ from exporter.loader import parse_yaml
 from exporter.matrix import Target
 from exporter.model import ErrorKind, Observation, Phase, TupleKey
 from exporter.probe import MAX_LOG_LINE, MAX_LOG_LINES, ProbeLog, Prober, unread_time
-from exporter.verdict import Verdict, classify
+from exporter.verdict import Finding, Verdict, classify
 from tests.fakes import peers
 from tests.fakes.certs import Pki, make_pki
 from tests.fakes.dns_server import Behaviour as DnsBehaviour
@@ -648,32 +648,25 @@ async def test_a_filter_known_only_by_its_server_header_is_judged_a_blockpage(pk
     assert obs.success, obs.log
     assert obs.http is not None
     assert ("server", server[1]) in obs.http.headers  # h11 gives names lower-case
-    finding = classify(
-        obs,
-        endpoint=None,
-        resolver=None,
-        peers=[obs],
-        network_up=True,
-        resolver_up=True,
-        config=shipped,
-    )
-    assert finding.verdict is Verdict.HTTP_BLOCKPAGE
-    assert "server header" in finding.reason
-    ordinary = dataclasses.replace(
-        obs, http=dataclasses.replace(obs.http, headers=(("Server", "nginx/1.22.1"),))
-    )
-    assert (
-        classify(
-            ordinary,
+
+    def judged(o: Observation) -> Finding:
+        return classify(
+            o,
             endpoint=None,
             resolver=None,
-            peers=[ordinary],
+            peers=[o],
             network_up=True,
             resolver_up=True,
             config=shipped,
-        ).verdict
-        is Verdict.OK
+        )
+
+    finding = judged(obs)
+    assert finding.verdict is Verdict.HTTP_BLOCKPAGE
+    assert "server header" in finding.reason
+    ordinary = dataclasses.replace(
+        obs, http=dataclasses.replace(obs.http, headers=(("server", "nginx/1.22.1"),))
     )
+    assert judged(ordinary).verdict is Verdict.OK
 
 
 async def test_expect_status_accepts_a_listed_code(pki: Pki) -> None:
