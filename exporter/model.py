@@ -159,6 +159,8 @@ class Certificate:
     sans: tuple[str, ...] = ()
     #: Whether the chain was verified (False under insecure_skip_verify or a failed check).
     verified: bool = False
+    #: SHA-256 of the certificate's DER, hex: the evidence of what was presented.
+    sha256: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,6 +268,53 @@ class QuicObservation:
         return self.handshake_duration is not None
 
 
+class PathOutcome(enum.StrEnum):
+    """Where on the path a failing exchange ended (exporter.path), judged from the same
+    exchange repeated with limited TTLs and a trace to the same address."""
+
+    #: A reset, a handshake, a certificate or a page came back from a hop before the
+    #: destination: something on the path answered in its place.
+    BEFORE_DESTINATION = "before_destination"
+    #: The exchange vanished at a hop that other traffic to the same address passes.
+    DROPPED = "dropped"
+    #: The exchange fails at the destination's own distance: the destination's doing.
+    AT_DESTINATION = "at_destination"
+    #: Nothing can be said (ICMP filtered, an uneven path, a proxy network, the budget).
+    INCONCLUSIVE = "inconclusive"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathObservation:
+    """What localisation found for one failing exchange (exporter.path): the exchange of
+    `phase` (the SYN, the ClientHello on a connection made at full TTL, or the HTTP request)
+    sent again with TTL 1, 2, ..., and a UDP trace to the same address."""
+
+    phase: Phase
+    outcome: PathOutcome
+    #: TTL at which the destination itself answered the trace; None when it never did.
+    distance: int | None = None
+    #: The first TTL at which the exchange did not just expire at a router: it was answered
+    #: there, or vanished; None when inconclusive before that.
+    hop: int | None = None
+    #: What came back at `hop`: "syn-ack", "reset", "unreachable", "answer", "closed" or
+    #: "silence".
+    answer: str | None = None
+    #: The router addresses the trace found, by TTL from 1 (None where a hop sent no ICMP).
+    routers: tuple[str | None, ...] = ()
+    #: One sentence: what was seen, or why it is inconclusive (for /probes and the reason).
+    detail: str = ""
+    #: Packets and connections spent.
+    probes: int = 0
+    #: Seconds the localisation took (not part of the probe's phases).
+    duration: float = 0.0
+
+    def router(self, ttl: int | None) -> str | None:
+        """The address of the router the trace found at `ttl`, if any."""
+        if ttl is None or not 1 <= ttl <= len(self.routers):
+            return None
+        return self.routers[ttl - 1]
+
+
 class Log(Sequence[str]):
     """A probe's log lines, kept deflated in one bytes object. Every tuple keeps its last
     observation, and its lines as separate strings (~6 a probe, in a tuple) weighed ~950 B a
@@ -339,6 +388,8 @@ class Observation:
     throughput: ThroughputObservation | None = None
     #: The `quic` check, when the endpoint has it and every check before it passed.
     quic: QuicObservation | None = None
+    #: Where on the path the failing (or suspicious) exchange ended, when it was localised.
+    path: PathObservation | None = None
 
     @property
     def success(self) -> bool:

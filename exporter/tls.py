@@ -7,6 +7,7 @@ asked, so sharing it keeps every handshake a full, fresh one.
 
 from __future__ import annotations
 
+import hashlib
 import ssl
 from collections.abc import Sequence
 
@@ -95,6 +96,7 @@ def certificate_facts(der: bytes | None, *, verified: bool) -> Certificate | Non
     except (x509.ExtensionNotFound, ValueError):
         pass
     return Certificate(
+        sha256=hashlib.sha256(der).hexdigest(),
         subject=_name(cert.subject),
         issuer=_name(cert.issuer),
         not_after=cert.not_valid_after_utc.timestamp(),
