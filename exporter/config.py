@@ -187,6 +187,24 @@ class Throttling:
     min_bytes_per_second: float = 0.0
 
 
+#: Largest `localisation.max_hops` (the IP TTL field allows 255; real paths stay under 30).
+MAX_LOCALISATION_HOPS = 64
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Localisation:
+    """When a failing exchange is localised on the path (exporter.path, docs/verdicts.md):
+    after a failure at connect, TLS or plain HTTP, or a plain-HTTP answer that changed,
+    at most once per network, address, port and phase per `interval` (None: the probe
+    interval), `concurrency` at once, TTLs 1 to `max_hops`, within `timeout` seconds."""
+
+    enabled: bool = True
+    max_hops: int = 30
+    concurrency: int = 4
+    interval: float | None = None
+    timeout: float = 8.0
+
+
 class PhaseHistograms(enum.StrEnum):
     """What one `messaging_probe_phase_seconds` histogram covers (docs/metrics.md)."""
 
@@ -385,6 +403,7 @@ class Config:
     #: When a low throughput counts as throttling.
     throttling: Throttling = field(default_factory=Throttling)
     metrics: MetricsOptions = field(default_factory=MetricsOptions)
+    localisation: Localisation = field(default_factory=Localisation)
 
     def endpoints(self) -> tuple[Endpoint, ...]:
         return tuple(e for s in self.services.values() for e in s.endpoints.values())

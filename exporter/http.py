@@ -163,13 +163,17 @@ class HttpExchange:
             return ErrorKind.HTTP_STATUS, f"status {self._status} not in [{expected}]"
         return None, None
 
-    async def _exchange(self, stream: ByteStream) -> None:
-        conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+    def request(self, conn: h11.Connection | None = None) -> bytes:
+        """The request's bytes as sent (also what localisation sends again, TTL-limited)."""
+        conn = conn or h11.Connection(h11.CLIENT)
         request = h11.Request(
             method=self.options.method, target=self.options.path, headers=self.request_headers()
         )
-        data = (conn.send(request) or b"") + (conn.send(h11.EndOfMessage()) or b"")
-        await stream.send(data)
+        return (conn.send(request) or b"") + (conn.send(h11.EndOfMessage()) or b"")
+
+    async def _exchange(self, stream: ByteStream) -> None:
+        conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+        await stream.send(self.request(conn))
         limit = self.options.body_limit
         while True:
             event = conn.next_event()

@@ -42,6 +42,7 @@ from exporter.config import (
     DEFAULT_RESOLVER_PORT,
     DEFAULT_THROUGHPUT_BYTES,
     ENCRYPTED_RESOLVER_TYPES,
+    MAX_LOCALISATION_HOPS,
     MAX_THROUGHPUT_BYTES,
     NO_RESOLVER,
     Check,
@@ -49,6 +50,7 @@ from exporter.config import (
     Endpoint,
     HttpOptions,
     IdentityCheck,
+    Localisation,
     MetricsOptions,
     Network,
     PhaseHistograms,
@@ -696,6 +698,7 @@ def _http(ctx: _Ctx, path: str, value: object) -> HttpOptions | None:
 _THROUGHPUT_KEYS: Final = ("path", "bytes")
 _THROTTLING_KEYS: Final = ("ratio", "baseline_rounds", "min_bytes_per_second")
 _METRICS_KEYS: Final = ("phase_histograms",)
+_LOCALISATION_KEYS: Final = ("enabled", "max_hops", "concurrency", "interval", "timeout")
 _MAX_BASELINE_ROUNDS: Final = 1000
 
 
@@ -803,6 +806,53 @@ def _throttling(ctx: _Ctx, value: object) -> Throttling | None:
     if len(ctx.errors) != n:
         return None
     return Throttling(ratio=ratio, baseline_rounds=rounds, min_bytes_per_second=floor)
+
+
+def _localisation(ctx: _Ctx, value: object, interval: float | None) -> Localisation | None:
+    path = "localisation"
+    f = ctx.fields(path, value, _LOCALISATION_KEYS, "a mapping of localisation options")
+    if f is None:
+        return None
+    n = len(ctx.errors)
+    defaults = Localisation()
+    enabled = defaults.enabled
+    if "enabled" in f:
+        enabled = bool(ctx.boolean(_join(path, "enabled"), f["enabled"]))
+    numbers = {"max_hops": defaults.max_hops, "concurrency": defaults.concurrency}
+    limits = {"max_hops": (1, MAX_LOCALISATION_HOPS), "concurrency": (1, 64)}
+    for key, (low, high) in limits.items():
+        if key in f:
+            v = f[key]
+            if isinstance(v, int) and not isinstance(v, bool) and low <= v <= high:
+                numbers[key] = v
+            else:
+                ctx.error(
+                    _join(path, key),
+                    f"expected an integer from {low} to {high}, got {_describe(v)}",
+                )
+    every: float | None = defaults.interval
+    if "interval" in f:
+        every = ctx.duration(_join(path, "interval"), f["interval"])
+        if every is not None and interval is not None and every < interval:
+            ctx.error(
+                _join(path, "interval"),
+                f"must not be shorter than the probe interval ({every:g}s < {interval:g}s): "
+                "localisation runs at most once per network, address and port per interval",
+            )
+    timeout = defaults.timeout
+    if "timeout" in f:
+        given = ctx.duration(_join(path, "timeout"), f["timeout"])
+        if given is not None:
+            timeout = given
+    if len(ctx.errors) != n:
+        return None
+    return Localisation(
+        enabled=enabled,
+        max_hops=numbers["max_hops"],
+        concurrency=numbers["concurrency"],
+        interval=every,
+        timeout=timeout,
+    )
 
 
 def _metrics(ctx: _Ctx, value: object) -> MetricsOptions | None:
@@ -1163,6 +1213,7 @@ _TOP_KEYS: Final = (
     "blockpage_headers",
     "throttling",
     "metrics",
+    "localisation",
 )
 _SERVICE_KEYS: Final = ("endpoints", "resolvers", "networks", "expected_networks", "control_sni")
 _ENDPOINT_KEYS: Final = (
@@ -1739,6 +1790,9 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
     metrics: MetricsOptions | None = MetricsOptions()
     if "metrics" in top:
         metrics = _metrics(ctx, top["metrics"])
+    localisation: Localisation | None = Localisation()
+    if "localisation" in top:
+        localisation = _localisation(ctx, top["localisation"], interval)
 
     resolvers: dict[str, Resolver | None] = {}
     if "resolvers" not in top:
@@ -1813,6 +1867,7 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
     assert blockpage_addresses is not None
     assert blockpage_patterns is not None
     assert blockpage_headers is not None
+    assert localisation is not None
     assert throttling is not None
     assert metrics is not None
     return Config(
@@ -1826,6 +1881,7 @@ def _parse(data: object, ctx: _Ctx) -> Config | None:
         blockpage_addresses=blockpage_addresses,
         blockpage_patterns=blockpage_patterns,
         blockpage_headers=blockpage_headers,
+        localisation=localisation,
         throttling=throttling,
         metrics=metrics,
     )

@@ -42,6 +42,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from exporter.config import Localisation
 from exporter.model import PathObservation, PathOutcome, Phase
 from exporter.network import Dialer, family_of
 
@@ -457,6 +458,16 @@ async def localise(
     )
     reached = [r.ttl for r in trace if r.step is Step.REACHED]
     answered = [r.ttl for r in trace if r.step is not Step.SILENCE]
+    if reached and reached[0] == 1:  # a neighbour (loopback, the same link): no path at all
+        return PathObservation(
+            phase=phase,
+            outcome=PathOutcome.AT_DESTINATION,
+            distance=1,
+            hop=1,
+            detail="the destination is the first hop: nothing stands between",
+            probes=sent,
+            duration=time.monotonic() - started,
+        )
     # The exchange up to the destination, or one hop past the last that answered the trace.
     limit = min(max_hops, reached[0] if reached else (max(answered, default=0) + 1))
     if reached:
@@ -478,3 +489,64 @@ async def localise(
         probes=sent + spent,
         duration=time.monotonic() - started,
     )
+
+
+# --- the budget ------------------------------------------------------------------------------
+
+
+class Localiser:
+    """Localisation under the budget of `config.localisation`: at most once per network,
+    address, port and phase per interval (a later failure reuses the result), `concurrency`
+    at once (a failure meeting a full house is not localised, and says so), bounded in time.
+    Only the address the failing probe itself dialled is ever traced."""
+
+    def __init__(self, options: Localisation, interval: float) -> None:
+        self._options = options
+        self._every = options.interval if options.interval is not None else interval
+        self._running = 0
+        self._found: dict[tuple[str, str, int, Phase], tuple[float, PathObservation]] = {}
+
+    async def run(
+        self, dialer: Dialer, phase: Phase, address: str, port: int, payload: bytes = b""
+    ) -> PathObservation:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        key = (dialer.name, address, port, phase)
+        found = self._found.get(key)
+        if found is not None and now - found[0] < self._every:
+            return found[1]
+        if self._running >= self._options.concurrency:
+            return PathObservation(
+                phase=phase,
+                outcome=PathOutcome.INCONCLUSIVE,
+                detail=f"not localised: {self._running} localisations already running "
+                "(localisation.concurrency)",
+            )
+        self._running += 1
+        try:
+            async with asyncio.timeout(self._options.timeout):
+                result = await localise(
+                    dialer,
+                    phase,
+                    address,
+                    port,
+                    payload=payload,
+                    max_hops=self._options.max_hops,
+                )
+        except TimeoutError:
+            result = PathObservation(
+                phase=phase,
+                outcome=PathOutcome.INCONCLUSIVE,
+                detail=f"not localised within localisation.timeout ({self._options.timeout:g}s)",
+            )
+        except OSError as exc:  # the network's own sockets could not be made
+            result = PathObservation(
+                phase=phase,
+                outcome=PathOutcome.INCONCLUSIVE,
+                detail=f"not localised: {exc.strerror or exc}",
+            )
+        finally:
+            self._running -= 1
+        self._found = {k: v for k, v in self._found.items() if now - v[0] < self._every}
+        self._found[key] = (now, result)
+        return result

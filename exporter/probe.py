@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 import socket
 import ssl
 import sys
@@ -51,6 +52,7 @@ from exporter.model import (
     HttpObservation,
     Log,
     Observation,
+    PathObservation,
     Phase,
     QuicObservation,
     ThroughputObservation,
@@ -58,10 +60,11 @@ from exporter.model import (
     TupleKey,
 )
 from exporter.network import Dialer, sock_recv_stamped, stamp_arrivals, stamping_keeper
+from exporter.path import Localiser
 from exporter.quic import QuicProbe, QuicTrust
 from exporter.resolvers import ask_identity, query
 from exporter.throughput import measure
-from exporter.tls import TlsContexts
+from exporter.tls import TlsContexts, client_hello
 from exporter.units import format_rate
 
 USER_AGENT = f"messaging-exporter/{__version__}"
@@ -419,6 +422,10 @@ class Prober:
         self._contexts = TlsContexts()
         self._quic_trust = QuicTrust()
         self._dialers = {name: Dialer(net) for name, net in config.networks.items()}
+        self._localiser = Localiser(config.localisation, config.interval)
+        #: Per plain-HTTP tuple, its last answer's status and title: one that changes is
+        #: localised (a blockpage appearing), an unchanged one is not again.
+        self._answers: dict[TupleKey, tuple[int | None, bytes]] = {}
         keeper = stamping_keeper()  # arrival stamps on from now on, not from the first read
         self._release = weakref.finalize(self, keeper.close) if keeper is not None else None
         self._prewarm()
@@ -489,12 +496,62 @@ class Prober:
             else:
                 log.add(f"not retried: {max(left, 0.0):.3f}s of the budget left")
         total = time.perf_counter() - t0
+        finished = time.time()
         log.add(
             f"{'success' if attempt.error is None else f'failed: {attempt.error}'} in {_ms(total)}"
         )
-        return attempt.observation(
-            started=started, finished=time.time(), total=total, attempts=attempts
+        path = await self._localise(target, dialer, attempt, log)
+        observation = attempt.observation(
+            started=started, finished=finished, total=total, attempts=attempts
         )
+        return observation if path is None else dataclasses.replace(observation, path=path)
+
+    async def _localise(
+        self, target: Target, dialer: Dialer, attempt: _Attempt, log: ProbeLog
+    ) -> PathObservation | None:
+        """Where on the path the failing (or changed) exchange ends (exporter.path), under
+        the localisation budget; None when the probe gives no reason to look. Its time is
+        not the probe's: phases and `total` end before it."""
+        if not self._config.localisation.enabled:
+            return None
+        what = self._suspect(target, attempt)
+        if what is None:
+            return None
+        phase, address, payload = what
+        port = target.endpoint.port
+        path = await self._localiser.run(dialer, phase, address, port, payload)
+        log.add(f"path ({phase} to {address}:{port}): {path.outcome}: {path.detail}")
+        return path
+
+    def _suspect(self, target: Target, attempt: _Attempt) -> tuple[Phase, str, bytes] | None:
+        """The exchange to localise: a connect, TLS or plain-HTTP failure, or a plain-HTTP
+        answer that is not the one this tuple got last time (a blockpage appearing looks
+        like that); the address the probe dialled, and what to send."""
+        endpoint = target.endpoint
+        phase = attempt.failed_phase
+        if attempt.error in (ErrorKind.NETWORK_SETUP, ErrorKind.PROXY):
+            return None
+        if attempt.error is not None and phase is Phase.CONNECT and attempt.connects:
+            return Phase.CONNECT, attempt.connects[-1].address, b""
+        address = attempt.address
+        if address is None:
+            return None
+        if attempt.error is not None and phase is Phase.TLS:
+            alpn = HTTP_ALPN if Check.HTTP in endpoint.checks else ()
+            context = self._contexts.get(_unverified(endpoint.tls), alpn)
+            return Phase.TLS, address, client_hello(context, endpoint.server_name)
+        plain = Check.HTTP in endpoint.checks and Check.TLS not in endpoint.checks
+        exchange = attempt.exchange
+        if not plain or exchange is None or attempt.http is None:
+            return None
+        if attempt.error is not None and phase is not Phase.HTTP:
+            return None  # a later check failed: the HTTP answer is not in question
+        seen = (attempt.http.status, _title(attempt.http.body_head))
+        changed = self._answers.get(target.key) != seen
+        self._answers[target.key] = seen
+        if attempt.error is None and not changed:
+            return None
+        return Phase.HTTP, address, exchange.request()
 
     async def _attempt(
         self,
@@ -1001,6 +1058,15 @@ class Prober:
         if result.error is not None:
             summary += f": {result.error}: {result.detail}"
         attempt.log.add(summary)
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.{0,200}?)</title", re.IGNORECASE | re.DOTALL)
+
+
+def _title(body: bytes) -> bytes:
+    """The page's title, what tells one page from another at a glance (b"" without one)."""
+    found = _TITLE.search(body)
+    return found.group(1).strip() if found else b""
 
 
 def _unverified(options: TlsOptions) -> TlsOptions:

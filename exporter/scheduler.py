@@ -88,6 +88,15 @@ class ProberLike(Protocol):
     async def aclose(self) -> None: ...
 
 
+def safety_limit(config: Config) -> float:
+    """Seconds one prober call may take before the scheduler gives up on it: the probe's
+    `timeout`, the localisation that may follow a failure, and `SAFETY_MARGIN`."""
+    limit = config.timeout + SAFETY_MARGIN
+    if config.localisation.enabled:
+        limit += config.localisation.timeout
+    return limit
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SchedulerStats:
     """The scheduler's self-metrics at one instant."""
@@ -397,7 +406,7 @@ class Scheduler:
 
     async def _call(self, prober: ProberLike, target: Target) -> Observation:
         """One prober call under the outer safety timeout; always an Observation."""
-        limit = self._config.timeout + SAFETY_MARGIN
+        limit = safety_limit(self._config)
         started_wall = self._clock.time()
         started = self._clock.monotonic()
         call = asyncio.create_task(prober.probe(target))

@@ -7,6 +7,7 @@ asked, so sharing it keeps every handshake a full, fresh one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ssl
 from collections.abc import Sequence
@@ -68,6 +69,16 @@ def build_context(options: TlsOptions, alpn: Sequence[str] = ()) -> ssl.SSLConte
     if alpn:
         ctx.set_alpn_protocols(list(alpn))
     return ctx
+
+
+def client_hello(context: ssl.SSLContext, server_name: str | None) -> bytes:
+    """The first flight of a handshake with `context` (a ClientHello as OpenSSL sends it for
+    this SNI and ALPN): what localisation sends again with limited TTLs."""
+    outgoing = ssl.MemoryBIO()
+    handshake = context.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname=server_name)
+    with contextlib.suppress(ssl.SSLWantReadError):  # it waits for the ServerHello
+        handshake.do_handshake()
+    return outgoing.read()
 
 
 def _name(name: x509.Name) -> str:

@@ -24,6 +24,7 @@ from exporter.config import (
     DEFAULT_EXPECT_STATUS,
     Check,
     IdentityCheck,
+    Localisation,
     Network,
     Proxy,
     Resolver,
@@ -77,7 +78,7 @@ BAD: list[tuple[str, str, set[str]]] = [
         {
             "intervall: unknown key (allowed: interval, timeout, concurrency, ip_families, "
             "resolvers, networks, services, canaries, control_sni, blockpage_addresses, "
-            "blockpage_patterns, blockpage_headers, throttling, metrics)"
+            "blockpage_patterns, blockpage_headers, throttling, metrics, localisation)"
         },
     ),
     (
@@ -974,6 +975,28 @@ BAD: list[tuple[str, str, set[str]]] = [
         },
     ),
     (
+        "localisation",
+        y(
+            """
+            interval: 60s
+            localisation: {enabled: maybe, max_hops: 0, concurrency: 65, interval: 30s,
+                           timeout: soon, hops: 3}
+            """
+        )
+        + SERVICES,
+        {
+            'localisation.enabled: expected true or false, got "maybe"',
+            "localisation.max_hops: expected an integer from 1 to 64, got 0",
+            "localisation.concurrency: expected an integer from 1 to 64, got 65",
+            "localisation.interval: must not be shorter than the probe interval (30s < 60s): "
+            "localisation runs at most once per network, address and port per interval",
+            'localisation.timeout: invalid duration "soon": expected a number and a unit (h, m, '
+            "s, ms) like 500ms, 10s, 2m, 1h, 1m30s",
+            "localisation.hops: unknown key (allowed: enabled, max_hops, concurrency, interval, "
+            "timeout)",
+        },
+    ),
+    (
         "blockpage-headers-not-a-mapping",
         "blockpage_headers: [server]\n" + SERVICES,
         {
@@ -1477,6 +1500,17 @@ def test_blockpage_lists_default_to_the_shipped_ones() -> None:
     } == {
         name: [p.encode() for p in patterns] for name, patterns in DEFAULT_BLOCKPAGE_HEADERS.items()
     }
+
+
+def test_localisation_defaults_and_options() -> None:
+    assert parse_yaml(SERVICES).localisation == Localisation()
+    given = parse_yaml(
+        "localisation: {enabled: false, max_hops: 12, concurrency: 2, interval: 5m, "
+        "timeout: 4s}\n" + SERVICES
+    ).localisation
+    assert given == Localisation(
+        enabled=False, max_hops=12, concurrency=2, interval=300.0, timeout=4.0
+    )
 
 
 def test_blockpage_headers_given_replace_the_shipped_ones() -> None:

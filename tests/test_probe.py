@@ -31,6 +31,7 @@ from exporter.config import (
     Config,
     Endpoint,
     HttpOptions,
+    Localisation,
     Network,
     Proxy,
     Resolver,
@@ -41,7 +42,9 @@ from exporter.config import (
 from exporter.garbage import full_passes_off
 from exporter.loader import parse_yaml
 from exporter.matrix import Target
-from exporter.model import ErrorKind, Observation, Phase, TupleKey
+from exporter.model import ErrorKind, Observation, PathOutcome, Phase, TupleKey
+from exporter.network import Dialer
+from exporter.path import Localiser
 from exporter.probe import MAX_LOG_LINE, MAX_LOG_LINES, ProbeLog, Prober, unread_time
 from exporter.verdict import Finding, Verdict, classify
 from tests.fakes import peers
@@ -117,12 +120,22 @@ def target(ep: Endpoint, network: Network = LOOPBACK) -> Target:
     return Target(key=key, endpoint=ep, network=network, resolver=None)
 
 
-def prober(timeout: float = FAST, network: Network = LOOPBACK) -> Prober:
-    return Prober(Config(timeout=timeout, networks=MappingProxyType({network.name: network})))
+def prober(timeout: float = FAST, network: Network = LOOPBACK, *, localise: bool = False) -> Prober:
+    """A prober for loopback peers; localisation off unless asked (its extra connections
+    would count in the peers' tallies)."""
+    return Prober(
+        Config(
+            timeout=timeout,
+            networks=MappingProxyType({network.name: network}),
+            localisation=Localisation(enabled=localise),
+        )
+    )
 
 
-async def run(ep: Endpoint, *, budget: float = FAST, network: Network = LOOPBACK) -> Observation:
-    p = prober(budget, network)
+async def run(
+    ep: Endpoint, *, budget: float = FAST, network: Network = LOOPBACK, localise: bool = False
+) -> Observation:
+    p = prober(budget, network, localise=localise)
     try:
         return await p.probe(target(ep, network))
     finally:
@@ -1100,3 +1113,75 @@ async def test_no_control_without_tls() -> None:
     assert obs.success, obs.log
     assert obs.control is None
     assert peer.connections == 1
+
+
+# ---- localisation after a failure (exporter.path; the path itself: tests/test_path.py) --------
+
+
+async def test_a_failed_connect_is_localised_once_per_interval() -> None:
+    """On loopback the destination is the first hop: nothing stands before it. The second
+    failure within the interval reuses the first localisation instead of tracing again."""
+    p = prober(localise=True)
+    try:
+        async with peers.closed_port() as port:
+            first = await p.probe(target(endpoint(port, TCP)))
+            second = await p.probe(target(endpoint(port, TCP)))
+    finally:
+        await p.aclose()
+    assert first.error is ErrorKind.REFUSED
+    assert first.path is not None
+    assert (first.path.phase, first.path.outcome) == (Phase.CONNECT, PathOutcome.AT_DESTINATION)
+    assert (first.path.distance, first.path.hop) == (1, 1)
+    assert first.path.probes > 0
+    assert second.path is first.path
+    assert any(
+        line.startswith(("path (connect", "+")) and "at_destination" in line for line in first.log
+    )
+    assert first.phases[Phase.TOTAL] < first.path.duration + 1.0  # its time is not the probe's
+
+
+async def test_a_success_over_tls_is_never_localised(pki: Pki) -> None:
+    ctx = peers.server_context(pki.ca, HOST)
+    async with Peer(peers.http(tls=ctx)) as peer:
+        obs = await run(endpoint(peer.port, HTTPS, ca=pki), localise=True)
+        assert obs.success
+        assert obs.path is None
+        assert peer.connections == 1
+
+
+async def test_a_plain_http_answer_is_localised_when_it_changes() -> None:
+    """A blockpage appearing on a plain-HTTP endpoint looks like a changed answer: the first
+    answer and each change are localised, the same answer again is not."""
+    statuses = iter((404, 404, 200))
+    p = prober(localise=True)
+    try:
+        async with Peer(lambda conn: peers.http(status=next(statuses))(conn)) as peer:
+            ep = endpoint(
+                peer.port, HTTP, http=HttpOptions(expect_status=(StatusRange(low=100, high=599),))
+            )
+            found = [await p.probe(target(ep)) for _ in range(3)]
+    finally:
+        await p.aclose()
+    assert [o.http.status for o in found if o.http is not None] == [404, 404, 200]
+    assert [o.path is not None for o in found] == [True, False, True]
+    assert all(o.success for o in found)
+
+
+async def test_localisation_can_be_turned_off() -> None:
+    async with peers.closed_port() as port:
+        obs = await run(endpoint(port, TCP), localise=False)
+    assert obs.error is ErrorKind.REFUSED
+    assert obs.path is None
+
+
+async def test_a_full_house_of_localisations_is_said_not_waited_for() -> None:
+    localiser = Localiser(Localisation(concurrency=1), interval=60.0)
+    dialer = Dialer(LOOPBACK)
+    async with peers.closed_port() as port:
+        first = asyncio.create_task(localiser.run(dialer, Phase.CONNECT, "127.0.0.1", port))
+        await asyncio.sleep(0)  # let it take the only slot
+        busy = await localiser.run(dialer, Phase.CONNECT, "127.0.0.2", port)
+        done = await first
+    assert busy.outcome is PathOutcome.INCONCLUSIVE
+    assert "already running" in busy.detail
+    assert done.outcome is PathOutcome.AT_DESTINATION

@@ -19,7 +19,7 @@ from types import MappingProxyType
 
 import pytest
 
-from exporter.config import NO_RESOLVER, Check, Config, Endpoint, Network
+from exporter.config import NO_RESOLVER, Check, Config, Endpoint, Localisation, Network
 from exporter.matrix import Target
 from exporter.model import ErrorKind, Observation, Phase, TupleKey
 from exporter.network import namespace
@@ -104,7 +104,13 @@ async def probe(netns: str) -> Observation:
         families=(4,),
     )
     key = TupleKey(service="test", endpoint="ep", network="lossy", resolver=NO_RESOLVER, family=4)
-    prober = Prober(Config(timeout=BUDGET, networks=MappingProxyType({"lossy": network})))
+    prober = Prober(
+        Config(
+            timeout=BUDGET,
+            networks=MappingProxyType({"lossy": network}),
+            localisation=Localisation(enabled=False),  # measured: the probe's own retries
+        )
+    )
     try:
         return await prober.probe(
             Target(key=key, endpoint=endpoint, network=network, resolver=None)

@@ -18,7 +18,7 @@ import pytest
 from exporter.config import Config, Service
 from exporter.matrix import Target, expand
 from exporter.model import ErrorKind, Phase, TupleKey
-from exporter.scheduler import SAFETY_MARGIN, Scheduler
+from exporter.scheduler import SAFETY_MARGIN, Scheduler, safety_limit
 from exporter.store import Store
 from tests.fakes.clock import FakeClock
 from tests.fakes.prober import FakeProber, make_config
@@ -173,7 +173,8 @@ async def test_outer_timeout_turns_a_stuck_probe_into_a_timeout(
     prober = FakeProber(clock=clock, duration=lambda t: 0.2, hang=lambda t: t.key == stuck)
     scheduler, store = build(config, prober, clock)
     t0 = clock.monotonic()
-    limit = 3.0 + SAFETY_MARGIN
+    limit = safety_limit(config)
+    assert limit == 3.0 + config.localisation.timeout + SAFETY_MARGIN
     async with running(scheduler):
         offset = scheduler.offsets()[stuck]
         await clock.advance(offset + limit - 0.01)
