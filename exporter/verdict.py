@@ -25,7 +25,14 @@ from types import MappingProxyType
 
 from exporter.config import CANARY_SERVICE, Check, Config, Endpoint, Resolver
 from exporter.matrix import RESOLVER_CHECK_SERVICE
-from exporter.model import ErrorKind, Observation, Phase, TupleKey
+from exporter.model import (
+    ErrorKind,
+    Observation,
+    PathObservation,
+    PathOutcome,
+    Phase,
+    TupleKey,
+)
 from exporter.units import format_rate
 
 
@@ -521,57 +528,89 @@ def classify(
             )
         return Finding(verdict=Verdict.DNS_FAILED, reason=f"the resolver failed: {error}")
 
+    path = obs.path if obs.path is not None and obs.path.phase is phase else None
     if phase == Phase.CONNECT:
         got_further = [p for p in others if _phase_reached(p, Phase.CONNECT)]
         if got_further:
             where = _where(got_further[0], obs)
             return Finding(
                 verdict=Verdict.TCP_BLOCKED,
-                reason=f"TCP connect failed ({error}) while it succeeded {where}",
+                reason=f"TCP connect failed ({error}) while it succeeded {where}"
+                + _path_note(path),
+            )
+        if _on_path(path):
+            return Finding(
+                verdict=Verdict.TCP_BLOCKED,
+                reason=f"TCP connect failed ({error}): {_path_said(path)}",
             )
         return Finding(
             verdict=Verdict.DOWN,
-            reason=f"TCP connect fails ({error}) on every healthy network",
+            reason=f"TCP connect fails ({error}) on every healthy network" + _path_note(path),
         )
 
     if phase == Phase.TLS:
         verified_elsewhere = [p for p in others if _phase_reached(p, Phase.TLS)]
         if error in CERT_ERRORS:
+            presented = ""
+            if obs.tls is not None and obs.tls.certificate is not None:
+                cert = obs.tls.certificate
+                presented = f" (issued by {cert.issuer!r}, SHA-256 {cert.sha256 or 'unknown'})"
             if verified_elsewhere:
-                issuer = ""
-                if obs.tls is not None and obs.tls.certificate is not None:
-                    issuer = f" (presented by {obs.tls.certificate.issuer!r})"
                 return Finding(
                     verdict=Verdict.TLS_MITM,
-                    reason=f"certificate rejected: {error}{issuer}, while it validates "
-                    f"{_where(verified_elsewhere[0], obs)}",
+                    reason=f"certificate rejected: {error}{presented}, while it validates "
+                    f"{_where(verified_elsewhere[0], obs)}" + _path_note(path),
+                )
+            if error is ErrorKind.CERT_UNKNOWN_AUTHORITY:
+                # An outage does not present another authority's certificate for the name.
+                return Finding(
+                    verdict=Verdict.TLS_MITM,
+                    reason=f"a certificate from an authority the endpoint does not trust"
+                    f"{presented}" + _path_note(path),
+                )
+            if _on_path(path):
+                return Finding(
+                    verdict=Verdict.TLS_MITM,
+                    reason=f"certificate rejected: {error}{presented}: {_path_said(path)}",
                 )
             return Finding(
                 verdict=Verdict.DOWN,
-                reason=f"the certificate is rejected ({error}) on every healthy network",
+                reason=f"the certificate is rejected ({error}) on every healthy network"
+                + _path_note(path),
             )
         control = obs.control
         if control is not None and (control.error is None or control.error in CERT_ERRORS):
             return Finding(
                 verdict=Verdict.TLS_BLOCKED,
                 reason=f"the handshake failed ({error}) while the control SNI "
-                f"{control.server_name!r} to the same address got a server reply",
+                f"{control.server_name!r} to the same address got a server reply"
+                + _path_note(path),
             )
         if verified_elsewhere:
             return Finding(
                 verdict=Verdict.TLS_BLOCKED,
                 reason=f"the handshake failed ({error}) while it succeeded "
-                f"{_where(verified_elsewhere[0], obs)}",
+                f"{_where(verified_elsewhere[0], obs)}" + _path_note(path),
+            )
+        if _on_path(path):
+            return Finding(
+                verdict=Verdict.TLS_BLOCKED,
+                reason=f"the handshake failed ({error}): {_path_said(path)}",
             )
         return Finding(
             verdict=Verdict.DOWN,
-            reason=f"the TLS handshake fails ({error}) on every healthy network",
+            reason=f"the TLS handshake fails ({error}) on every healthy network" + _path_note(path),
         )
 
     if phase == Phase.HTTP:
         blockpage = _blockpage_reason(obs, config)
         if blockpage is not None:
             return Finding(verdict=Verdict.HTTP_BLOCKPAGE, reason=blockpage)
+        if path is not None and path.outcome is PathOutcome.BEFORE_DESTINATION:
+            return Finding(
+                verdict=Verdict.HTTP_BLOCKPAGE,
+                reason=f"HTTP failed ({error}) with a page from the path: {_path_said(path)}",
+            )
         worked = [p for p in others if p.success or _phase_reached(p, Phase.HTTP)]
         if worked:
             return Finding(
@@ -579,13 +618,48 @@ def classify(
                 reason=f"HTTP failed ({error}) while it succeeded {_where(worked[0], obs)}",
             )
         return Finding(
-            verdict=Verdict.DOWN, reason=f"HTTP fails ({error}) on every healthy network"
+            verdict=Verdict.DOWN,
+            reason=f"HTTP fails ({error}) on every healthy network" + _path_note(path),
         )
 
     if phase == Phase.QUIC:
         return _quic_finding(obs, others)
 
     return Finding(verdict=Verdict.DOWN, reason=f"the probe failed ({error})")
+
+
+def _on_path(path: PathObservation | None) -> bool:
+    """Whether localisation put the failure on the path: an answer from before the
+    destination, or a drop at a hop other traffic passes."""
+    return path is not None and path.outcome in (
+        PathOutcome.BEFORE_DESTINATION,
+        PathOutcome.DROPPED,
+    )
+
+
+def _path_said(path: PathObservation | None) -> str:
+    """The evidence of localisation, for a reason."""
+    assert path is not None
+    where = ""
+    if path.hop is not None:
+        last = path.router(path.hop - 1) if path.hop > 1 else None
+        here = path.router(path.hop)
+        addresses = ", ".join(
+            f"hop {n} {a}" for n, a in ((path.hop - 1, last), (path.hop, here)) if a
+        )
+        where = f"; interference at hop {path.hop}" + (f" ({addresses})" if addresses else "")
+    return f"{path.detail}{where}"
+
+
+def _path_note(path: PathObservation | None) -> str:
+    """What localisation said when it is not the evidence (for /probes and the logs)."""
+    if path is None:
+        return ""
+    if path.outcome is PathOutcome.AT_DESTINATION:
+        return f"; localised at the destination's own distance: {path.detail}"
+    if path.outcome is PathOutcome.INCONCLUSIVE:
+        return f"; localisation inconclusive: {path.detail}"
+    return f"; localised on the path: {_path_said(path)}"
 
 
 def _quic_finding(obs: Observation, others: list[Observation]) -> Finding:

@@ -18,6 +18,8 @@ from exporter.model import (
     ErrorKind,
     HttpObservation,
     Observation,
+    PathObservation,
+    PathOutcome,
     Phase,
     QuicObservation,
     TlsObservation,
@@ -99,6 +101,170 @@ class Case:
     baselines: dict[TupleKey, tuple[float, ...]] = field(default_factory=dict)
     #: Networks the host check found unusable at the end of the round, with why.
     setup_problems: dict[str, str] = field(default_factory=dict)
+
+
+def located(
+    obs: Observation,
+    outcome: PathOutcome,
+    *,
+    hop: int | None = 2,
+    phase: Phase | None = None,
+    answer: str = "reset",
+) -> Observation:
+    """`obs` with what localisation found for its failing exchange (one uplink, the
+    destination 4 hops away behind routers 10.0.0.1, 10.0.1.1, 10.0.2.1)."""
+    return dataclasses.replace(
+        obs,
+        path=PathObservation(
+            phase=phase or obs.failed_phase or Phase.HTTP,
+            outcome=outcome,
+            distance=4,
+            hop=hop,
+            answer=answer,
+            routers=("10.0.0.1", "10.0.1.1", "10.0.2.1"),
+            detail=f"{answer} at TTL {hop}",
+        ),
+    )
+
+
+BEFORE = PathOutcome.BEFORE_DESTINATION
+
+#: One uplink: the cases issue 21 is about. No other network is a control.
+PATH_CASES = [
+    Case(
+        "13 one uplink: a reset from hop 2, before the destination, is tcp_blocked",
+        [
+            located(failed(key(X, "google"), Phase.CONNECT, ErrorKind.REFUSED), BEFORE),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.TCP_BLOCKED},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "13 one uplink: a drop at a hop other traffic passes is tcp_blocked",
+        [
+            located(
+                failed(key(X, "google"), Phase.CONNECT, ErrorKind.TIMEOUT),
+                PathOutcome.DROPPED,
+                answer="silence",
+            ),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.TCP_BLOCKED},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "14 one uplink: refused at the destination's own distance is down",
+        [
+            located(
+                failed(key(X, "google"), Phase.CONNECT, ErrorKind.REFUSED),
+                PathOutcome.AT_DESTINATION,
+                hop=4,
+            ),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.DOWN},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "14 one uplink: inconclusive localisation leaves today's rules: down",
+        [
+            located(
+                failed(key(X, "google"), Phase.CONNECT, ErrorKind.TIMEOUT),
+                PathOutcome.INCONCLUSIVE,
+                hop=None,
+            ),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.DOWN},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "14 evidence of another phase says nothing about this one",
+        [
+            located(
+                failed(key(X, "google"), Phase.CONNECT, ErrorKind.REFUSED), BEFORE, phase=Phase.TLS
+            ),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.DOWN},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "18 one uplink: the ClientHello reset by hop 1 is tls_blocked",
+        [
+            located(failed(key(X, "google"), Phase.TLS, ErrorKind.RESET), BEFORE, hop=1),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.TLS_BLOCKED},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "19 one uplink: a TLS failure at the destination is down",
+        [
+            located(
+                failed(key(X, "google"), Phase.TLS, ErrorKind.TLS_ERROR),
+                PathOutcome.AT_DESTINATION,
+                hop=4,
+            ),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.DOWN},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "15 an unknown authority is tls_mitm on its own, with no control at all",
+        [
+            failed(
+                key(X, "google"),
+                Phase.TLS,
+                ErrorKind.CERT_UNKNOWN_AUTHORITY,
+                tls=TlsObservation(
+                    server_name="web.telegram.lab",
+                    certificate=cert("Evil CA", verified=False),
+                    error=ErrorKind.CERT_UNKNOWN_AUTHORITY,
+                ),
+            ),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.TLS_MITM},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "16 a wrong name everywhere is still down; from a hop before the destination, MITM",
+        [
+            failed(key(X, "google"), Phase.TLS, ErrorKind.CERT_HOSTNAME),
+            located(
+                failed(key(X, "doh"), Phase.TLS, ErrorKind.CERT_HOSTNAME),
+                BEFORE,
+                hop=1,
+                answer="answer",
+            ),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.DOWN, key(X, "doh"): Verdict.TLS_MITM},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "20 one uplink: an unknown page refused by status, served by hop 1, is a blockpage",
+        [
+            located(
+                failed(
+                    key(X, "google"),
+                    Phase.HTTP,
+                    ErrorKind.HTTP_STATUS,
+                    http=HttpObservation(method="GET", url="http://x/", status=403),
+                ),
+                BEFORE,
+                hop=1,
+                answer="answer",
+            ),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.HTTP_BLOCKPAGE},
+        lambda: lab_config(networks=(X,)),
+    ),
+]
 
 
 def rated(k: TupleKey, bytes_per_second: float) -> Observation:
@@ -715,6 +881,7 @@ CASES = [
     ),
     *THROTTLE_CASES,
     *QUIC_CASES,
+    *PATH_CASES,
 ]
 
 
