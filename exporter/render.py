@@ -110,6 +110,7 @@ def _cert_json(cert: Certificate) -> Json:
         "not_before": iso_time(cert.not_before),
         "not_after": iso_time(cert.not_after),
         "verified": cert.verified,
+        "sha256": cert.sha256,
     }
 
 
