@@ -33,10 +33,14 @@ from exporter.config import Network
 from exporter.errors import classify
 from exporter.model import ErrorKind
 from exporter.network import Dialer, namespace
+from tests.lab import ttl
 from tests.lab.middlebox import NeedMore, NotClientHello, client_hello_sni
 from tests.lab.topology import (
+    BLOCKPAGE_ADDRESS,
     BLOCKPAGE_TITLE,
     BOGON,
+    DC_DROP,
+    DC_RESET,
     FORGED_HOST,
     FORGED_REAL,
     FORGED_TARGET,
@@ -46,13 +50,18 @@ from tests.lab.topology import (
     INJECTED_HOST,
     INJECTED_REAL,
     INJECTED_TARGET,
+    MITM_TARGET,
     SINKHOLE,
+    SNI_ADDRESS,
+    STALL_ADDRESS,
+    STALL_HOST,
     TECHNIQUES,
     WEB_HOSTS,
     ZONE,
     Lab,
     Rule,
     down,
+    icmp_filter,
     lab_namespaces,
 )
 
@@ -457,6 +466,23 @@ async def test_censor_ip_block_with_drop_times_out(lab: Lab) -> None:
         await connect(dialer(lab, "censor"), e["address"], e["port"])
 
 
+async def test_censor_stalling_proxy_takes_the_connection_and_never_answers(lab: Lab) -> None:
+    """No rule on a name: every TCP 443 connection to the address lands on a listener of the
+    ISP that accepts and stays silent, so the TLS handshake times out."""
+    e = lab.endpoints["telegram-core"]
+    assert (e["host"], e["address"], e["expect"]["censor"]) == (
+        STALL_HOST,
+        STALL_ADDRESS,
+        "tcp-proxy-stall",
+    )
+    d = dialer(lab, "censor")
+    (await connect(d, e["address"], e["port"])).close()
+    with pytest.raises(TimeoutError):
+        await tls_handshake(d, e["address"], e["port"], e["host"], lab.ca_file)
+    cert = await tls_handshake(dialer(lab, "clean"), e["address"], 443, e["host"], lab.ca_file)
+    assert ("DNS", e["host"]) in cert["subjectAltName"]
+
+
 async def test_censor_sni_filter_resets_the_blocked_name_only(lab: Lab) -> None:
     e = lab.endpoints["whatsapp-web"]
     d = dialer(lab, "censor")
@@ -792,3 +818,231 @@ def test_sni_parser_without_sni() -> None:
     with contextlib.suppress(ssl.SSLWantReadError):
         obj.do_handshake()
     assert client_hello_sni(outgoing.read()) is None
+
+
+# --- hops: TTL-limited exchanges find the interfering hop ------------------------------------
+#
+# Each uplink is vantage -> ISP (hop 1) -> transit-1 (hop 2) -> transit-2 (hop 3) -> the
+# internet namespace, where a service address answers at TTL 4. Plain sockets with IP_TTL and
+# IP_RECVERR (tests.lab.ttl), selected by source address, in the vantage namespace.
+
+CANARY = "93.184.216.34"
+#: The censor's transparent proxies on hop 1 (DNAT or redirect to a local socket of the ISP).
+PROXIED = {
+    "blockpage": (BLOCKPAGE_ADDRESS, 80),
+    "tls-mitm": (MITM_TARGET, 443),
+    "sni-reset": (SNI_ADDRESS, 443),
+    "tcp-proxy-stall": (STALL_ADDRESS, 443),
+}
+HTTP_REQUEST = b"GET / HTTP/1.1\r\nHost: edge.messenger.lab\r\nConnection: close\r\n\r\n"
+
+
+def source(lab: Lab, network: str) -> str:
+    return str(lab.networks[network]["source_address"])
+
+
+def expired(lab: Lab, network: str) -> list[tuple[str, str | None]]:
+    """What a packet gets at TTL 1, 2, 3: time-exceeded from each router of the uplink."""
+    return [("expired", router) for router in lab.networks[network]["routers"]]
+
+
+def udp_trace(lab: Lab, network: str, address: str, **options: Any) -> list[ttl.Step]:
+    return ttl.trace(lab.vantage, source(lab, network), address, **options)
+
+
+def syn_steps(lab: Lab, network: str, address: str, port: int, **options: Any) -> list[ttl.Step]:
+    return ttl.syn(lab.vantage, source(lab, network), address, port, **options)
+
+
+def reaches_at_4(lab: Lab, network: str, address: str) -> None:
+    """The UDP trace: time-exceeded from hops 1-3, port-unreachable from `address` itself from
+    TTL 4 on (its distance is 4)."""
+    steps = udp_trace(lab, network, address)
+    assert [s.short for s in steps] == expired(lab, network) + [("reached", address)] * 3
+    for step in steps[:3]:
+        assert [(i.origin, i.type, i.code) for i in step.queued] == [(2, 11, 0)]
+    assert [(i.origin, i.type, i.code) for i in steps[3].queued] == [(2, 3, 3)]
+
+
+def test_every_uplink_but_dead_has_two_transit_routers(lab: Lab) -> None:
+    for network, index in (("clean", 1), ("censor", 2), ("dnsint", 3), ("dead", 4)):
+        net = lab.networks[network]
+        assert net["routers"] == [f"100.64.{index}.1", f"10.{index}.1.2", f"10.{index}.2.2"]
+        assert net["distance"] == 4
+        assert net["transit_namespaces"] == [
+            lab.namespaces[f"transit-{network}-1"],
+            lab.namespaces[f"transit-{network}-2"],
+        ]
+        for role in (f"transit-{network}-1", f"transit-{network}-2"):
+            assert lab.check_in(role, ["cat", "/proc/sys/net/ipv4/ip_forward"]).strip() == "1"
+            assert lab.check_in(role, ["sysctl", "-n", "net.ipv4.icmp_ratemask"]).strip() == "0"
+    # The dead uplink stays dead: nothing beyond its ISP answers, not even its transit
+    # routers (the ISP's blackhole route is looked up before the TTL is checked).
+    steps = udp_trace(lab, "dead", CANARY, ttls=(1, 2, 4), wait=0.3)
+    assert [s.kind for s in steps] == [ttl.Kind.SILENCE] * 3
+
+
+@pytest.mark.parametrize("network", ["clean", "censor", "dnsint"])
+def test_udp_trace_finds_the_routers_and_the_destination_at_ttl_4(lab: Lab, network: str) -> None:
+    reaches_at_4(lab, network, CANARY)
+
+
+def test_transit_routers_open_no_path_between_isps(lab: Lab) -> None:
+    """The censor's resolver (100.64.2.1) is hop 1 of `censor` and unreachable through
+    `clean`: clean's transit-1 blackholes the customers' space (100.64.0.0/10) it does not
+    route back to its own ISP, and the internet namespace does not forward."""
+    censor_isp = lab.resolvers["isp"]["censor"]["address"]
+    [own] = udp_trace(lab, "censor", censor_isp, ttls=[1])
+    assert own.short == ("reached", censor_isp)
+    steps = udp_trace(lab, "clean", censor_isp, wait=0.3)
+    assert [s.short for s in steps] == expired(lab, "clean")[:1] + [("silence", None)] * 5
+
+
+def test_ttl_syn_to_the_reset_address_is_refused_from_hop_2(lab: Lab) -> None:
+    """The reset comes back to a SYN that expires at hop 2: the censor is hop 1. UDP to the
+    same address passes it (the rule resets TCP only) and reaches the destination."""
+    steps = syn_steps(lab, "censor", DC_RESET, 443)
+    assert [s.short for s in steps] == expired(lab, "censor")[:1] + [("refused", None)] * 3
+    assert steps[0].error == errno.EHOSTUNREACH
+    assert [(i.origin, i.type) for i in steps[0].queued] == [(2, 11)]
+    for step in steps[1:]:
+        assert (step.error, step.queued) == (errno.ECONNREFUSED, ())
+    reaches_at_4(lab, "censor", DC_RESET)
+
+
+def test_ttl_syn_to_the_dropped_address_is_silent_from_hop_2(lab: Lab) -> None:
+    steps = syn_steps(lab, "censor", DC_DROP, 443)
+    assert [s.short for s in steps] == expired(lab, "censor")[:1] + [("silence", None)] * 3
+    reaches_at_4(lab, "censor", DC_DROP)
+
+
+@pytest.mark.parametrize("technique", list(PROXIED))
+def test_ttl_syn_to_a_transparent_proxy_connects_at_hop_1(lab: Lab, technique: str) -> None:
+    """A SYN-ACK to a SYN sent with TTL 1: a listener on the ISP router, not the destination
+    (which the UDP trace finds at TTL 4)."""
+    address, port = PROXIED[technique]
+    assert [s.short for s in syn_steps(lab, "censor", address, port)] == [("connected", None)] * 4
+    reaches_at_4(lab, "censor", address)
+
+
+@pytest.mark.parametrize(("address", "port"), [(DC_RESET, 443), (DC_DROP, 443), *PROXIED.values()])
+def test_ttl_through_clean_nothing_answers_before_the_destination(
+    lab: Lab, address: str, port: int
+) -> None:
+    steps = syn_steps(lab, "clean", address, port)
+    assert [s.short for s in steps] == [*expired(lab, "clean"), ("connected", None)]
+
+
+def test_ttl_client_hello_is_reset_at_hop_1_by_the_sni_filter(lab: Lab) -> None:
+    """A ClientHello with the blocked name, sent with TTL 1 on a connection made at full TTL,
+    is reset: the SNI filter sits on hop 1. To a real HTTPS server 4 hops away the same
+    ClientHello expires at hops 1-3 (EHOSTUNREACH after the first retransmission; nothing on
+    the error queue for an established connection) and gets the ServerHello at TTL 4."""
+    e = lab.endpoints["whatsapp-web"]
+    blocked = ttl.exchange(
+        lab.vantage, source(lab, "censor"), e["address"], 443, client_hello(e["host"]), ttls=[1]
+    )
+    assert [s.short for s in blocked] == [("reset", None)]
+    for network, address, name in (
+        ("censor", CANARY, "example.lab"),
+        ("clean", e["address"], e["host"]),
+    ):
+        steps = ttl.exchange(lab.vantage, source(lab, network), address, 443, client_hello(name))
+        assert [s.kind for s in steps] == [ttl.Kind.EXPIRED] * 3 + [ttl.Kind.ANSWER], network
+        assert {(s.error, s.queued) for s in steps[:3]} == {(errno.EHOSTUNREACH, ())}
+        hello = steps[3].data
+        assert (hello[0], hello[5]) == (0x16, 0x02), network  # handshake record: ServerHello
+
+
+def test_ttl_http_request_gets_the_blockpage_from_hop_1(lab: Lab) -> None:
+    [censor] = ttl.exchange(
+        lab.vantage, source(lab, "censor"), BLOCKPAGE_ADDRESS, 80, HTTP_REQUEST, ttls=[1]
+    )
+    assert censor.kind is ttl.Kind.ANSWER
+    assert censor.data.startswith(b"HTTP/1.1 200")
+    assert f"<title>{BLOCKPAGE_TITLE}</title>".encode() in censor.data
+    steps = ttl.exchange(lab.vantage, source(lab, "clean"), BLOCKPAGE_ADDRESS, 80, HTTP_REQUEST)
+    assert [s.kind for s in steps] == [ttl.Kind.EXPIRED] * 3 + [ttl.Kind.ANSWER]
+    assert b"<title>edge.messenger.lab</title>" in steps[3].data
+
+
+def test_ttl_stalling_proxy_takes_the_client_hello_at_hop_1_and_says_nothing(lab: Lab) -> None:
+    steps = ttl.exchange(
+        lab.vantage, source(lab, "censor"), STALL_ADDRESS, 443, client_hello(STALL_HOST)
+    )
+    assert [s.kind for s in steps] == [ttl.Kind.SILENCE] * 4
+    assert all(s.queued == () for s in steps)
+
+
+def test_a_drop_of_every_protocol_looks_like_the_end_of_the_path(lab: Lab) -> None:
+    """The case one uplink cannot localise: when the censor drops every protocol to the
+    address, the trace ends where the SYNs do, as if the path ended at hop 1."""
+    drop_all = Rule("isp-censor", "drop-all", "forward", f"ip daddr {DC_DROP} drop")
+    silent = expired(lab, "censor")[:1] + [("silence", None)] * 3
+    with lab.technique(drop_all):
+        trace = udp_trace(lab, "censor", DC_DROP, ttls=range(1, 5), wait=0.3)
+        assert [s.short for s in trace] == silent
+        assert [s.short for s in syn_steps(lab, "censor", DC_DROP, 443, wait=0.3)] == silent
+    reaches_at_4(lab, "censor", DC_DROP)
+
+
+def test_icmp_filter_leaves_a_gap_in_the_trace(lab: Lab) -> None:
+    rule = icmp_filter("transit-censor-1")
+    assert (rule.chain, rule.technique) == ("output", "icmp-filter")
+    with lab.technique(rule):
+        assert "icmp type time-exceeded drop" in lab.nft(
+            "transit-censor-1", "list chain inet lab output"
+        )
+        steps = udp_trace(lab, "censor", CANARY, wait=0.3)
+        routers = expired(lab, "censor")
+        assert [s.short for s in steps] == [
+            routers[0],
+            ("silence", None),
+            routers[2],
+            *[("reached", CANARY)] * 3,
+        ]
+        # A SYN expiring there is silent too; the other uplinks are untouched.
+        syns = syn_steps(lab, "censor", CANARY, 443, wait=0.3)
+        assert [s.short for s in syns] == [
+            routers[0],
+            ("silence", None),
+            routers[2],
+            ("connected", None),
+        ]
+        reaches_at_4(lab, "clean", CANARY)
+    reaches_at_4(lab, "censor", CANARY)
+
+
+def test_a_cut_uplink_is_silent_from_hop_1_and_comes_back_with_its_hops(lab: Lab) -> None:
+    lab.set_internet_link("clean", up=False)
+    try:
+        steps = udp_trace(lab, "clean", CANARY, ttls=(1, 2, 4), wait=0.3)
+        assert [s.kind for s in steps] == [ttl.Kind.SILENCE] * 3
+    finally:
+        lab.set_internet_link("clean", up=True)
+    reaches_at_4(lab, "clean", CANARY)
+
+
+def test_an_extra_vantage_point_sees_the_same_hops(lab: Lab) -> None:
+    """`add_vantage`: hop 1 is the ISP's address on the vantage's own veth; the transit
+    routers and the internet route its address back through the chain."""
+    vp = lab.add_vantage("tracer", "censor")
+    try:
+        steps = ttl.trace(vp["netns"], vp["address"], CANARY)
+        assert [s.short for s in steps] == expired(lab, "censor") + [("reached", CANARY)] * 3
+        syns = ttl.syn(vp["netns"], vp["address"], DC_RESET, 443)
+        assert [s.short for s in syns] == expired(lab, "censor")[:1] + [("refused", None)] * 3
+        [full] = ttl.syn(vp["netns"], vp["address"], CANARY, 443, ttls=[64])
+        assert full.kind is ttl.Kind.CONNECTED
+        # ... and the internet reaches it (a central Prometheus scraping it): from the
+        # internet's own address on its link to transit-2, routed back through the chain.
+        with namespace(vp["netns"]):
+            server = socket.create_server((vp["address"], 0))
+        with namespace(lab.namespaces["internet"]):
+            client = socket.socket()
+        with server, client:
+            client.settimeout(SHORT)
+            client.connect(server.getsockname())
+            assert client.getsockname()[0] == "10.2.3.2"
+    finally:
+        lab.remove_vantage("tracer")

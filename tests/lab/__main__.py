@@ -29,7 +29,7 @@ def summary(lab: Lab) -> str:
     ns = lab.namespaces
     lines = [f"censorship lab {lab.prefix!r} is up (files in {lab.directory})", ""]
     lines.append("namespaces:")
-    lines += [f"  {role:<11} {name}" for role, name in ns.items()]
+    lines += [f"  {role:<16} {name}" for role, name in ns.items()]
     lines += ["", "networks (in the vantage namespace; select by source address or interface):"]
     for u in UPLINKS:
         net = lab.networks[u.network]
@@ -37,6 +37,10 @@ def summary(lab: Lab) -> str:
             f"  {u.network:<7} source_address={net['source_address']:<11} "
             f"interface={net['interface']:<8} via {u.isp} ({net['gateway']}, also its "
             f"resolver)" + ("" if u.internet_link_up else "  -- link to the internet DOWN")
+        )
+        hops = ", ".join(f"{k} {router}" for k, router in enumerate(net["routers"], start=1))
+        lines.append(
+            f"          hops (time-exceeded from): {hops}; services at TTL {net['distance']}"
         )
     lines += ["", "resolvers:"]
     for name, r in lab.resolvers.items():

@@ -1,11 +1,14 @@
 """Build and tear down the censorship lab (docs/lab.md has the diagram and every technique).
 
-Six network namespaces, all named with a random per-run prefix (`mxl-3fa2-vantage`, ...):
+Fourteen network namespaces, all named with a random per-run prefix (`mxl-3fa2-vantage`, ...):
 
-    vantage ──clean0── isp-clean  ──┐
-            ──censor0─ isp-censor ──┤
-            ──dnsint0─ isp-dnsint ──┼── internet  (look-alike services and resolvers on lo)
-            ──dead0─── isp-dead ─ ✗ ┘
+    vantage ──clean0── isp-clean  ── transit-clean-1  ── transit-clean-2  ──┐
+            ──censor0─ isp-censor ── transit-censor-1 ── transit-censor-2 ──┤
+            ──dnsint0─ isp-dnsint ── transit-dnsint-1 ── transit-dnsint-2 ──┼── internet
+            ──dead0─── isp-dead ─ ✗ ─ transit-dead-1 ─── transit-dead-2 ───┘
+     TTL:              1              2                   3                 4 (services on lo)
+
+Every router answers time-exceeded from its interface facing the vantage (`Uplink.routers`).
 
 None of them has a link to the host: every address, however public it looks, lives inside
 the lab. Every `ip` command runs with `-n <lab namespace>` and every `nft`/`sysctl` under
@@ -48,7 +51,6 @@ from tests.fakes.certs import Pki, make_pki
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Every lab namespace starts with this; a run adds 4 random hex digits (`mxl-3fa2-`).
 PREFIX_BASE = "mxl-"
-ROLES = ("vantage", "isp-clean", "isp-censor", "isp-dnsint", "isp-dead", "internet")
 #: How long a server process may take to bind everything and print "ready".
 READY_TIMEOUT = 30.0
 
@@ -79,9 +81,12 @@ def check_host() -> None:
 
 @dataclass(frozen=True, slots=True)
 class Uplink:
-    """One network of the vantage point: a veth to an ISP router, and that ISP's link on to
-    the internet. Index i gives 100.64.i.0/30 (vantage .2, ISP .1), 10.0.i.0/30 (ISP .1,
-    internet .2) and routing table 100+i in the vantage namespace."""
+    """One network of the vantage point: a veth to an ISP router, and that ISP's way on to
+    the internet through two transit routers of its own. Index i gives 100.64.i.0/30 (vantage
+    .2, ISP .1), then the links 10.i.1.0/30 (ISP .1, transit-1 .2), 10.i.2.0/30 (transit-1
+    .1, transit-2 .2) and 10.i.3.0/30 (transit-2 .1, internet .2), and routing table 100+i in
+    the vantage namespace. Hop k (1 = the ISP) answers time-exceeded from `routers[k-1]`, the
+    address of its interface facing the vantage; a service address is `distance` hops away."""
 
     network: str
     isp: str
@@ -105,16 +110,44 @@ class Uplink:
         return f"100.64.{self.index}.0/30"
 
     @property
-    def isp_internet_address(self) -> str:  # on `inet0` in the ISP
-        return f"10.0.{self.index}.1"
+    def isp_internet_address(self) -> str:  # on `inet0` in the ISP, towards transit-1
+        return self.link_address(1, 1)
+
+    @property
+    def transits(self) -> tuple[str, ...]:  # roles of the transit routers, ISP side first
+        return tuple(f"transit-{self.network}-{k}" for k in range(1, TRANSIT_HOPS + 1))
+
+    def link_address(self, link: int, host: int) -> str:
+        """Link k (1 = ISP-transit-1, ..., TRANSIT_HOPS + 1 = last transit-internet) is
+        10.i.k.0/30: `host` 1 is its vantage side, 2 its internet side (0: the network)."""
+        return f"10.{self.index}.{link}.{host}"
 
     @property
     def internet_address(self) -> str:  # on `<network>0` in the internet namespace
-        return f"10.0.{self.index}.2"
+        return self.link_address(TRANSIT_HOPS + 1, 2)
+
+    @property
+    def internal(self) -> str:  # every link of this uplink beyond the ISP
+        return f"10.{self.index}.0.0/16"
+
+    @property
+    def routers(self) -> tuple[str, ...]:
+        """What answers time-exceeded at hop 1, 2, ...: the ISP, then each transit router,
+        each from its interface facing the vantage."""
+        transits = (self.link_address(k, 2) for k in range(1, TRANSIT_HOPS + 1))
+        return (self.isp_address, *transits)
+
+    @property
+    def distance(self) -> int:  # the TTL that reaches a service address (routers + 1)
+        return len(self.routers) + 1
 
     @property
     def table(self) -> int:
         return 100 + self.index
+
+
+#: Transit routers between each ISP and the internet namespace (hops 2 and 3).
+TRANSIT_HOPS = 2
 
 
 UPLINKS = (
@@ -124,6 +157,15 @@ UPLINKS = (
     Uplink("dead", "isp-dead", 4, internet_link_up=False),
 )
 UPLINK = {u.network: u for u in UPLINKS}
+#: Every namespace of the lab (extra vantage points come and go: `Lab.add_vantage`).
+ROLES = (
+    "vantage",
+    *(u.isp for u in UPLINKS),
+    *(t for u in UPLINKS for t in u.transits),
+    "internet",
+)
+#: role → the uplink it routes for (the ISP and its transit routers).
+ROUTER_UPLINK = {role: u for u in UPLINKS for role in (u.isp, *u.transits)}
 
 #: Extra vantage points (`Lab.add_vantage`): the n-th added is 100.65.n.2, the interface to
 #: its ISP `uplink0` there and `vp<n>` in the ISP router.
@@ -142,8 +184,16 @@ SILENT = "4.2.2.2"
 #: No listener anywhere: an outage, not censorship.
 OUTAGE_ADDRESS = "76.223.0.99"
 
-DC_RESET = "91.108.56.100"  # a Telegram data centre, IP-blocked with TCP resets on `censor`
-DC_DROP = "91.108.56.101"  # another, IP-blocked by dropping on `censor`
+#: A Telegram data centre, IP-blocked with TCP resets on `censor` (TCP only: UDP and ICMP
+#: pass, as with real RST injectors).
+DC_RESET = "91.108.56.100"
+DC_DROP = "91.108.56.101"  # another, IP-blocked by dropping TCP on `censor` (a SYN dropper)
+#: core.telegram.lab: its TCP 443 redirected on `censor` to a local listener of the ISP that
+#: accepts and never answers (a stalling transparent proxy, without any rule on a name).
+STALL_HOST = "core.telegram.lab"
+STALL_ADDRESS = "149.154.167.99"
+#: Port of that listener on the censoring ISP's own address (nft `redirect` target).
+STALL_PORT = 8444
 SNI_ADDRESS = "13.248.0.10"  # web.whatsapp.lab: SNI-filtered on `censor`
 SNI_RESIDUAL_ADDRESS = "76.223.0.20"  # cdn.signal.lab: SNI-filtered with residual blocking
 BLOCKPAGE_ADDRESS = "157.240.0.35"  # edge.messenger.lab: HTTP answered by a blockpage
@@ -180,6 +230,7 @@ DOH_PATH = "/dns-query"
 WEB_HOSTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "91.108.56.10": ("web.telegram.lab",),
+        STALL_ADDRESS: (STALL_HOST,),
         SNI_ADDRESS: ("web.whatsapp.lab", "static.whatsapp.lab"),
         "13.248.0.30": ("media.whatsapp.lab",),
         BLOCKPAGE_ADDRESS: ("edge.messenger.lab",),
@@ -271,8 +322,18 @@ TECHNIQUES: Mapping[str, str] = MappingProxyType(
             "nft `dnat` of udp/tcp port 53 to any destination onto the ISP's lying resolver "
             "(isp-dnsint); DoT/DoH/DoQ untouched"
         ),
-        "ip-reset": "nft `reject with tcp reset` in forward: connect() is refused",
-        "ip-drop": "nft `drop` in forward: connect() times out",
+        "ip-reset": (
+            "nft `meta l4proto tcp reject with tcp reset` in forward: connect() is refused; "
+            "UDP and ICMP to the address pass"
+        ),
+        "ip-drop": (
+            "nft `meta l4proto tcp drop` in forward: connect() times out; UDP and ICMP to the "
+            "address pass"
+        ),
+        "tcp-proxy-stall": (
+            "nft `redirect` of tcp/443 to a listener on the ISP that accepts the connection "
+            "and never answers: connect() works, the TLS handshake times out (no name rule)"
+        ),
         "sni-reset": (
             "nft `redirect` of tcp/443 to the SNI filter, which reads the ClientHello and "
             "resets (SO_LINGER 0) when the SNI is blocked, else splices to the real server"
@@ -298,6 +359,11 @@ TECHNIQUES: Mapping[str, str] = MappingProxyType(
             "nft `limit rate over <bytes>/second ... drop` in forward on what a service's "
             "address sends: the flow works, slowly (Russia's 2021 Twitter throttling); added "
             "at run time with `lab.technique(police(address))`"
+        ),
+        "icmp-filter": (
+            "not censorship: a router drops the ICMP time-exceeded it would send (nft "
+            "`icmp type time-exceeded drop` in output), so a trace through it has a gap at its "
+            "hop; added at run time with `lab.technique(icmp_filter(role))`"
         ),
         "quic-drop": (
             "nft `udp dport 443 drop` in forward for one service address: QUIC vanishes while "
@@ -325,8 +391,9 @@ TECHNIQUES: Mapping[str, str] = MappingProxyType(
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One nftables rule of a technique: `nft add rule inet lab <chain> <text>` in the ISP.
-    `{isp}` in the text is the ISP's own address."""
+    """One nftables rule of a technique: `nft add rule inet lab <chain> <text>` in the router
+    of role `isp` (an ISP, or a transit router such as `transit-censor-1`). `{isp}` in the
+    text is the ISP's own address."""
 
     isp: str
     technique: str
@@ -342,13 +409,7 @@ RULES: tuple[Rule, ...] = (
         "forward",
         f"ip daddr {DC_RESET} meta l4proto tcp reject with tcp reset",
     ),
-    Rule(
-        "isp-censor",
-        "ip-reset",
-        "forward",
-        f"ip daddr {DC_RESET} reject with icmp type host-prohibited",
-    ),
-    Rule("isp-censor", "ip-drop", "forward", f"ip daddr {DC_DROP} drop"),
+    Rule("isp-censor", "ip-drop", "forward", f"ip daddr {DC_DROP} meta l4proto tcp drop"),
     # HTTP blockpage and TLS interception: steer the flow to the ISP's own servers
     Rule(
         "isp-censor",
@@ -361,6 +422,13 @@ RULES: tuple[Rule, ...] = (
         "tls-mitm",
         "dstnat",
         f"ip daddr {MITM_TARGET} tcp dport 443 dnat ip to {MITM_ADDRESS}:443",
+    ),
+    # A transparent proxy that takes the connection and never answers: no rule on a name
+    Rule(
+        "isp-censor",
+        "tcp-proxy-stall",
+        "dstnat",
+        f"ip daddr {STALL_ADDRESS} tcp dport 443 redirect to :{STALL_PORT}",
     ),
     # SNI filtering: through the userspace filter (nftables cannot parse a ClientHello)
     Rule(
@@ -387,6 +455,13 @@ RULES: tuple[Rule, ...] = (
     Rule("isp-dnsint", "dns-interception", "dstnat", "udp dport 53 dnat ip to {isp}:53"),
     Rule("isp-dnsint", "dns-interception", "dstnat", "tcp dport 53 dnat ip to {isp}:53"),
 )
+
+
+def icmp_filter(router: str) -> Rule:
+    """An ICMP-filtering router: `router` (an ISP or a transit role, e.g. `transit-censor-1`)
+    drops the time-exceeded errors it sends (nft `output`), so a trace through it has a gap
+    at its hop. Not in `RULES`: `with lab.technique(icmp_filter(role)): ...`."""
+    return Rule(router, "icmp-filter", "output", "icmp type time-exceeded drop")
 
 
 def police(
@@ -468,6 +543,9 @@ def _endpoints() -> dict[str, dict[str, Any]]:
             censor="dns-bogon",
             dnsint="dns-bogon",
             lie=BOGON,
+        ),
+        "telegram-core": _endpoint(
+            "telegram", STALL_HOST, STALL_ADDRESS, 443, "https", censor="tcp-proxy-stall"
         ),
         "telegram-dc": _endpoint(
             "telegram", None, DC_RESET, 443, "http", censor="ip-reset", status=DC_STATUS
@@ -769,6 +847,11 @@ class Lab:
                 "gateway": u.isp_address,
                 "isp_namespace": self.namespaces[u.isp],
                 "table": u.table,
+                # hop k (TTL k) answers time-exceeded from routers[k-1]; a service address is
+                # `distance` hops away (a TTL of `distance` reaches it)
+                "routers": list(u.routers),
+                "transit_namespaces": [self.namespaces[t] for t in u.transits],
+                "distance": u.distance,
             }
             for u in UPLINKS
         }
@@ -847,26 +930,50 @@ class Lab:
         self.foreign_pki = make_pki(self.directory, "foreign-ca")
         self.private_pki = make_pki(self.directory, "private-root")
         self.resolvers = self._resolvers()
-        for role in ROLES:
-            ns = self.namespaces[role]
-            _run(["ip", "netns", "add", _guard(ns)])
-            self._built.append(ns)
+        names = [_guard(self.namespaces[role]) for role in ROLES]
+        self._built += names  # deleted at shutdown even if this fails half-way
+        _run(["ip", "-batch", "-"], stdin="".join(f"netns add {ns}\n" for ns in names))
         self._wire()
+        # The servers take a second to start (Python, certificates, aioquic): they start as
+        # soon as their addresses exist, and the routers' settings and rules go in meanwhile.
+        self._spawn_servers()
         for role in ROLES:
-            _nft(self.namespaces[role], base_ruleset())
-        for rule in self.rules:
-            self.add_rule(rule)
-        self._start_servers()
+            self._settle(role)
+        deadline = time.monotonic() + READY_TIMEOUT
+        for server in self._servers:
+            server.wait_ready(deadline)
+
+    def _settle(self, role: str) -> None:
+        """A namespace's sysctls, its `inet lab` table and its technique rules, in one go."""
+        settings = {
+            "net.ipv4.conf.all.rp_filter": "0",
+            "net.ipv4.conf.default.rp_filter": "0",
+            # Every ICMP error is sent (no per-peer or global rate limit): deterministic
+            # "port unreachable" for the silent resolver and the outage, and a time-exceeded
+            # from every hop of every trace, test after test.
+            "net.ipv4.icmp_ratemask": "0",
+        }
+        if role in ROUTER_UPLINK:
+            settings["net.ipv4.ip_forward"] = "1"  # inside the routers only
+        script = base_ruleset() + "".join(
+            f"add rule inet lab {rule.chain} {self._rule_text(rule)}\n"
+            for rule in self.rules
+            if rule.isp == role
+        )
+        ns = _guard(self.namespaces[role])
+        sysctl = " ".join(f"{key}={value}" for key, value in settings.items())
+        _run(
+            ["ip", "netns", "exec", ns, "sh", "-c", f"sysctl -q -w {sysctl} && exec nft -f -"],
+            stdin=script,
+        )
 
     def _wire(self) -> None:
         ns = self.namespaces
-        vantage = ["link set lo up"]
-        internet = ["link set lo up"]
-        isps: dict[str, list[str]] = {}
+        batch: dict[str, list[str]] = {role: ["link set lo up"] for role in ROLES}
         for u in UPLINKS:
-            isp_ns = ns[u.isp]
+            isp_ns, t1_ns = ns[u.isp], ns[u.transits[0]]
             # Both ends are created inside lab namespaces: nothing ever appears on the host.
-            vantage += [
+            batch["vantage"] += [
                 f"link add {u.interface} type veth peer name vantage0 netns {isp_ns}",
                 f"addr add {u.vantage_address}/30 dev {u.interface}",
                 f"link set {u.interface} up",
@@ -875,60 +982,91 @@ class Lab:
                 f"rule add from {u.vantage_address} lookup {u.table} pref {1000 + u.index}",
                 f"rule add oif {u.interface} lookup {u.table} pref {1100 + u.index}",
             ]
-            isp = [
-                "link set lo up",
+            batch[u.isp] += [
                 f"addr add {u.isp_address}/30 dev vantage0",
                 "link set vantage0 up",
-                f"link add inet0 type veth peer name {u.interface} netns {ns['internet']}",
+                f"link add inet0 type veth peer name down0 netns {t1_ns}",
                 f"addr add {u.isp_internet_address}/30 dev inet0",
             ]
             if u.isp in ("isp-censor", "isp-dnsint"):
-                isp += [f"addr add {a}/32 dev lo" for a in (BOGON, MITM_ADDRESS, SINKHOLE)]
-            isps[u.isp] = isp
-        _ip_batch(ns["vantage"], vantage)
-        for isp_role, commands in isps.items():
-            _ip_batch(ns[isp_role], commands)
-        for u in UPLINKS:
-            internet.append(f"addr add {u.internet_address}/30 dev {u.interface}")
+                batch[u.isp] += [f"addr add {a}/32 dev lo" for a in (BOGON, MITM_ADDRESS, SINKHOLE)]
+            # Transit k: `down0` towards the vantage (on link k), `up0` on towards the internet
+            # (link k+1). Upstream by default; the vantage's side (its subnet, the extra
+            # vantage points, links 1..k-1) routed back down. What is not routed back while
+            # link 1 is cut falls into the blackholes (100.64.0.0/10 and link k), instead of
+            # bouncing up and down between two transits until its TTL runs out.
+            for k, role in enumerate(u.transits, start=1):
+                last = k == len(u.transits)
+                upstream = ns["internet"] if last else ns[u.transits[k]]
+                peer = u.interface if last else "down0"
+                batch[role] += [
+                    f"addr add {u.link_address(k, 2)}/30 dev down0",
+                    f"link add up0 type veth peer name {peer} netns {upstream}",
+                    f"addr add {u.link_address(k + 1, 1)}/30 dev up0",
+                    "link set up0 up",
+                    f"route add default via {u.link_address(k + 1, 2)} dev up0",
+                    "route add blackhole 100.64.0.0/10",
+                    # its vantage-side link too, under the connected route while it is up
+                    f"route add blackhole {u.link_address(k, 0)}/30 metric 100",
+                ]
+                if k > 1:  # link 1 (ISP - transit-1) is the one `set_internet_link` cuts
+                    batch[role] += ["link set down0 up", *self._routes_down(u, k, replace=False)]
+            batch["internet"] += [
+                f"addr add {u.internet_address}/30 dev {u.interface}",
+                f"link set {u.interface} up",
+                f"route add {u.subnet} via {u.link_address(len(u.routers), 1)} dev {u.interface}",
+                f"route add {u.internal} via {u.link_address(len(u.routers), 1)} dev {u.interface}",
+            ]
+            for role, commands in self._internet_link(u, up=u.internet_link_up).items():
+                batch[role] += commands
         addresses = {SILENT, OUTAGE_ADDRESS, *WEB_HOSTS, *PRIVATE_ROOT_HOSTS, *TELEGRAM_DCS}
         addresses |= {a for a, _ in TCP_LISTENERS} | {a for _, a, _ in PROVIDERS}
-        internet += [f"addr add {a}/32 dev lo" for a in sorted(addresses)]
-        _ip_batch(ns["internet"], internet)
-        for u in UPLINKS:
-            self.set_internet_link(u.network, up=u.internet_link_up)
+        batch["internet"] += [f"addr add {a}/32 dev lo" for a in sorted(addresses)]
+        # In this order: each batch configures the veth ends the ones before it created.
         for role in ROLES:
-            settings = {
-                "net.ipv4.conf.all.rp_filter": "0",
-                "net.ipv4.conf.default.rp_filter": "0",
-                # Every ICMP error is sent (no per-peer or global rate limit): deterministic
-                # "port unreachable" for the silent resolver and the outage, test after test.
-                "net.ipv4.icmp_ratemask": "0",
+            _ip_batch(ns[role], batch[role])
+
+    @staticmethod
+    def _routes_down(u: Uplink, k: int, *, replace: bool) -> list[str]:
+        """Transit k's routes back towards the vantage, over its `down0`: the vantage's subnet,
+        the extra vantage points (`add_vantage`) and the links before k."""
+        verb = "replace" if replace else "add"
+        via = f"via {u.link_address(k, 1)} dev down0"
+        routes = [u.subnet, f"{EXTRA_VANTAGE_NET}.0.0/16"]
+        routes += [f"{u.link_address(j, 0)}/30" for j in range(1, k)]
+        return [f"route {verb} {route} {via}" for route in routes]
+
+    def _internet_link(self, u: Uplink, *, up: bool) -> dict[str, list[str]]:
+        """The commands (role → ip batch lines, ISP first) that bring the link between the ISP
+        and its first transit router up, or cut it."""
+        isp, t1 = u.isp, u.transits[0]
+        if up:
+            return {
+                isp: [
+                    "link set inet0 up",
+                    f"route replace default via {u.link_address(1, 2)} dev inet0",
+                ],
+                t1: ["link set down0 up", *self._routes_down(u, 1, replace=True)],
             }
-            if role.startswith("isp-"):
-                settings["net.ipv4.ip_forward"] = "1"  # inside the ISP router only
-            _sysctl(ns[role], settings)
+        # What is left of the way out is a black hole: packets vanish, callers time out.
+        # (Not an ICMP unreachable: over veth the ICMP comes back while connect() still
+        # holds the socket lock, becomes a soft error, and the failure then shows after
+        # the 1 s SYN retransmission or not at all: nondeterministic.) The kernel drops the
+        # routes over a link that goes down; the transit's blackholes catch the way back.
+        return {
+            isp: ["link set inet0 down", "route replace blackhole default"],
+            t1: ["link set down0 down"],
+        }
 
     def set_internet_link(self, network: str, *, up: bool) -> None:
-        """Bring an ISP's link to the internet up or down (both veth ends, and the routes over
-        it): `dead` starts down; a later test can cut any uplink mid-run."""
+        """Bring an ISP's link to the internet (its link to its first transit router, both
+        veth ends, and the routes over it) up or down: `dead` starts down; a later test can
+        cut any uplink mid-run. Down, the ISP's default route is a blackhole: everything
+        beyond the ISP times out, even a packet whose TTL would expire there (the route
+        lookup comes before the TTL check)."""
         u = UPLINK[network]
-        isp_ns, internet_ns = self.namespaces[u.isp], self.namespaces["internet"]
-        if up:
-            _ip_batch(internet_ns, [f"link set {u.interface} up"])
-            _ip_batch(isp_ns, ["link set inet0 up"])
-            _ip_batch(isp_ns, [f"route replace default via {u.internet_address} dev inet0"])
-            _ip_batch(
-                internet_ns,
-                [f"route replace {u.subnet} via {u.isp_internet_address} dev {u.interface}"],
-            )
-        else:
-            _ip_batch(isp_ns, ["link set inet0 down"])  # the kernel drops routes over it
-            _ip_batch(internet_ns, [f"link set {u.interface} down"])
-            # What is left of the way out is a black hole: packets vanish, callers time out.
-            # (Not an ICMP unreachable: over veth the ICMP comes back while connect() still
-            # holds the socket lock, becomes a soft error, and the failure then shows after
-            # the 1 s SYN retransmission or not at all: nondeterministic.)
-            _ip_batch(isp_ns, ["route replace blackhole default"])
+        for role, commands in self._internet_link(u, up=up).items():
+            _ip_batch(self.namespaces[role], commands)
 
     def add_vantage(self, name: str, network: str) -> dict[str, Any]:
         """Another vantage point, for a fleet of exporters: a namespace of its own
@@ -985,7 +1123,10 @@ class Lab:
         )
         _ip_batch(
             internet_ns,
-            [f"route replace {address}/32 via {u.isp_internet_address} dev {u.interface}"],
+            [
+                f"route replace {address}/32 via {u.link_address(len(u.routers), 1)} "
+                f"dev {u.interface}"
+            ],
         )
         _sysctl(
             ns,
@@ -1014,8 +1155,7 @@ class Lab:
     def add_rule(self, rule: Rule) -> int:
         """Append one technique rule to its router's `inet lab` table (at build time, or at
         run time for a test of its own); returns the nft rule handle for `remove_rule`."""
-        isp_address = next((u.isp_address for u in UPLINKS if u.isp == rule.isp), "")
-        text = rule.text.replace("{isp}", isp_address)
+        text = self._rule_text(rule)
         echo = _nft(
             self._ns(rule.isp), f"add rule inet lab {rule.chain} {text}\n", "--echo", "--handle"
         )
@@ -1023,6 +1163,11 @@ class Lab:
         if match is None:
             raise LabError(f"nft did not echo a handle for {rule}: {echo!r}")
         return int(match.group(1))
+
+    @staticmethod
+    def _rule_text(rule: Rule) -> str:
+        isp_address = next((u.isp_address for u in UPLINKS if u.isp == rule.isp), "")
+        return rule.text.replace("{isp}", isp_address)
 
     def remove_rule(self, rule: Rule, handle: int) -> None:
         _nft(self._ns(rule.isp), f"delete rule inet lab {rule.chain} handle {handle}\n")
@@ -1228,6 +1373,7 @@ class Lab:
                     },
                     "residual_set": "inet lab residual",
                 },
+                {"kind": "tcp", "address": u.isp_address, "port": STALL_PORT},
                 {
                     "kind": "tls-mitm",
                     "address": MITM_ADDRESS,
@@ -1238,7 +1384,7 @@ class Lab:
             ]
         return {"listeners": listeners}
 
-    def _start_servers(self) -> None:
+    def _spawn_servers(self) -> None:
         specs = {"internet": self._internet_spec()}
         for u in UPLINKS:
             specs[u.isp] = self._isp_spec(u)
@@ -1248,9 +1394,6 @@ class Lab:
             self._servers.append(
                 ServerProcess(self.namespaces[role], spec_file, self.directory / f"{role}.log")
             )
-        deadline = time.monotonic() + READY_TIMEOUT
-        for server in self._servers:
-            server.wait_ready(deadline)
 
     # running things inside -----------------------------------------------------------------
 
@@ -1289,5 +1432,7 @@ class Lab:
         # Only what this run created: a clashing prefix must not cost another run its lab.
         for ns in reversed(self._built):
             _kill_namespace_processes(ns)
-            _run(["ip", "netns", "delete", ns], check=False)
+        # One `ip` for all (-force: on past a namespace that is already gone).
+        deletes = "".join(f"netns delete {_guard(ns)}\n" for ns in reversed(self._built))
+        _run(["ip", "-force", "-batch", "-"], stdin=deletes, check=False)
         self._built.clear()
