@@ -34,7 +34,7 @@ from exporter.changes import Changes
 from exporter.clock import Clock, SystemClock
 from exporter.collector import Collector, ReloadStatus, metrics_handler
 from exporter.config import Config
-from exporter.history import Outages, ThroughputHistory
+from exporter.history import Blocks, Outages, ThroughputHistory
 from exporter.loader import ConfigError, ConfigErrors, load
 from exporter.logs import fields
 from exporter.matrix import expand
@@ -43,6 +43,7 @@ from exporter.network import setup_problem
 from exporter.render import iso_time
 from exporter.scheduler import SAFETY_MARGIN, ProberLike, Scheduler
 from exporter.store import Store
+from exporter.summary import Cell, ServiceState
 from exporter.verdict import judge_round
 from exporter.web import BasicAuth, ReloadOutcome, Site, WebServer, make_app
 from exporter.webconfig import WebConfig, ssl_context
@@ -177,6 +178,8 @@ class App:
         #: Recent verdict changes for the status page (trimmed to the store's tuples).
         self.changes = Changes()
         self.outages = Outages()
+        #: Since when each service is blocked on each network (logged when it starts and ends).
+        self.blocks = Blocks()
         #: Networks judged unusable as configured in the last round, with why.
         self._setup: dict[str, str] = {}
         self.scheduler = Scheduler(
@@ -344,6 +347,7 @@ class App:
         self.changes.record(judgement.findings, self._clock.time())
         self._track_outages(judgement.network_up)
         self._track_setup(judgement.network_setup)
+        self._track_blocks(self.store.services)
         verdicts = Counter(f.verdict.value for f in judgement.findings.values())
         self._log.info(
             "round judged",
@@ -352,6 +356,7 @@ class App:
                 blocked=sum(1 for f in judgement.findings.values() if f.blocked),
                 networks_down=sum(1 for up in judgement.network_up.values() if not up),
                 networks_setup_error=len(judgement.network_setup),
+                services_blocked=sum(1 for s in self.store.services.values() if s.blocked),
                 **{f"verdict_{name}": count for name, count in sorted(verdicts.items())},
             ),
         )
@@ -390,6 +395,34 @@ class App:
                     ),
                 )
         self.store.set_network_down_since(self.outages.down_since)
+
+    def _track_blocks(self, states: Mapping[Cell, ServiceState]) -> None:
+        """Keep since when each service is blocked on each network, and say so when a block
+        starts (with its methods) and when it ends (with how long it lasted): a censorship
+        event is never silent. A round that can say nothing of the service (its network is
+        down or unusable) neither starts nor ends one (exporter.history.Blocks)."""
+        for change in self.blocks.update(states, self._clock.time()):
+            if change.blocked:
+                self._log.warning(
+                    "service blocked",
+                    extra=fields(
+                        service=change.service,
+                        network=change.network,
+                        methods=",".join(m.value for m in change.methods),
+                        since=iso_time(change.since),
+                    ),
+                )
+            else:
+                self._log.warning(
+                    "service no longer blocked",
+                    extra=fields(
+                        service=change.service,
+                        network=change.network,
+                        blocked_since=iso_time(change.since),
+                        blocked_seconds=round(change.blocked_seconds, 3),
+                    ),
+                )
+        self.store.set_service_blocked_since(self.blocks.blocked_since(states))
 
     async def reload(self) -> ReloadOutcome:
         """Load the config file again and apply it, or keep the running one."""

@@ -266,7 +266,8 @@ def global_families(
     *,
     version: str = __version__,
 ) -> list[Metric]:
-    """The families that are not per tuple: networks, resolvers and the exporter itself."""
+    """The families that are not per tuple: networks, services, resolvers and the exporter
+    itself."""
     judgement = snapshot.judgement
     network_up = GaugeMetricFamily(
         "messaging_network_up",
@@ -295,6 +296,7 @@ def global_families(
     for network, since in sorted(snapshot.network_down_since.items()):
         if network in networks:
             down_since.add_metric([network], since)
+    service_blocked, service_methods, service_since = service_families(snapshot, networks)
     resolver_up = GaugeMetricFamily(
         "messaging_resolver_up",
         "Whether the resolver answered a canary question through the network in the last "
@@ -330,6 +332,9 @@ def global_families(
         network_up,
         setup_error,
         down_since,
+        service_blocked,
+        service_methods,
+        service_since,
         resolver_up,
         intercepted,
         build_info,
@@ -380,6 +385,43 @@ def global_families(
             value=float(stats.targets),
         ),
     ]
+
+
+def service_families(
+    snapshot: Snapshot, networks: set[str]
+) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+    """The service-level answer (exporter.summary): per service and network judged, blocked
+    or not; each blocking method present now; since when it has been blocked. Labels are
+    config names and verdict values only (bounded)."""
+    blocked = GaugeMetricFamily(
+        "messaging_service_blocked",
+        "1 when any tuple of the service on the network was judged blocked in the last round, "
+        "else 0; one series per service and network judged (not the canaries).",
+        labels=("service", "network"),
+    )
+    method = GaugeMetricFamily(
+        "messaging_service_blocked_method",
+        "1 for each blocking verdict (method) of the service's tuples on the network in the "
+        "last round; absent for the methods not seen.",
+        labels=("service", "network", "method"),
+    )
+    since = GaugeMetricFamily(
+        "messaging_service_blocked_since_timestamp_seconds",
+        "Wall clock time of the first round that found the service blocked on the network, "
+        "unix seconds; absent while it is not blocked.",
+        labels=("service", "network"),
+    )
+    for (service, network), state in snapshot.services.items():
+        if network not in networks:
+            continue
+        blocked.add_metric([service, network], 1.0 if state.blocked else 0.0)
+        for verdict in state.methods:
+            method.add_metric([service, network, verdict.value], 1.0)
+    for (service, network), started in snapshot.service_blocked_since.items():
+        cell = snapshot.services.get((service, network))
+        if network in networks and cell is not None and cell.blocked:
+            since.add_metric([service, network], started)
+    return blocked, method, since
 
 
 #: prometheus_client's renderer of a registry in one exposition format.

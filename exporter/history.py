@@ -4,8 +4,11 @@
   as data (`verdict.Baselines`) for the baseline rule of `throttled`.
 - `Outages`: per network, since when it has been judged down (`network_up` false), and the
   transitions of each round (down, back up) so that a shutdown is never silent.
+- `Blocks`: per service and network, since when the service has been blocked there
+  (`exporter.summary.ServiceState`), and the transitions of each round (blocked, no longer
+  blocked) so that a block is never silent either.
 
-Both are plain objects owned by the running exporter (`exporter.app.App`), updated once per
+All three are plain objects owned by the running exporter (`exporter.app.App`), updated once per
 judged round on the event loop; nothing here does I/O.
 """
 
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from exporter.model import Observation, TupleKey
+from exporter.summary import Cell, ServiceState
+from exporter.verdict import Verdict
 
 
 class ThroughputHistory:
@@ -106,4 +111,84 @@ class Outages:
                 changes.append(Transition(network=network, up=True, at=now, down_since=since))
         for network in [n for n in self._since if n not in network_up]:
             del self._since[network]  # removed by a reload, or not probed this round
+        return changes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlockChange:
+    """A service became blocked on a network (`blocked` True, by `methods`) or is no longer
+    blocked there (`blocked` False), in the round judged at `at`."""
+
+    service: str
+    network: str
+    blocked: bool
+    #: The blocking verdicts of the round (empty when no longer blocked).
+    methods: tuple[Verdict, ...]
+    at: float  # unix seconds: when the round was judged
+    since: float  # unix seconds: the first round that found it blocked
+
+    @property
+    def blocked_seconds(self) -> float:
+        return max(0.0, self.at - self.since)
+
+
+class Blocks:
+    """Since when each service has been blocked on each network: the wall-clock time of the
+    first judged round that found it blocked, kept while it stays blocked.
+
+    A round that can say nothing of the service there (`ServiceState.known` False: the
+    network is down or unusable) neither starts nor ends a block: a shutdown of a censored
+    network does not lift the censorship, and the block's start survives it. A cell no
+    longer judged (a reload removed it) is dropped silently."""
+
+    def __init__(self) -> None:
+        self._since: dict[Cell, float] = {}
+
+    @property
+    def since(self) -> Mapping[Cell, float]:
+        """Every block in progress, its start; including those of cells that nothing can be
+        said of this round (`blocked_since` leaves them out)."""
+        return MappingProxyType(dict(self._since))
+
+    def blocked_since(self, states: Mapping[Cell, ServiceState]) -> Mapping[Cell, float]:
+        """The start of each block of `states` that is blocked now: what is exported."""
+        return MappingProxyType(
+            {
+                cell: since
+                for cell, since in sorted(self._since.items())
+                if (state := states.get(cell)) is not None and state.blocked
+            }
+        )
+
+    def update(self, states: Mapping[Cell, ServiceState], now: float) -> list[BlockChange]:
+        """Fold in one round's service states; the transitions it made, sorted."""
+        changes: list[BlockChange] = []
+        for cell, state in sorted(states.items()):
+            since = self._since.get(cell)
+            if state.blocked and since is None:
+                self._since[cell] = now
+                changes.append(
+                    BlockChange(
+                        service=state.service,
+                        network=state.network,
+                        blocked=True,
+                        methods=state.methods,
+                        at=now,
+                        since=now,
+                    )
+                )
+            elif not state.blocked and state.known and since is not None:
+                del self._since[cell]
+                changes.append(
+                    BlockChange(
+                        service=state.service,
+                        network=state.network,
+                        blocked=False,
+                        methods=(),
+                        at=now,
+                        since=since,
+                    )
+                )
+        for cell in [c for c in self._since if c not in states]:
+            del self._since[cell]  # removed by a reload, or not judged this round
         return changes

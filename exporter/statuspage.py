@@ -3,7 +3,9 @@
 For a person reading at a glance: a matrix of services by networks, each cell showing the
 worst verdict of its tuples with an icon and a word beside the color (readable without
 color), the resolver rows within, links to the /probes detail (render.py renders a probe;
-this module never renders one itself), and the recent verdict changes. Resolver checks
+this module never renders one itself), the service-level answer of each cell ("blocked: IP
+blocking, SNI/TLS filtering since ...", exporter.summary and exporter.history.Blocks), and
+the recent verdict changes. Resolver checks
 (service `_resolver`, judged for interception, not reachability) are left out, as from the
 probe series of /metrics. Pure: snapshot and changes in, strings and JSON out. Everything from
 config or peers goes through html.escape.
@@ -15,7 +17,7 @@ they render on a machine without emoji fonts: \u2713 ok, \u2717 blocked, \u2193 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape as xml_escape
 
 from exporter import render
@@ -25,7 +27,9 @@ from exporter.model import TupleKey
 from exporter.store import Snapshot
 from exporter.verdict import BLOCKED, Finding, Verdict
 
-#: Version of the /api/v1/status schema (docs/status.md); bumped on incompatible changes.
+#: Version of the /api/v1/status schema (docs/status.md); bumped on incompatible changes
+#: only: fields are added within a version (the cells' `blocked`, `methods`, `methods_text`
+#: and `blocked_since` were).
 SCHEMA_VERSION = 1
 
 #: Seconds between refreshes of the page.
@@ -44,6 +48,24 @@ def state_of(verdict: Verdict | None) -> str:
     if verdict is Verdict.OK:
         return "reachable"
     return "down"
+
+
+#: Each blocking verdict in words, for people: how the service is blocked.
+METHOD_WORDS: Mapping[Verdict, str] = {
+    Verdict.DNS_TAMPERED: "DNS tampering",
+    Verdict.TCP_BLOCKED: "IP blocking",
+    Verdict.TLS_BLOCKED: "SNI/TLS filtering",
+    Verdict.TLS_MITM: "TLS interception",
+    Verdict.HTTP_BLOCKPAGE: "blockpage",
+    Verdict.THROTTLED: "throttling",
+    Verdict.QUIC_BLOCKED: "QUIC blocking",
+}
+
+
+def methods_text(methods: Sequence[Verdict]) -> str:
+    """The methods in words, e.g. "IP blocking, SNI/TLS filtering" (a blocking verdict
+    newer than METHOD_WORDS reads as its value)."""
+    return ", ".join(METHOD_WORDS.get(m, m.value) for m in methods)
 
 
 #: The icon of each state (characters of DejaVu Sans: never an emoji-only glyph).
@@ -107,6 +129,7 @@ def status_json(snapshot: Snapshot, changes: Changes, *, now: float) -> render.J
                 "network": network,
                 "verdict": _value(worst(verdicts)),
                 "state": state_of(worst(verdicts)),
+                **_blocking_json(snapshot, service, network),
                 "tuples": [_tuple_json(snapshot, changes, k) for k in keys],
             }
         )
@@ -122,6 +145,22 @@ def status_json(snapshot: Snapshot, changes: Changes, *, now: float) -> render.J
         "changes": [
             _change_json(c) for c in changes.recent() if c.key.service != RESOLVER_CHECK_SERVICE
         ],
+    }
+
+
+def _blocking_json(snapshot: Snapshot, service: str, network: str) -> render.Json:
+    """The service-level answer of a cell: `blocked` (null when not summarised: a canary, or
+    not judged yet), the blocking `methods` (verdict values) and `methods_text` (in words),
+    and `blocked_since` (the first round of the block in progress, or null)."""
+    state = snapshot.services.get((service, network))
+    since = snapshot.service_blocked_since.get((service, network))
+    blocked = None if state is None else state.blocked
+    methods = () if state is None else state.methods
+    return {
+        "blocked": blocked,
+        "methods": [m.value for m in methods],
+        "methods_text": methods_text(methods) if methods else None,
+        "blocked_since": render.iso_time(since) if blocked and since is not None else None,
     }
 
 
@@ -189,6 +228,7 @@ table{border-collapse:collapse}td,th{border:1px solid #999;padding:.4em;vertical
 .reachable{background:#c8e6c9}.blocked{background:#ffcdd2}.down{background:#ffe0b2}
 .unknown{background:#e0e0e0}.cell>a{font-weight:bold;color:#111}
 ul.res{margin:.3em 0 0;padding-left:1em;font-size:.9em}ul.res a{color:#111}
+p.blocking{margin:.3em 0 0;font-size:.9em}
 li{overflow-wrap:anywhere}.wrap{overflow-x:auto}small{color:#333}
 @media (max-width:600px){
 body{margin:.4em}h1{font-size:1.5em}
@@ -237,9 +277,19 @@ def _cell(service: str, network: str, cell: Mapping[str, object] | None) -> str:
     return (
         f'<td class="cell {state_of(verdict)}" data-service="{_e(service)}" '
         f'data-network="{_e(network)}" data-verdict="{_e(cell["verdict"])}">'
-        f'<a class="verdict" href="{_e(first)}">{_e(label(verdict))}</a>'
+        f'<a class="verdict" href="{_e(first)}">{_e(label(verdict))}</a>{_blocking(cell)}'
         f'<ul class="res">{"".join(_row(t) for t in tuples)}</ul></td>'
     )
+
+
+def _blocking(cell: Mapping[str, object]) -> str:
+    """The service-level answer under the cell's verdict, while the service is blocked
+    there: "blocked: IP blocking, SNI/TLS filtering since <time>"."""
+    if not cell["blocked"]:
+        return ""
+    since = cell["blocked_since"]
+    when = f' since <time datetime="{_e(since)}">{_e(since)}</time>' if since else ""
+    return f'<p class="blocking">blocked: {_e(cell["methods_text"])}{when}</p>'
 
 
 def _change_item(c: Mapping[str, object]) -> str:

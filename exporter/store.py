@@ -25,6 +25,7 @@ from typing import Any
 
 from exporter.config import PhaseHistograms
 from exporter.model import EndpointKey, Observation, Phase, TupleKey
+from exporter.summary import Cell, ServiceState, service_states
 from exporter.verdict import EMPTY_JUDGEMENT, Judgement
 
 #: Upper bounds (seconds) of the phase histograms: from 5 ms (a LAN or a nearby anycast
@@ -103,6 +104,14 @@ def _empty_since() -> Mapping[str, float]:
     return _EMPTY
 
 
+def _empty_services() -> Mapping[Cell, ServiceState]:
+    return _EMPTY
+
+
+def _empty_blocked_since() -> Mapping[Cell, float]:
+    return _EMPTY
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Series:
     """Everything kept for one tuple. Immutable; the store swaps in a new one per change."""
@@ -128,6 +137,12 @@ class Snapshot:
     judgement: Judgement = EMPTY_JUDGEMENT
     #: Per network judged down: unix time of the first round of the outage (exporter.history).
     network_down_since: Mapping[str, float] = field(default_factory=_empty_since)
+    #: Per (service, network) of `judgement`, sorted: blocked or not, and by which methods
+    #: (exporter.summary); always made from `judgement`, so the two agree.
+    services: Mapping[Cell, ServiceState] = field(default_factory=_empty_services)
+    #: Per (service, network) blocked now: unix time of the first round of the block
+    #: (exporter.history.Blocks).
+    service_blocked_since: Mapping[Cell, float] = field(default_factory=_empty_blocked_since)
     #: What the phase histograms cover; per endpoint, they are in `endpoint_phases`.
     phase_histograms: PhaseHistograms = PhaseHistograms.TUPLE
     #: Per endpoint and network, in key order: the duration histograms of the phases of
@@ -151,6 +166,7 @@ class Store:
     """Per-tuple results of the probes; see the module docstring for the invariants."""
 
     __slots__ = (
+        "_blocked_since",
         "_buckets",
         "_down_since",
         "_endpoints",
@@ -160,6 +176,7 @@ class Store:
         "_listeners",
         "_phase_histograms",
         "_series",
+        "_services",
         "_sorted",
     )
 
@@ -183,6 +200,8 @@ class Store:
         self._sorted = True
         self._judgement = EMPTY_JUDGEMENT
         self._down_since: Mapping[str, float] = _empty_since()
+        self._services: Mapping[Cell, ServiceState] = _empty_services()
+        self._blocked_since: Mapping[Cell, float] = _empty_blocked_since()
         self._listeners: list[Callable[[Series], None]] = []
 
     def subscribe(self, listener: Callable[[Series], None]) -> None:
@@ -250,12 +269,24 @@ class Store:
         self._series[key] = replace(old, extra=MappingProxyType(extra))
 
     def set_judgement(self, judgement: Judgement) -> None:
-        """Replace the judgement of the last round (made by `verdict.judge()`)."""
+        """Replace the judgement of the last round (made by `verdict.judge()`), and the
+        service-level states made of it (`summary.service_states`)."""
         self._judgement = judgement
+        self._services = service_states(judgement)
+
+    @property
+    def services(self) -> Mapping[Cell, ServiceState]:
+        """The service-level states of the last judgement (`set_judgement` makes them)."""
+        return self._services
 
     def set_network_down_since(self, down_since: Mapping[str, float]) -> None:
         """Replace the outages in progress: network -> unix time it was first judged down."""
         self._down_since = MappingProxyType(dict(down_since))
+
+    def set_service_blocked_since(self, blocked_since: Mapping[Cell, float]) -> None:
+        """Replace the blocks in progress: (service, network) -> unix time of the first
+        round that found the service blocked there (`history.Blocks.blocked_since`)."""
+        self._blocked_since = MappingProxyType(dict(blocked_since))
 
     def retain(self, keys: Iterable[TupleKey]) -> None:
         """Drop every series whose key is not in `keys` (tuples removed by a reload)."""
@@ -288,6 +319,8 @@ class Store:
             series=MappingProxyType(dict(self._series)),
             judgement=self._judgement,
             network_down_since=self._down_since,
+            services=self._services,
+            service_blocked_since=self._blocked_since,
             phase_histograms=self._phase_histograms,
             endpoint_phases=MappingProxyType(dict(self._endpoints)),
             generation=self._generation,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import random
 import signal
@@ -17,6 +18,10 @@ from exporter.config import Config
 from exporter.garbage import FULL_PASS_INTERVAL
 from exporter.heap import HEAP_TRIM_INTERVAL
 from exporter.loader import load
+from exporter.matrix import Target
+from exporter.model import ErrorKind
+from exporter.render import iso_time
+from exporter.verdict import Verdict
 from tests.conftest import CONFIG_YAML, AppFactory
 from tests.fakes.clock import FakeClock
 from tests.fakes.prober import FakeProber, factory
@@ -233,3 +238,141 @@ async def test_a_reload_changes_what_the_phase_histograms_cover(
         assert await histogram_lines() == per_tuple
     finally:
         await app.stop()
+
+
+#: A censor network beside a clean one, with a canary on each: telegram/web can be told
+#: blocked (it connects on clean) from down.
+BLOCKS_YAML = """\
+interval: 60s
+timeout: 5s
+resolvers:
+  local: {type: udp, address: 127.0.0.1, port: 5353}
+networks:
+  clean: {}
+  censor: {}
+canaries:
+  example: {host: example.example, port: 443}
+services:
+  telegram:
+    endpoints:
+      web: {host: web.telegram.example, port: 443, checks: [dns, tcp, tls, http]}
+  signal:
+    endpoints:
+      chat: {host: chat.signal.example, port: 443, checks: [dns, tcp, tls]}
+"""
+
+
+async def test_a_service_blocked_on_a_network_is_logged_exported_and_its_start_kept(
+    make_app: AppFactory, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Real rounds on the fake clock: telegram becomes blocked on censor (connections reset
+    there, fine on clean), stays blocked through a shutdown of censor (which neither ends nor
+    restarts the block), then is reachable again. The start is the first round that found
+    it blocked; a log line says when it starts (with the method) and when it ends (with how
+    long it lasted)."""
+    caplog.set_level(logging.INFO, logger="exporter")
+    world = {"block": False, "shutdown": False}
+
+    def error(target: Target) -> ErrorKind | None:
+        key = target.key
+        if key.network != "censor":
+            return None
+        if world["shutdown"]:
+            return ErrorKind.TIMEOUT  # everything, the canary too
+        if world["block"] and key.service == "telegram":
+            return ErrorKind.RESET
+        return None
+
+    app, _ = make_app(BLOCKS_YAML, error=error)
+    await app.start()
+    telegram = {"service": "telegram", "network": "censor"}
+
+    async def next_round() -> None:
+        rounds = app.scheduler.stats().rounds_total
+        await clock.run_until(lambda: app.scheduler.stats().rounds_total > rounds, limit=120.0)
+
+    def value(name: str, **labels: str) -> float | None:
+        return app.registry.get_sample_value(name, labels)
+
+    try:
+        await next_round()
+        assert value("messaging_service_blocked", **telegram) == 0.0
+        assert value("messaging_service_blocked", service="signal", network="censor") == 0.0
+        assert value("messaging_service_blocked", service="canary", network="censor") is None
+        assert value("messaging_service_blocked_since_timestamp_seconds", **telegram) is None
+
+        world["block"] = True
+        await next_round()  # the round under way may have probed telegram before the block
+        await next_round()
+        snapshot = app.store.snapshot()
+        assert snapshot.services["telegram", "censor"].methods == (Verdict.TCP_BLOCKED,)
+        assert value("messaging_service_blocked", **telegram) == 1.0
+        assert value("messaging_service_blocked_method", **telegram, method="tcp_blocked") == 1.0
+        assert value("messaging_service_blocked_method", **telegram, method="tls_blocked") is None
+        assert value("messaging_service_blocked", service="telegram", network="clean") == 0.0
+        since = value("messaging_service_blocked_since_timestamp_seconds", **telegram)
+        assert since is not None
+        assert clock.time() - 120 < since <= clock.time()
+        # the status API and page read the same snapshot
+        url = f"http://127.0.0.1:{app.addresses[0][1]}"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{url}/api/v1/status") as response:
+                doc = await response.json()
+            async with session.get(f"{url}/") as response:
+                page = await response.text()
+        [cell] = [c for c in doc["cells"] if (c["service"], c["network"]) == ("telegram", "censor")]
+        assert (cell["blocked"], cell["methods"], cell["methods_text"]) == (
+            True,
+            ["tcp_blocked"],
+            "IP blocking",
+        )
+        assert cell["blocked_since"] == iso_time(since)
+        assert f'blocked: IP blocking since <time datetime="{iso_time(since)}">' in page
+
+        await next_round()  # still blocked: the same start
+        assert value("messaging_service_blocked_since_timestamp_seconds", **telegram) == since
+
+        world["shutdown"] = True  # censor goes dark: nothing can be said of telegram there
+        await next_round()
+        await next_round()
+        assert app.store.snapshot().judgement.network_up["censor"] is False
+        assert value("messaging_service_blocked", **telegram) == 0.0
+        assert value("messaging_service_blocked_since_timestamp_seconds", **telegram) is None
+
+        world["shutdown"] = False  # back up, still censored: the block began before
+        await next_round()
+        await next_round()
+        assert value("messaging_service_blocked", **telegram) == 1.0
+        assert value("messaging_service_blocked_since_timestamp_seconds", **telegram) == since
+
+        world["block"] = False
+        await next_round()
+        await next_round()
+        ended = clock.time()
+        assert value("messaging_service_blocked", **telegram) == 0.0
+        assert value("messaging_service_blocked_method", **telegram, method="tcp_blocked") is None
+        assert value("messaging_service_blocked_since_timestamp_seconds", **telegram) is None
+    finally:
+        await app.stop()
+
+    lines = [
+        (r.levelno, r.msg, getattr(r, "fields", {}))
+        for r in caplog.records
+        if r.msg.startswith("service ")
+    ]
+    assert [(level, msg) for level, msg, _ in lines] == [
+        (logging.WARNING, "service blocked"),
+        (logging.WARNING, "service no longer blocked"),
+    ]
+    started, over = (f for _, _, f in lines)
+    assert started == {
+        "service": "telegram",
+        "network": "censor",
+        "methods": "tcp_blocked",
+        "since": iso_time(since),
+    }
+    assert over["service"] == "telegram"
+    assert over["blocked_since"] == iso_time(since)
+    assert 4 * 60 <= over["blocked_seconds"] <= ended - since  # the shutdown included
+    judged = [r for r in caplog.records if r.msg == "round judged"]
+    assert {getattr(r, "fields", {})["services_blocked"] for r in judged} == {0, 1}

@@ -294,6 +294,62 @@ def test_verdict_metrics_follow_the_judgement() -> None:
     assert r.get_sample_value("messaging_probe_success", blocked_labels) == 1.0
 
 
+def test_service_metrics_answer_per_service_and_network() -> None:
+    """messaging_service_blocked{service,network} for each service and network judged (not
+    the canaries nor the resolver checks), one messaging_service_blocked_method per blocking
+    verdict present now, and the start of each block in progress."""
+    from dataclasses import replace
+
+    from exporter.verdict import EMPTY_JUDGEMENT, Finding, Verdict
+
+    def k(service: str, network: str, endpoint: str = "web", resolver: str = "google") -> TupleKey:
+        return TupleKey(
+            service=service, endpoint=endpoint, network=network, resolver=resolver, family=4
+        )
+
+    verdicts = {
+        k("telegram", "censor"): Verdict.TLS_BLOCKED,
+        k("telegram", "censor", "dc"): Verdict.TCP_BLOCKED,
+        k("telegram", "censor", resolver="isp"): Verdict.TLS_BLOCKED,
+        k("telegram", "direct"): Verdict.OK,
+        k("signal", "censor"): Verdict.DOWN,
+        k("canary", "censor", "example"): Verdict.HTTP_BLOCKPAGE,
+        k("_resolver", "censor", "silent", "nobody"): Verdict.DNS_TAMPERED,
+    }
+    store = Store()
+    for key in verdicts:
+        store.record(make_observation(key))
+    findings = {key: Finding(verdict=v, reason="") for key, v in verdicts.items()}
+    store.set_judgement(replace(EMPTY_JUDGEMENT, findings=findings))
+    store.set_service_blocked_since(
+        {("telegram", "censor"): 1_700_000_000.0, ("signal", "censor"): 1_600_000_000.0}
+    )
+    r = setup(store)
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in r.collect()
+        if family.name.startswith("messaging_service_")
+        for sample in family.samples
+    }
+    censor = (("network", "censor"), ("service", "telegram"))
+    assert samples == {
+        ("messaging_service_blocked", censor): 1.0,
+        ("messaging_service_blocked", (("network", "direct"), ("service", "telegram"))): 0.0,
+        ("messaging_service_blocked", (("network", "censor"), ("service", "signal"))): 0.0,
+        ("messaging_service_blocked_method", (("method", "tcp_blocked"), *censor)): 1.0,
+        ("messaging_service_blocked_method", (("method", "tls_blocked"), *censor)): 1.0,
+        # only while blocked now: signal's stale start is not exported
+        ("messaging_service_blocked_since_timestamp_seconds", censor): 1_700_000_000.0,
+    }
+    text = generate_latest(r).decode()
+    assert "# TYPE messaging_service_blocked gauge" in text
+    assert "# TYPE messaging_service_blocked_method gauge" in text
+    assert "# TYPE messaging_service_blocked_since_timestamp_seconds gauge" in text
+    # a reload that removed a network drops its series
+    store.retain([key for key in verdicts if key.network == "direct"])
+    assert r.get_sample_value("messaging_service_blocked", dict(censor)) is None
+
+
 #: What a Prometheus server (2.x, Debian's 2.42 included) sends: OpenMetrics first.
 PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"

@@ -39,7 +39,9 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 BUILTIN_VARIABLES = {"__rate_interval", "__interval", "__range", "__range_s", "__interval_ms"}
 
 #: Every kind of series: a canary, a silent resolver (interception), host and address
-#: endpoints, and a failing tuple (error kinds in messaging_probes_total).
+#: endpoints, and a failing tuple (error kinds in messaging_probes_total): dc1 is refused on
+#: `other` only, so it is judged tcp_blocked there (it connects on `direct`) and the
+#: service-level series of a blocked service (messaging_service_blocked_*) are in the scrape.
 CONTRACT_YAML = """\
 interval: 60s
 timeout: 5s
@@ -70,7 +72,9 @@ async def scrape(
     with the phase histograms per tuple (the default) and per endpoint (fewer labels)."""
     app, _ = make_app(
         CONTRACT_YAML + f"metrics: {{phase_histograms: {request.param}}}\n",
-        error=lambda t: ErrorKind.REFUSED if t.key.endpoint == "dc1" else None,
+        error=lambda t: (
+            ErrorKind.REFUSED if (t.key.endpoint, t.key.network) == ("dc1", "other") else None
+        ),
         duration=lambda t: 0.2,
     )
     addresses = await app.start()
@@ -149,6 +153,8 @@ def test_every_metric_used_exists_in_a_real_scrape_and_the_docs(
         "messaging_tls_cert_not_after_timestamp_seconds",
         "messaging_resolver_intercepted",
         "messaging_exporter_rounds_total",
+        "messaging_service_blocked",
+        "messaging_service_blocked_method",
         "up",
     }
 

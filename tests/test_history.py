@@ -1,6 +1,7 @@
 """State across rounds (exporter.history) and what the App does with it after each round:
-throughput baselines handed to the pure judgement, and outages (`network_down` since when,
-logged when a network goes down and when it comes back, exported while it lasts)."""
+throughput baselines handed to the pure judgement, outages (`network_down` since when,
+logged when a network goes down and when it comes back, exported while it lasts) and blocks
+(a service blocked on a network since when; the App's side is in tests/test_app.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.history import Outages, ThroughputHistory
+from exporter.history import BlockChange, Blocks, Outages, ThroughputHistory
 from exporter.model import ErrorKind, Observation, Phase
+from exporter.summary import ServiceState
 from exporter.verdict import Verdict
 from tests.conftest import AppFactory
 from tests.fakes.clock import FakeClock
@@ -103,6 +105,62 @@ def test_a_network_removed_while_down_is_dropped_silently() -> None:
     outages.update({"clean": True, "dead": False}, 100.0)
     assert outages.update({"clean": True}, 160.0) == []
     assert outages.down_since == {}
+
+
+# --- Blocks ----------------------------------------------------------------------------------
+
+
+def state(service: str, network: str, *methods: Verdict, known: bool = True) -> ServiceState:
+    return ServiceState(service=service, network=network, methods=methods, known=known)
+
+
+def states(*cells: ServiceState) -> dict[tuple[str, str], ServiceState]:
+    return {(c.service, c.network): c for c in cells}
+
+
+def test_a_block_starts_with_the_first_round_that_found_it_and_lasts_while_it_does() -> None:
+    blocks = Blocks()
+    assert blocks.update(states(state("telegram", "censor"), state("telegram", "clean")), 100) == []
+    [went] = blocks.update(
+        states(state("telegram", "censor", Verdict.TLS_BLOCKED), state("telegram", "clean")), 160
+    )
+    assert went == BlockChange(
+        service="telegram",
+        network="censor",
+        blocked=True,
+        methods=(Verdict.TLS_BLOCKED,),
+        at=160.0,
+        since=160.0,
+    )
+    # the methods may change while it lasts: the same block, nothing to say
+    now = states(state("telegram", "censor", Verdict.DNS_TAMPERED, Verdict.TCP_BLOCKED))
+    assert blocks.update(now, 220) == []
+    assert blocks.since == {("telegram", "censor"): 160.0}
+    assert blocks.blocked_since(now) == {("telegram", "censor"): 160.0}
+    [over] = blocks.update(states(state("telegram", "censor")), 400)
+    assert (over.blocked, over.methods, over.since, over.blocked_seconds) == (False, (), 160, 240)
+    assert blocks.since == {}
+
+
+def test_a_shutdown_neither_ends_nor_restarts_a_block() -> None:
+    blocks = Blocks()
+    blocks.update(states(state("telegram", "censor", Verdict.TCP_BLOCKED)), 100)
+    dark = states(state("telegram", "censor", known=False))
+    assert blocks.update(dark, 160) == []
+    assert blocks.since == {("telegram", "censor"): 100.0}
+    assert blocks.blocked_since(dark) == {}  # not blocked now: nothing exported
+    again = states(state("telegram", "censor", Verdict.TCP_BLOCKED))
+    assert blocks.update(again, 220) == []
+    assert blocks.blocked_since(again) == {("telegram", "censor"): 100.0}
+    # nor does a dark network start one
+    assert Blocks().update(dark, 100) == []
+
+
+def test_a_cell_no_longer_judged_is_dropped_silently() -> None:
+    blocks = Blocks()
+    blocks.update(states(state("telegram", "gone", Verdict.TCP_BLOCKED)), 100)
+    assert blocks.update(states(state("telegram", "censor")), 160) == []
+    assert blocks.since == {}
 
 
 # --- the App after each round ----------------------------------------------------------------

@@ -15,7 +15,15 @@ from tests.fakes.clock import FakeClock
 
 
 def _refuse_dc1(target: Target) -> ErrorKind | None:
-    return ErrorKind.REFUSED if target.key.endpoint == "dc1" else None
+    """dc1 refused on `other` only: judged tcp_blocked there (it connects on `direct`), so the
+    scrape has a blocked service's series too."""
+    return (
+        ErrorKind.REFUSED if (target.key.endpoint, target.key.network) == ("dc1", "other") else None
+    )
+
+
+#: The shared config with a second network, so that a service can be judged blocked.
+TWO_NETWORKS = CONFIG_YAML.replace("  direct: {}\n", "  direct: {}\n  other: {}\n")
 
 
 async def promtool_check(exposition: bytes) -> tuple[int, str]:
@@ -41,7 +49,8 @@ async def promtool_check(exposition: bytes) -> tuple[int, str]:
 async def test_promtool_finds_nothing_to_lint(
     make_app: AppFactory, clock: FakeClock, phase_histograms: str
 ) -> None:
-    yaml = CONFIG_YAML + f"metrics: {{phase_histograms: {phase_histograms}}}\n"
+    assert TWO_NETWORKS != CONFIG_YAML
+    yaml = TWO_NETWORKS + f"metrics: {{phase_histograms: {phase_histograms}}}\n"
     app, _ = make_app(yaml, error=_refuse_dc1, duration=lambda t: 0.3)
     addresses = await app.start()
     try:
@@ -65,6 +74,9 @@ async def test_promtool_finds_nothing_to_lint(
         b"messaging_tls_cert_not_after_timestamp_seconds{",
         b"messaging_exporter_build_info{",
         b"messaging_exporter_probe_start_lag_seconds_bucket{",
+        b'messaging_service_blocked{network="other",service="telegram"} 1.0',
+        b'messaging_service_blocked_method{method="tcp_blocked",network="other",service="telegram"}',
+        b'messaging_service_blocked_since_timestamp_seconds{network="other",service="telegram"}',
     ):
         assert name in body
     status, output = await promtool_check(body)

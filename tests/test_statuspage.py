@@ -14,9 +14,19 @@ from prometheus_client import CollectorRegistry
 from exporter.changes import Changes
 from exporter.matrix import RESOLVER_CHECK_SERVICE
 from exporter.model import TupleKey
-from exporter.statuspage import ICONS, SCHEMA_VERSION, STATES, badge_svg, label, status_json
+from exporter.statuspage import (
+    ICONS,
+    METHOD_WORDS,
+    SCHEMA_VERSION,
+    STATES,
+    badge_svg,
+    label,
+    methods_text,
+    status_html,
+    status_json,
+)
 from exporter.store import Store
-from exporter.verdict import EMPTY_JUDGEMENT, Finding, Verdict
+from exporter.verdict import BLOCKED, EMPTY_JUDGEMENT, Finding, Verdict
 from exporter.web import ReloadOutcome, Site, make_app
 from tests.fakes.prober import make_observation
 
@@ -55,6 +65,7 @@ async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
     store.record(make_observation(RESOLVER_CHECK))  # judged for interception, never shown
     findings = {k: Finding(verdict=v, reason=f"r {v.value}") for k, v in FINDINGS.items()}
     store.set_judgement(replace(EMPTY_JUDGEMENT, findings=findings))
+    store.set_service_blocked_since({("telegram", "isp-b"): NOW - 120, (EVIL, "direct"): NOW})
     changes = Changes()
     changes.record({k: Finding(verdict=Verdict.OK, reason="") for k in FINDINGS}, NOW - 60)
     changes.record(findings, NOW)
@@ -120,7 +131,10 @@ async def test_status_api_schema(client: TestClient[web.Request, web.Application
     states = {s["service"]: s["state"] for s in doc["services"]}
     assert states == {"signal": "down", "telegram": "blocked", EVIL: "blocked"}
     for cell in doc["cells"]:
-        assert set(cell) == {"service", "network", "verdict", "state", "tuples"}
+        assert set(cell) == {
+            "service", "network", "verdict", "state", "tuples",
+            "blocked", "methods", "methods_text", "blocked_since",
+        }  # fmt: skip
         assert cell["state"] in STATES
         for t in cell["tuples"]:
             assert set(t) == {
@@ -235,3 +249,59 @@ def test_changes_api_is_bounded() -> None:
     assert len(changes) == 30
     assert len(doc["changes"]) == 30  # type: ignore[arg-type]
     assert {c["since"] for c in doc["changes"]} == {"2023-11-14T22:15:02.000Z"}  # type: ignore[union-attr, index]
+
+
+async def test_each_cell_says_whether_the_service_is_blocked_how_and_since_when(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    """The service-level answer (exporter.summary) beside the worst verdict: in words on the
+    page, as values in the API; since the first round of the block."""
+    doc = await (await client.get("/api/v1/status")).json()
+    cells = {(c["service"], c["network"]): c for c in doc["cells"]}
+    isp_b = cells["telegram", "isp-b"]
+    assert (isp_b["blocked"], isp_b["methods"], isp_b["methods_text"]) == (
+        True,
+        ["tls_blocked"],
+        "SNI/TLS filtering",
+    )
+    assert isp_b["blocked_since"] == "2023-11-14T22:13:00.000Z"
+    direct = cells["telegram", "direct"]
+    assert (direct["blocked"], direct["methods"], direct["methods_text"]) == (False, [], None)
+    assert direct["blocked_since"] is None
+    # a dead network: judged, not blocked (nothing can be said of the service there)
+    assert cells["signal", "direct"]["blocked"] is False
+    body = await (await client.get("/")).text()
+    assert (
+        '<p class="blocking">blocked: SNI/TLS filtering since '
+        '<time datetime="2023-11-14T22:13:00.000Z">2023-11-14T22:13:00.000Z</time></p>'
+    ) in _cell(body, "telegram", "isp-b")
+    assert "blocking" not in _cell(body, "telegram", "direct")
+    assert "blocked: DNS tampering since" in body  # the EVIL service, escaped around it
+
+
+def test_several_methods_read_in_words_and_a_canary_is_no_service() -> None:
+    store = Store()
+    keys = {
+        _key("telegram", "uplink-a"): Verdict.TCP_BLOCKED,
+        _key("telegram", "uplink-a", "isp"): Verdict.DNS_TAMPERED,
+        replace(_key("telegram", "uplink-a"), endpoint="dc2"): Verdict.TLS_BLOCKED,
+        _key("canary", "uplink-a"): Verdict.OK,
+    }
+    for key in keys:
+        store.record(make_observation(key))
+    findings = {k: Finding(verdict=v, reason="") for k, v in keys.items()}
+    store.set_judgement(replace(EMPTY_JUDGEMENT, findings=findings))
+    doc = status_json(store.snapshot(), Changes(), now=NOW)
+    cells = {(c["service"], c["network"]): c for c in doc["cells"]}  # type: ignore[union-attr, index]
+    telegram = cells["telegram", "uplink-a"]
+    assert telegram["methods"] == ["dns_tampered", "tcp_blocked", "tls_blocked"]
+    assert telegram["methods_text"] == "DNS tampering, IP blocking, SNI/TLS filtering"
+    assert telegram["blocked_since"] is None  # no start known (not tracked across rounds)
+    assert cells["canary", "uplink-a"]["blocked"] is None  # not a messaging service
+    page = status_html(store.snapshot(), Changes(), now=NOW, version="test")
+    assert "blocked: DNS tampering, IP blocking, SNI/TLS filtering</p>" in page
+
+
+def test_every_blocking_verdict_has_words() -> None:
+    assert set(METHOD_WORDS) == set(BLOCKED)
+    assert methods_text([Verdict.QUIC_BLOCKED, Verdict.THROTTLED]) == "QUIC blocking, throttling"

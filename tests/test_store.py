@@ -229,3 +229,27 @@ def test_setting_the_same_histograms_keeps_them() -> None:
     store.record(make_observation(key()))
     store.set_phase_histograms(PhaseHistograms.ENDPOINT)
     assert store.snapshot().endpoint_phases[EndpointKey.of(key())][Phase.TOTAL].count == 1
+
+
+def test_the_service_states_follow_the_judgement_and_the_blocks_are_kept() -> None:
+    """A snapshot's service-level states are made of its judgement (never out of step), and
+    the starts of the blocks in progress are what the app last set."""
+    from dataclasses import replace
+
+    from exporter.verdict import EMPTY_JUDGEMENT, Finding, Verdict
+
+    store = Store()
+    key = TupleKey(service="telegram", endpoint="web", network="censor", resolver="isp", family=4)
+    assert store.snapshot().services == {}
+    store.set_judgement(
+        replace(EMPTY_JUDGEMENT, findings={key: Finding(verdict=Verdict.TLS_BLOCKED, reason="")})
+    )
+    store.set_service_blocked_since({("telegram", "censor"): 1_700_000_000.0})
+    before = store.snapshot()
+    assert before.services["telegram", "censor"].methods == (Verdict.TLS_BLOCKED,)
+    assert store.services is before.services
+    assert before.service_blocked_since == {("telegram", "censor"): 1_700_000_000.0}
+    store.set_judgement(EMPTY_JUDGEMENT)
+    store.set_service_blocked_since({})
+    assert store.snapshot().services == {}
+    assert before.service_blocked_since == {("telegram", "censor"): 1_700_000_000.0}  # kept
