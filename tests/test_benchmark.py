@@ -72,3 +72,30 @@ def test_quick_benchmark_measures_every_part(tmp_path: Path) -> None:
     assert memory["gzip_bytes"] > 0
     assert memory["rss_bytes"] > 0
     assert "| exporter |" in proc.stdout  # the markdown table
+
+
+def test_quick_localisation_benchmark_measures_both_sides(tmp_path: Path) -> None:
+    """benchmarks/localisation.py on a tiny matrix: with localisation the tuples behind the
+    resetting router are tcp_blocked and TTL-limited packets were sent; without, they are down
+    and none were."""
+    out = tmp_path / "localisation.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.localisation", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    on, off = results["rows"]
+    failing = results["failing_tuples"]
+    assert (on["localisation"], off["localisation"]) == (True, False)
+    assert on["verdicts"].get("tcp_blocked") == failing, on
+    assert off["verdicts"].get("down") == failing, off
+    assert on["first_round_low_ttl_packets"] > 0
+    assert off["first_round_low_ttl_packets"] == off["low_ttl_packets"] == 0
+    assert on["probes"] > 0
+    assert off["probes"] > 0
+    assert on["cpu_seconds"] > 0
