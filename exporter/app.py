@@ -34,14 +34,14 @@ from exporter.changes import Changes
 from exporter.clock import Clock, SystemClock
 from exporter.collector import Collector, ReloadStatus, metrics_handler
 from exporter.config import Config
-from exporter.history import Blocks, Outages, ThroughputHistory
+from exporter.history import Blocks, Outages, Pages, ThroughputHistory
 from exporter.loader import ConfigError, ConfigErrors, load
 from exporter.logs import fields
 from exporter.matrix import expand
 from exporter.model import Observation
 from exporter.network import setup_problem
 from exporter.render import iso_time
-from exporter.scheduler import SAFETY_MARGIN, ProberLike, Scheduler
+from exporter.scheduler import ProberLike, Scheduler, safety_limit
 from exporter.store import Store
 from exporter.summary import Cell, ServiceState
 from exporter.verdict import judge_round
@@ -175,6 +175,7 @@ class App:
         self.store = Store(phase_histograms=config.metrics.phase_histograms)
         #: State across rounds, kept outside the pure judgement (exporter.history).
         self.throughput_history = ThroughputHistory()
+        self.pages = Pages()
         #: Recent verdict changes for the status page (trimmed to the store's tuples).
         self.changes = Changes()
         self.outages = Outages()
@@ -339,9 +340,14 @@ class App:
         config = self.scheduler.config
         history = self.throughput_history
         judgement = judge_round(
-            config, observations, history.baselines(observations), setup_problems(config)
+            config,
+            observations,
+            history.baselines(observations),
+            setup_problems(config),
+            self.pages.references(observations),
         )
         history.record(observations, config.throttling.baseline_rounds)
+        self.pages.record(observations, judgement.findings)
         self.store.set_judgement(judgement)
         self.changes.retain(snapshot.series.keys())  # a reload removed the others
         self.changes.record(judgement.findings, self._clock.time())
@@ -495,7 +501,8 @@ class App:
         return ReloadOutcome(ok=False, errors=lines)
 
     async def _retire(self, prober: ProberLike) -> None:
-        """Close a replaced prober once its probes ended (at most timeout + margin later)."""
+        """Close a replaced prober once its probes ended (at most the scheduler's safety limit
+        later: the timeout, a localisation after it, and the margin)."""
         await self._close_prober(prober, wait=True)
         with contextlib.suppress(ValueError):
             self._old_probers.remove(prober)
@@ -503,9 +510,7 @@ class App:
     async def _close_prober(self, prober: ProberLike, *, wait: bool) -> None:
         if wait:
             released = asyncio.create_task(self.scheduler.released(prober))
-            timer = asyncio.create_task(
-                self._clock.sleep(self.scheduler.config.timeout + SAFETY_MARGIN)
-            )
+            timer = asyncio.create_task(self._clock.sleep(safety_limit(self.scheduler.config)))
             try:
                 await asyncio.wait({released, timer}, return_when=asyncio.FIRST_COMPLETED)
             finally:

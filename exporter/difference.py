@@ -214,6 +214,20 @@ def _title(response: ResponseShape, reference: ResponseShape) -> _Criterion:
     return _Criterion(alike=False, says=f"{titles} differ in their long words")
 
 
+def alike(response: ResponseShape, reference: ResponseShape) -> bool:
+    """Whether a criterion that could be computed says the two are the same page, whatever
+    their statuses: the service's own page, answering another status (relayed by a
+    proxy, or in trouble), is still the service's."""
+    return any(
+        c.alike is True
+        for c in (
+            _body(response, reference),
+            _headers(response, reference),
+            _title(response, reference),
+        )
+    )
+
+
 def difference(
     response: ResponseShape, reference: ResponseShape, *, status_counts: bool
 ) -> str | None:

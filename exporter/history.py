@@ -2,13 +2,15 @@
 
 - `ThroughputHistory`: per tuple, the throughput rates of its last rounds, handed to the judge
   as data (`verdict.Baselines`) for the baseline rule of `throttled`.
+- `Pages`: per plain-HTTP tuple, the shape of its last page judged `ok`, handed to the judge
+  as data (`verdict.References`) for the changed-page rules of `http_blockpage`.
 - `Outages`: per network, since when it has been judged down (`network_up` false), and the
   transitions of each round (down, back up) so that a shutdown is never silent.
 - `Blocks`: per service and network, since when the service has been blocked there
   (`exporter.summary.ServiceState`), and the transitions of each round (blocked, no longer
   blocked) so that a block is never silent either.
 
-All three are plain objects owned by the running exporter (`exporter.app.App`), updated once per
+All four are plain objects owned by the running exporter (`exporter.app.App`), updated once per
 judged round on the event loop; nothing here does I/O.
 """
 
@@ -19,9 +21,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from exporter.difference import ResponseShape
 from exporter.model import Observation, TupleKey
 from exporter.summary import Cell, ServiceState
-from exporter.verdict import Verdict
+from exporter.verdict import Finding, Verdict
 
 
 class ThroughputHistory:
@@ -70,6 +73,48 @@ class ThroughputHistory:
                 samples.append((obs.finished, rate))
         for key in [k for k in self._samples if k not in seen]:
             del self._samples[key]
+
+
+class Pages:
+    """The last page each plain-HTTP tuple got on a round that judged it `ok`: what the
+    service answers it, when nothing else compares (one uplink). A page that is not `ok`
+    never becomes a reference (a blockpage would vouch for itself); a tuple's current
+    observation is never its own reference."""
+
+    def __init__(self) -> None:
+        # key -> (finished of the observation, its page's shape)
+        self._pages: dict[TupleKey, tuple[float, ResponseShape]] = {}
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def references(self, observations: Iterable[Observation]) -> Mapping[TupleKey, ResponseShape]:
+        """The earlier passing page of each of `observations`' tuples (theirs excluded)."""
+        out: dict[TupleKey, ResponseShape] = {}
+        for obs in observations:
+            kept = self._pages.get(obs.key)
+            if kept is not None and kept[0] != obs.finished:
+                out[obs.key] = kept[1]
+        return MappingProxyType(out)
+
+    def record(
+        self, observations: Iterable[Observation], findings: Mapping[TupleKey, Finding]
+    ) -> None:
+        """Keep the page of each plain-HTTP tuple judged `ok` this round, and forget tuples
+        that are no longer probed (absent from `observations`)."""
+        seen: set[TupleKey] = set()
+        for obs in observations:
+            seen.add(obs.key)
+            finding = findings.get(obs.key)
+            if finding is None or finding.verdict is not Verdict.OK:
+                continue
+            if obs.tls is not None or obs.http is None:
+                continue  # over TLS the page is the name's holder's: nothing to compare
+            shape = ResponseShape.of(obs.http)
+            if shape is not None:
+                self._pages[obs.key] = (obs.finished, shape)
+        for key in [k for k in self._pages if k not in seen]:
+            del self._pages[key]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

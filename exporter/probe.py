@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import re
 import socket
 import ssl
 import sys
@@ -41,6 +40,7 @@ from types import MappingProxyType
 
 from exporter import __version__
 from exporter.config import Check, Config, Endpoint, IdentityCheck, Network, Resolver, TlsOptions
+from exporter.difference import title_of
 from exporter.errors import classify, describe
 from exporter.http import HttpExchange, authority
 from exporter.matrix import Target, TargetKind
@@ -53,6 +53,7 @@ from exporter.model import (
     Log,
     Observation,
     PathObservation,
+    PathOutcome,
     Phase,
     QuicObservation,
     ThroughputObservation,
@@ -423,9 +424,12 @@ class Prober:
         self._quic_trust = QuicTrust()
         self._dialers = {name: Dialer(net) for name, net in config.networks.items()}
         self._localiser = Localiser(config.localisation, config.interval)
-        #: Per plain-HTTP tuple, its last answer's status and title: one that changes is
-        #: localised (a blockpage appearing), an unchanged one is not again.
-        self._answers: dict[TupleKey, tuple[int | None, bytes]] = {}
+        #: Per plain-HTTP tuple, its last answer's status and title, and whether localisation
+        #: settled it (found it at the destination, or could not tell after trying). A new
+        #: answer is localised (a blockpage appearing); an unsettled one again each probe
+        #: (the localiser's cache answers within its interval), so that a page from the path
+        #: keeps its evidence round after round; a settled one is not.
+        self._answers: dict[TupleKey, tuple[tuple[int | None, str], bool]] = {}
         keeper = stamping_keeper()  # arrival stamps on from now on, not from the first read
         self._release = weakref.finalize(self, keeper.close) if keeper is not None else None
         self._prewarm()
@@ -451,8 +455,9 @@ class Prober:
         return Dialer(network)  # a target from outside the config: cheap, not cached
 
     async def aclose(self) -> None:
-        """Probes keep no connections; only the stamping keeper is closed (or at the latest
-        when the prober is collected)."""
+        """Probes keep no connections; the localisations still running are cancelled, and
+        the stamping keeper is closed (or at the latest when the prober is collected)."""
+        await self._localiser.aclose()
         if self._release is not None:
             self._release()
 
@@ -521,6 +526,12 @@ class Prober:
         port = target.endpoint.port
         path = await self._localiser.run(dialer, phase, address, port, payload)
         log.add(f"path ({phase} to {address}:{port}): {path.outcome}: {path.detail}")
+        answer = self._answers.get(target.key)
+        if phase is Phase.HTTP and answer is not None:
+            settled = path.outcome is PathOutcome.AT_DESTINATION or (
+                path.outcome is PathOutcome.INCONCLUSIVE and path.probes > 0
+            )
+            self._answers[target.key] = (answer[0], settled)
         return path
 
     def _suspect(self, target: Target, attempt: _Attempt) -> tuple[Phase, str, bytes] | None:
@@ -546,11 +557,10 @@ class Prober:
             return None
         if attempt.error is not None and phase is not Phase.HTTP:
             return None  # a later check failed: the HTTP answer is not in question
-        seen = (attempt.http.status, _title(attempt.http.body_head))
-        changed = self._answers.get(target.key) != seen
-        self._answers[target.key] = seen
-        if attempt.error is None and not changed:
+        seen = (attempt.http.status, title_of(attempt.http.body_head))
+        if attempt.error is None and self._answers.get(target.key) == (seen, True):
             return None
+        self._answers[target.key] = (seen, False)
         return Phase.HTTP, address, exchange.request()
 
     async def _attempt(
@@ -1058,15 +1068,6 @@ class Prober:
         if result.error is not None:
             summary += f": {result.error}: {result.detail}"
         attempt.log.add(summary)
-
-
-_TITLE = re.compile(rb"<title[^>]*>(.{0,200}?)</title", re.IGNORECASE | re.DOTALL)
-
-
-def _title(body: bytes) -> bytes:
-    """The page's title, what tells one page from another at a glance (b"" without one)."""
-    found = _TITLE.search(body)
-    return found.group(1).strip() if found else b""
 
 
 def _unverified(options: TlsOptions) -> TlsOptions:

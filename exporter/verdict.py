@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from exporter.config import CANARY_SERVICE, Check, Config, Endpoint, Resolver
+from exporter.difference import ResponseShape, alike, difference
 from exporter.matrix import RESOLVER_CHECK_SERVICE
 from exporter.model import (
     ErrorKind,
@@ -93,6 +94,11 @@ MIN_BASELINE_SAMPLES = 3
 #: Per tuple, the throughput rates (bytes/s) of its earlier rounds, oldest first: the state
 #: the baseline rule needs across rounds, kept by the caller (exporter.history) and passed in.
 Baselines = Mapping[TupleKey, Sequence[float]]
+
+#: Per tuple, the shape of its last response judged `ok` on an earlier round (plain HTTP
+#: only): the reference of the changed-page rules when no other network is a control. Kept
+#: by the caller (exporter.history.Pages) and passed in, like the baselines.
+References = Mapping[TupleKey, ResponseShape]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,10 +269,11 @@ def judge_round(
     observations: Iterable[Observation],
     baselines: Baselines | None = None,
     setup_problems: Mapping[str, str] | None = None,
+    references: References | None = None,
 ) -> Judgement:
     """Judge the last observation of every tuple: endpoint tuples are judged, resolver checks
-    (service `RESOLVER_CHECK_SERVICE`) feed interception. `baselines`, `setup_problems`: see
-    `judge`."""
+    (service `RESOLVER_CHECK_SERVICE`) feed interception. `baselines`, `setup_problems`,
+    `references`: see `judge`."""
     tuples: dict[TupleKey, Observation] = {}
     checks: dict[tuple[str, str], Observation] = {}
     for obs in observations:
@@ -274,7 +281,7 @@ def judge_round(
             checks[(obs.key.network, obs.key.resolver)] = obs
         else:
             tuples[obs.key] = obs
-    return judge(config, tuples, checks, baselines, setup_problems)
+    return judge(config, tuples, checks, baselines, setup_problems, references)
 
 
 def judge(
@@ -283,15 +290,17 @@ def judge(
     resolver_checks: Mapping[tuple[str, str], Observation] | None = None,
     baselines: Baselines | None = None,
     setup_problems: Mapping[str, str] | None = None,
+    references: References | None = None,
 ) -> Judgement:
     """Judge one round. `resolver_checks` are the identity / silent-resolver queries, keyed
     by (network, resolver). `baselines` are the earlier throughput rates of each tuple.
     `setup_problems` are the networks the host could not provide when the round ended (a
     namespace, interface or source address gone; `exporter.network.setup_problem`), with why.
-    Both are state from outside the round, passed in as data: the judgement stays a pure
-    function."""
+    `references` are the last passing plain-HTTP responses of each tuple. All are state from
+    outside the round, passed in as data: the judgement stays a pure function."""
     resolver_checks = resolver_checks or {}
     baselines = baselines or {}
+    references = references or {}
     by_network: dict[str, list[Observation]] = defaultdict(list)
     by_group: dict[tuple[str, str, int], list[Observation]] = defaultdict(list)
     for key, obs in observations.items():
@@ -304,6 +313,7 @@ def judge(
     resolver_up = _resolver_up(observations.values())
     intercepted = _intercepted(config, resolver_checks)
     verified = {group: _verified_addresses(obs) for group, obs in by_group.items()}
+    vouched = frozenset(k for k, o in observations.items() if _vouched(o, references.get(k)))
 
     endpoints = {(e.service, e.name): e for e in config.endpoints()}
     findings: dict[TupleKey, Finding] = {}
@@ -329,6 +339,8 @@ def judge(
             baselines=baselines,
             setup_problem=setup.get(key.network),
             verified=verified[_group_key(key)],
+            reference=references.get(key),
+            vouched_pages=vouched,
         )
     return Judgement(
         findings=MappingProxyType(findings),
@@ -462,12 +474,16 @@ def classify(
     baselines: Baselines | None = None,
     setup_problem: str | None = None,
     verified: frozenset[str] = frozenset(),
+    reference: ResponseShape | None = None,
+    vouched_pages: frozenset[TupleKey] = frozenset(),
 ) -> Finding:
     """The verdict of one tuple. `peers` are the tuples of the same endpoint and family in the
     same round on networks that are up (the tuple itself may be among them); `baselines` the
     earlier throughput rates per tuple; `setup_problem` why the tuple's network cannot be
     used as configured, if so; `verified` the addresses a probe of the same endpoint and
-    family completed a verified handshake with this round (on any network)."""
+    family completed a verified handshake with this round (on any network); `reference` the
+    tuple's own last passing plain-HTTP page (an earlier round); `vouched_pages` the tuples
+    of the round whose plain-HTTP page is known to be the service's (`_vouched`)."""
     if setup_problem is not None:
         return Finding(
             verdict=Verdict.SETUP_ERROR,
@@ -508,6 +524,9 @@ def classify(
         blockpage = _blockpage_reason(obs, config)
         if blockpage is not None:
             return Finding(verdict=Verdict.HTTP_BLOCKPAGE, reason=blockpage)
+        changed = _changed_page(obs, others, reference, vouched_pages)
+        if changed is not None:
+            return Finding(verdict=Verdict.HTTP_BLOCKPAGE, reason=changed)
         throttled = _throttle_reason(obs, others, baselines or {}, config)
         if throttled is not None:
             return Finding(verdict=Verdict.THROTTLED, reason=throttled)
@@ -606,10 +625,16 @@ def classify(
         blockpage = _blockpage_reason(obs, config)
         if blockpage is not None:
             return Finding(verdict=Verdict.HTTP_BLOCKPAGE, reason=blockpage)
-        if path is not None and path.outcome is PathOutcome.BEFORE_DESTINATION:
+        changed = _changed_page(obs, others, reference, vouched_pages)
+        if changed is not None:
+            return Finding(verdict=Verdict.HTTP_BLOCKPAGE, reason=changed)
+        answered = obs.http is not None and obs.http.status is not None
+        if not answered and path is not None and path.outcome is PathOutcome.BEFORE_DESTINATION:
+            # No page came back (a reset, silence): who cut it is all there is to judge.
+            # A page that came back was judged by `_changed_page` above.
             return Finding(
                 verdict=Verdict.HTTP_BLOCKPAGE,
-                reason=f"HTTP failed ({error}) with a page from the path: {_path_said(path)}",
+                reason=f"HTTP failed ({error}), cut by the path: {_path_said(path)}",
             )
         worked = [p for p in others if p.success or _phase_reached(p, Phase.HTTP)]
         if worked:
@@ -626,6 +651,82 @@ def classify(
         return _quic_finding(obs, others)
 
     return Finding(verdict=Verdict.DOWN, reason=f"the probe failed ({error})")
+
+
+def _page(obs: Observation) -> ResponseShape | None:
+    """The shape of `obs`'s response when no TLS handshake vouched for it (plain HTTP): only
+    such a page can be someone else's. Over verified TLS, whatever answers holds the key."""
+    if obs.tls is not None or obs.http is None:
+        return None
+    return ResponseShape.of(obs.http)
+
+
+def _http_path(obs: Observation) -> PathObservation | None:
+    return obs.path if obs.path is not None and obs.path.phase is Phase.HTTP else None
+
+
+def _vouched(obs: Observation, reference: ResponseShape | None) -> bool:
+    """Whether `obs`'s plain-HTTP page is known to be the service's own: localisation found
+    it at the destination's own distance, or it is the page this tuple got when it last
+    passed (OONI's rule: the same status and a criterion that says alike)."""
+    shape = _page(obs)
+    if shape is None:
+        return False
+    path = _http_path(obs)
+    if path is not None and path.outcome is PathOutcome.AT_DESTINATION:
+        return True
+    return reference is not None and difference(shape, reference, status_counts=True) is None
+
+
+def _changed_page(
+    obs: Observation,
+    others: list[Observation],
+    reference: ResponseShape | None,
+    vouched: frozenset[TupleKey],
+) -> str | None:
+    """Why a plain-HTTP page is an unknown blockpage (rules 8c and 20 of docs/verdicts.md),
+    or None.
+
+    A page vouched for (`_vouched`) is the service's. Otherwise, in order:
+    - controls: tuples on other networks that passed, dialled the same address in the same
+      round and whose page is vouched for. OONI's http-diff (`status_counts`) against each;
+      a page unlike every one is a blockpage. Only a vouched control counts: two networks
+      that see two pages cannot say, alone, which one is the service's (a server may answer
+      each region its own way);
+    - the tuple's own last passing page: alike on a criterion (whatever the status) it is the
+      service's; different by the strict rule (a stale reference), a blockpage;
+    - localisation: the page came from a hop before the destination.
+    """
+    shape = _page(obs)
+    if shape is None or obs.key in vouched:
+        return None
+    path = _http_path(obs)
+    controls = [
+        (p, page)
+        for p in others
+        if p.key.network != obs.key.network
+        and p.key in vouched
+        and p.success
+        and p.address == obs.address
+        and (page := _page(p)) is not None
+    ]
+    if controls:
+        differs = [difference(shape, page, status_counts=True) for _, page in controls]
+        if all(d is not None for d in differs):
+            return (
+                f"{differs[0]}, against the page on network {controls[0][0].key.network!r} "
+                "(the same address, the same round)" + _path_note(path)
+            )
+        return None
+    if reference is not None:
+        if alike(shape, reference):
+            return None  # the service's own page, whatever its status: relayed or not
+        differs_from_last = difference(shape, reference, status_counts=False)
+        if differs_from_last is not None:
+            return f"{differs_from_last}, against this tuple's last passing page" + _path_note(path)
+    if path is not None and path.outcome is PathOutcome.BEFORE_DESTINATION:
+        return f"a page nothing vouches for, served from the path: {_path_said(path)}"
+    return None
 
 
 def _on_path(path: PathObservation | None) -> bool:

@@ -9,6 +9,7 @@ from exporter.difference import (
     BODY_PROPORTION,
     COMMON_HEADERS,
     ResponseShape,
+    alike,
     difference,
     long_words,
     title_of,
@@ -382,3 +383,21 @@ def test_the_shape_of_an_observation() -> None:
     assert ResponseShape.of(no_head) is None  # no status line: no response to compare
     assert "date" in COMMON_HEADERS  # OONI's list
     assert "content-length" not in COMMON_HEADERS
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "expected"),
+    [
+        # The service's page with another status is still its page (one criterion says so).
+        (PLAIN_A_AGAIN, PLAIN_A, True),
+        (PLAIN_FILTER, PLAIN_A, False),
+        # Nothing computable (bodies cut, no long title word, only the usual headers): unsure.
+        (TELEGRAM_WEB_HUGE, TELEGRAM_WEB_HUGE, True),
+        (API_SHORT, API_LONG, False),
+    ],
+)
+def test_alike_is_positive_evidence_only(
+    response: ResponseShape, reference: ResponseShape, expected: bool
+) -> None:
+    assert alike(response, reference) is expected
+    assert alike(reference, response) is expected

@@ -12,13 +12,13 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.history import BlockChange, Blocks, Outages, ThroughputHistory
+from exporter.history import BlockChange, Blocks, Outages, Pages, ThroughputHistory
 from exporter.model import ErrorKind, Observation, Phase
 from exporter.summary import ServiceState
-from exporter.verdict import Verdict
+from exporter.verdict import Finding, Verdict
 from tests.conftest import AppFactory
 from tests.fakes.clock import FakeClock
-from tests.fakes.observations import failed, key, ok, with_rate
+from tests.fakes.observations import FILTER_PAGE, failed, key, ok, page, with_rate
 
 MIB = 1024.0 * 1024.0
 
@@ -292,3 +292,33 @@ async def test_the_baseline_comes_from_earlier_rounds(
     ]
     assert rate == pytest.approx(100 * 1024.0)
     assert finding.reason.startswith("throughput 100.0 KiB/s is below 0.25 x this tuple's median")
+
+
+# --- Pages -----------------------------------------------------------------------------------
+
+
+def _judged(*pairs: tuple[Observation, Verdict]) -> dict[object, Finding]:
+    return {o.key: Finding(verdict=v, reason="r") for o, v in pairs}
+
+
+def test_a_page_becomes_the_reference_only_once_judged_ok_and_never_its_own() -> None:
+    pages = Pages()
+    first = at(page(key("a")), 10.0)
+    assert pages.references([first]) == {}
+    pages.record([first], _judged((first, Verdict.OK)))
+    assert pages.references([first]) == {}  # the same observation judged again
+    second = at(page(key("a"), FILTER_PAGE), 20.0)
+    (reference,) = pages.references([second]).values()
+    assert reference.title == "Telegram Datacenter Gateway"
+    pages.record([second], _judged((second, Verdict.HTTP_BLOCKPAGE)))  # a blockpage never
+    assert pages.references([at(second, 30.0)])[second.key].title == reference.title
+
+
+def test_pages_over_tls_are_not_kept_and_unprobed_tuples_are_forgotten() -> None:
+    pages = Pages()
+    over_tls = at(ok(key("a", "google")), 10.0)
+    plain = at(page(key("a", "isp")), 10.0)
+    pages.record([over_tls, plain], _judged((over_tls, Verdict.OK), (plain, Verdict.OK)))
+    assert len(pages) == 1
+    pages.record([over_tls], _judged((over_tls, Verdict.OK)))
+    assert len(pages) == 0

@@ -14,6 +14,7 @@ from types import MappingProxyType
 import pytest
 
 from exporter.config import Config, Throttling
+from exporter.difference import ResponseShape
 from exporter.model import (
     ErrorKind,
     HttpObservation,
@@ -28,6 +29,8 @@ from exporter.model import (
 )
 from exporter.verdict import BLOCKED, Verdict, is_bogon, judge
 from tests.fakes.observations import (
+    FILTER_HEADERS,
+    FILTER_PAGE,
     REAL,
     REAL_OTHER,
     cert,
@@ -37,6 +40,7 @@ from tests.fakes.observations import (
     key,
     lab_config,
     ok,
+    page,
     with_rate,
 )
 
@@ -101,6 +105,8 @@ class Case:
     baselines: dict[TupleKey, tuple[float, ...]] = field(default_factory=dict)
     #: Networks the host check found unusable at the end of the round, with why.
     setup_problems: dict[str, str] = field(default_factory=dict)
+    #: Each tuple's last passing plain-HTTP page (the changed-page rules' state).
+    references: dict[TupleKey, ResponseShape] = field(default_factory=dict)
 
 
 def located(
@@ -263,6 +269,145 @@ PATH_CASES = [
         ],
         {key(X, "google"): Verdict.HTTP_BLOCKPAGE},
         lambda: lab_config(networks=(X,)),
+    ),
+]
+
+
+def shape(obs: Observation) -> ResponseShape:
+    assert obs.http is not None
+    found = ResponseShape.of(obs.http)
+    assert found is not None
+    return found
+
+
+ONE = lambda: lab_config(networks=(X,))  # noqa: E731 (a table cell)
+AT = PathOutcome.AT_DESTINATION
+#: The filter's page, as a passing plain-HTTP probe got it.
+FILTERED = page(key(X, "google"), FILTER_PAGE, headers=FILTER_HEADERS)
+#: The service's own page, as an earlier round got it: the tuple's reference.
+LAST = {
+    key(X, "google"): shape(page(key(X, "google"))),
+    key(C, "google"): shape(page(key(C, "google"))),
+}
+
+#: Unknown blockpages on plain HTTP (rules 8c and 20): http-diff against a control or the
+#: tuple's own last passing page, and the path. Negatives first among equals.
+PAGE_CASES = [
+    Case(
+        "8c one uplink: a page served by hop 2, nothing to compare: http_blockpage",
+        [located(FILTERED, BEFORE, answer="answer"), *canaries_ok(X)],
+        {key(X, "google"): Verdict.HTTP_BLOCKPAGE},
+        ONE,
+    ),
+    Case(
+        "8c one uplink: a proxy at hop 2 relaying the service's own page is ok",
+        [located(page(key(X, "google")), BEFORE, answer="answer"), *canaries_ok(X)],
+        {key(X, "google"): Verdict.OK},
+        ONE,
+        references=LAST,
+    ),
+    Case(
+        "8c one uplink: unlike its last passing page on all three criteria (ICMP filtered): "
+        "http_blockpage",
+        [located(FILTERED, PathOutcome.INCONCLUSIVE, hop=None), *canaries_ok(X)],
+        {key(X, "google"): Verdict.HTTP_BLOCKPAGE},
+        ONE,
+        references=LAST,
+    ),
+    Case(
+        "8c one uplink: a page found at the destination's own distance is the service's, "
+        "however it changed",
+        [located(FILTERED, AT, hop=4, answer="answer"), *canaries_ok(X)],
+        {key(X, "google"): Verdict.OK},
+        ONE,
+        references=LAST,
+    ),
+    Case(
+        "8c a new status with the same page against a stale reference is no blockpage",
+        [page(key(X, "google"), status=404), *canaries_ok(X)],
+        {key(X, "google"): Verdict.OK},
+        ONE,
+        references=LAST,
+    ),
+    Case(
+        "8c an empty page is no evidence either way against a stale reference",
+        [page(key(X, "google"), b"", headers=FILTER_HEADERS), *canaries_ok(X)],
+        {key(X, "google"): Verdict.OK},
+        ONE,
+        references=LAST,
+    ),
+    Case(
+        "8c one uplink, nothing compares and the path says nothing: ok (undecided is not blocked)",
+        [FILTERED, *canaries_ok(X)],
+        {key(X, "google"): Verdict.OK},
+        ONE,
+    ),
+    Case(
+        "8c two networks: unlike the vouched page of the same address elsewhere: "
+        "http_blockpage, and the control stays ok",
+        [FILTERED, page(key(C, "google")), *canaries_ok(C, X)],
+        {key(X, "google"): Verdict.HTTP_BLOCKPAGE, key(C, "google"): Verdict.OK},
+        references={key(C, "google"): LAST[key(C, "google")]},
+    ),
+    Case(
+        "8c two networks see two pages and nothing vouches for either: neither is blocked",
+        [FILTERED, page(key(C, "google")), *canaries_ok(C, X)],
+        {key(X, "google"): Verdict.OK, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "8c the control is vouched for by its path (found at the destination)",
+        [FILTERED, located(page(key(C, "google")), AT, hop=4), *canaries_ok(C, X)],
+        {key(X, "google"): Verdict.HTTP_BLOCKPAGE, key(C, "google"): Verdict.OK},
+    ),
+    Case(
+        "8c a vouched page at another address is no control (a CDN's other site)",
+        [FILTERED, page(key(C, "google"), address=REAL_OTHER), *canaries_ok(C, X)],
+        {key(X, "google"): Verdict.OK},
+        references={key(C, "google"): LAST[key(C, "google")]},
+    ),
+    Case(
+        "8c over TLS another page is the service's: whoever answers holds the name's key",
+        [
+            ok(key(X, "google"), body=FILTER_PAGE),
+            located(ok(key(C, "google"), body=b"<title>Telegram Datacenter</title>"), AT),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.OK},
+    ),
+    Case(
+        "20 a status refused here while the vouched page of the same address passed "
+        "elsewhere: http_blockpage",
+        [
+            page(key(X, "google"), status=403, error=ErrorKind.HTTP_STATUS),
+            page(key(C, "google")),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "google"): Verdict.HTTP_BLOCKPAGE},
+        references={key(C, "google"): LAST[key(C, "google")]},
+    ),
+    Case(
+        "21 a refused status with the service's own page, relayed by a proxy: not a "
+        "blockpage; the same failure elsewhere: down",
+        [
+            located(
+                page(key(X, "google"), status=503, error=ErrorKind.HTTP_STATUS),
+                BEFORE,
+                answer="answer",
+            ),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.DOWN},
+        ONE,
+        references=LAST,
+    ),
+    Case(
+        "20 HTTP cut by a hop before the destination, no page at all: http_blockpage",
+        [
+            located(failed(key(X, "google"), Phase.HTTP, ErrorKind.RESET), BEFORE),
+            *canaries_ok(X),
+        ],
+        {key(X, "google"): Verdict.HTTP_BLOCKPAGE},
+        ONE,
     ),
 ]
 
@@ -882,6 +1027,7 @@ CASES = [
     *THROTTLE_CASES,
     *QUIC_CASES,
     *PATH_CASES,
+    *PAGE_CASES,
 ]
 
 
@@ -893,6 +1039,7 @@ def test_verdict_table(case: Case) -> None:
         observations,
         baselines=case.baselines,
         setup_problems=case.setup_problems,
+        references=case.references,
     )
     got = {k: judgement.findings[k].verdict for k in case.expected}
     assert got == case.expected, {k: judgement.findings[k].reason for k in case.expected}

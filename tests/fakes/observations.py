@@ -245,3 +245,38 @@ def with_rate(obs: Observation, bytes_per_second: float) -> Observation:
             bytes_per_second=bytes_per_second,
         ),
     )
+
+
+#: A look-alike service's own plain-HTTP page, and a filter's page nobody has a pattern for.
+REAL_PAGE = b"<html><head><title>Telegram Datacenter Gateway</title></head><body>" + b"m" * 1500
+REAL_HEADERS: tuple[tuple[str, str], ...] = (("Server", "nginx"), ("X-Datacenter", "2"))
+FILTER_PAGE = b"<html><head><title>Restricted Resource Notice</title></head><body>no</body>"
+FILTER_HEADERS: tuple[tuple[str, str], ...] = (("Server", "filter"), ("X-Filter-Id", "7"))
+
+
+def page(
+    k: TupleKey,
+    body: bytes = REAL_PAGE,
+    *,
+    status: int = 200,
+    headers: tuple[tuple[str, str], ...] = REAL_HEADERS,
+    address: str = REAL,
+    error: ErrorKind | None = None,
+) -> Observation:
+    """A plain-HTTP probe (no TLS) that got `status` and `body` from `address`: passed, or
+    failed in the http phase with `error` (a status the endpoint does not accept)."""
+    import dataclasses
+
+    http = HttpObservation(
+        method="GET",
+        url=f"http://{address}/",
+        status=status,
+        headers=headers,
+        body_bytes=len(body),
+        body_packed=pack(body[:4096]),
+    )
+    if error is not None:
+        return dataclasses.replace(
+            failed(k, Phase.HTTP, error, answers=(address,), http=http), tls=None
+        )
+    return dataclasses.replace(ok(k, answers=(address,)), tls=None, http=http)
