@@ -53,6 +53,8 @@ from exporter.model import (
     LABEL_NAMES,
     RESULT_SUCCESS,
     EndpointKey,
+    Observation,
+    PathOutcome,
     Phase,
     TupleKey,
 )
@@ -99,6 +101,7 @@ class TupleFamilies:
     blocked: GaugeMetricFamily
     throughput: GaugeMetricFamily
     tcp_rtt: GaugeMetricFamily
+    interference_hops: GaugeMetricFamily
 
     def all(self) -> list[Metric]:
         """In exposition order."""
@@ -179,6 +182,15 @@ def tuple_families(
         "a proxy and when the last probe connected nothing.",
         labels=LABEL_NAMES,
     )
+    interference_hops = GaugeMetricFamily(
+        "messaging_probe_interference_hops",
+        "Hops from the exporter to where localisation put the interference with the last "
+        "completed probe (1 = the first router): an answer from a hop before the destination, "
+        "or a drop at a hop other traffic passes. Absent when none was found (the probe passed, "
+        "the failure was the destination's own, or localisation could not tell); the hop's "
+        "address is on /probes.",
+        labels=LABEL_NAMES,
+    )
     return TupleFamilies(
         success=success,
         duration=duration,
@@ -190,7 +202,19 @@ def tuple_families(
         blocked=blocked,
         throughput=throughput,
         tcp_rtt=tcp_rtt,
+        interference_hops=interference_hops,
     )
+
+
+def interference_hop(obs: Observation) -> int | None:
+    """The hop localisation put `obs`'s failing exchange's interference at, if it did."""
+    path = obs.path
+    if path is None or path.outcome not in (
+        PathOutcome.BEFORE_DESTINATION,
+        PathOutcome.DROPPED,
+    ):
+        return None
+    return path.hop
 
 
 def families(
@@ -205,7 +229,7 @@ def families(
     success, duration, phase_hist = per_tuple.success, per_tuple.duration, per_tuple.phase_hist
     probes, timestamp, not_after = per_tuple.probes, per_tuple.timestamp, per_tuple.not_after
     verdict, blocked, throughput = per_tuple.verdict, per_tuple.blocked, per_tuple.throughput
-    tcp_rtt = per_tuple.tcp_rtt
+    tcp_rtt, interference = per_tuple.tcp_rtt, per_tuple.interference_hops
     judgement = snapshot.judgement
     networks: set[str] = set()
     for key, series in snapshot.series.items():
@@ -231,6 +255,9 @@ def families(
                 throughput.add_metric(labels, obs.throughput.bytes_per_second)
             if obs.tcp_rtt is not None:
                 tcp_rtt.add_metric(labels, obs.tcp_rtt)
+            hop = interference_hop(obs)
+            if hop is not None:
+                interference.add_metric(labels, float(hop))
         for phase, hist in series.phases.items():
             phase_hist.add_metric(
                 [*labels, phase.value], buckets=_histogram_buckets(hist), sum_value=hist.sum
@@ -568,7 +595,7 @@ class _KeyText:
         return f'{{{self.ef},{self.n},{self.r},{self.s},verdict="{verdict}"}} '
 
 
-_TUPLE_FAMILIES = 10  # len(tuple_families().all())
+_TUPLE_FAMILIES = 11  # len(tuple_families().all())
 _PHASE_HIST_COLUMN = 2  # tuple_families().all().index(phase_hist)
 #: A tuple's text in one family: kept deflated (exporter/deflate.py); None when it has none.
 _Piece = Deflated | None
@@ -580,7 +607,7 @@ def _piece(text: str) -> _Piece:
 
 #: The columns (per-tuple families, `tuple_families().all()` order) of each part of a
 #: tuple's text: from the last observation, from the histograms and counts, from the finding.
-_OBS_COLUMNS = (0, 1, 4, 5, 8, 9)
+_OBS_COLUMNS = (0, 1, 4, 5, 8, 9, 10)
 _SERIES_COLUMNS = (2, 3)
 _FINDING_COLUMNS = (6, 7)
 #: A part of a tuple's text that changed: (its column, its new piece).
@@ -622,6 +649,7 @@ class _TupleText:
                 cert = obs.cert_not_after
                 rate = obs.throughput.bytes_per_second if obs.throughput is not None else None
                 rtt = obs.tcp_rtt
+                hop = interference_hop(obs)
                 pieces = (
                     _piece(f"messaging_probe_success{k.base}{_go(1.0 if obs.success else 0.0)}\n"),
                     _piece(
@@ -644,6 +672,9 @@ class _TupleText:
                     None
                     if rtt is None
                     else _piece(f"messaging_probe_tcp_rtt_seconds{k.base}{_go(rtt)}\n"),
+                    None
+                    if hop is None
+                    else _piece(f"messaging_probe_interference_hops{k.base}{_go(float(hop))}\n"),
                 )
                 changes += zip(_OBS_COLUMNS, pieces, strict=True)
         # Replaced by each probe; not by an annotation, which replaces the series.

@@ -23,6 +23,7 @@ from exporter.model import (
     DnsObservation,
     HttpObservation,
     Observation,
+    PathObservation,
     Phase,
     QuicObservation,
     ThroughputObservation,
@@ -177,6 +178,23 @@ def _quic_json(q: QuicObservation) -> Json:
     }
 
 
+def _path_json(p: PathObservation) -> Json:
+    """What localisation found (docs/verdicts.md, "One uplink is enough"): the hop, its
+    address, the destination's distance and the routers of the trace."""
+    return {
+        "phase": p.phase.value,
+        "outcome": p.outcome.value,
+        "hop": p.hop,
+        "hop_address": p.router(p.hop),
+        "answer": p.answer,
+        "distance": p.distance,
+        "routers": list(p.routers),
+        "detail": p.detail,
+        "probes": p.probes,
+        "duration_ms": _ms(p.duration),
+    }
+
+
 def target_json(target: Target) -> Json:
     """What the tuple probes, from the config; a proxy only as its redacted URL."""
     return {
@@ -224,6 +242,7 @@ def detail_json(
         "http": _http_json(obs.http) if obs.http else None,
         "throughput": _throughput_json(obs.throughput) if obs.throughput else None,
         "quic": _quic_json(obs.quic) if obs.quic else None,
+        "path": _path_json(obs.path) if obs.path else None,
         "log": list(obs.log),
     }
     if target is not None:
@@ -506,6 +525,11 @@ def detail_html(
     if obs.quic is not None:
         parts.append("<h2>QUIC</h2>")
         parts.append(_dl(_quic_json(obs.quic).items()))
+    if obs.path is not None:
+        parts.append("<h2>Path (localisation)</h2>")
+        shown = _path_json(obs.path)
+        shown["routers"] = " ".join(r or "*" for r in obs.path.routers)
+        parts.append(_dl(shown.items()))
     parts.append("<h2>Log</h2>")
     parts.append("<pre>" + _e("\n".join(obs.log)) + "</pre>" if obs.log else "<p>(empty)</p>")
     parts.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from prometheus_client.openmetrics import exposition as openmetrics
 from exporter import __version__
 from exporter.collector import Collector, ReloadStatus, negotiate
 from exporter.config import PhaseHistograms
-from exporter.model import ErrorKind, TupleKey
+from exporter.model import ErrorKind, Observation, PathObservation, PathOutcome, Phase, TupleKey
 from exporter.scheduler import LAG_BUCKETS, SchedulerStats
 from exporter.store import Histogram, Store
 from tests.fakes.prober import CERT_NOT_AFTER, make_observation
@@ -94,6 +95,44 @@ def test_per_tuple_metrics() -> None:
     )
     # the kernel's handshake RTT of the connection that counted
     assert r.get_sample_value("messaging_probe_tcp_rtt_seconds", LABELS) == 0.2 * 0.1
+
+
+def localised(obs: Observation, outcome: PathOutcome = PathOutcome.DROPPED) -> Observation:
+    """`obs` with localisation's finding: `outcome` at hop 2 of a 4-hop path."""
+    return dataclasses.replace(
+        obs,
+        path=PathObservation(
+            phase=Phase.CONNECT,
+            outcome=outcome,
+            distance=4,
+            hop=2,
+            answer="silence",
+            routers=("10.0.0.1", "10.0.1.1", "10.0.2.1"),
+            detail="silence from TTL 2",
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("outcome", "expected"),
+    [
+        (PathOutcome.DROPPED, 2.0),
+        (PathOutcome.BEFORE_DESTINATION, 2.0),
+        (PathOutcome.AT_DESTINATION, None),
+        (PathOutcome.INCONCLUSIVE, None),
+    ],
+)
+def test_the_interfering_hop_is_a_number_never_an_address(
+    outcome: PathOutcome, expected: float | None
+) -> None:
+    store = Store()
+    store.record(localised(make_observation(KEY, error=ErrorKind.TIMEOUT), outcome))
+    r = setup(store)
+    assert r.get_sample_value("messaging_probe_interference_hops", LABELS) == expected
+    text = generate_latest(r).decode()
+    assert "10.0.1.1" not in text
+    store.record(make_observation(KEY))  # passed, not localised: gone
+    assert r.get_sample_value("messaging_probe_interference_hops", LABELS) is None
 
 
 def test_phase_histograms_per_endpoint_leave_out_resolver_and_family() -> None:
@@ -406,10 +445,11 @@ def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes(
     first = same()
     assert 'service="we\\"ird\\\\"' in first
     assert same() == first  # nothing changed: the kept text
-    store.record(make_observation(KEY, error=ErrorKind.TIMEOUT, started=1_700_000_060.0))
+    store.record(localised(make_observation(KEY, error=ErrorKind.TIMEOUT, started=1_700_000_060.0)))
     store.record(make_observation(other, total=12345678.5))
     second = same()
     assert second != first
+    assert "messaging_probe_interference_hops{" in second
     assert 'messaging_probes_total{endpoint="web",family="4",network="direct",' in second
 
     def judge(verdicts: dict[TupleKey, Verdict], reason: str) -> None:
