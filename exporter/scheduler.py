@@ -9,7 +9,7 @@ is never a burst and offsets stay distinct and ordered. A tuple is dispatched at
 Limits. Probes run concurrently under one `asyncio.Semaphore(config.concurrency)`. A tuple
 never overlaps its own previous probe: if that one is still running (or still waiting for the
 semaphore) at the next slot, the slot is skipped and counted. Each prober call is bounded by an
-outer safety timeout of `config.timeout + SAFETY_MARGIN` seconds measured on the injected
+outer safety timeout of `safety_limit(config)` seconds measured on the injected
 clock; when it fires the call is cancelled (not awaited) and the tuple gets a TIMEOUT
 observation, so one stuck probe cannot stall anything.
 

@@ -1174,6 +1174,19 @@ async def test_localisation_can_be_turned_off() -> None:
     assert obs.path is None
 
 
+async def test_failures_to_the_same_address_meanwhile_share_one_localisation() -> None:
+    """A thousand tuples failing to one blocked address make one localisation: those that
+    fail while it runs wait for it (not a full house, even with room for one only)."""
+    localiser = Localiser(Localisation(concurrency=1), interval=60.0)
+    dialer = Dialer(LOOPBACK)
+    async with peers.closed_port() as port:
+        results = await asyncio.gather(
+            *(localiser.run(dialer, Phase.CONNECT, "127.0.0.1", port) for _ in range(5))
+        )
+    assert all(r is results[0] for r in results)
+    assert results[0].outcome is PathOutcome.AT_DESTINATION
+
+
 async def test_a_full_house_of_localisations_is_said_not_waited_for() -> None:
     localiser = Localiser(Localisation(concurrency=1), interval=60.0)
     dialer = Dialer(LOOPBACK)
