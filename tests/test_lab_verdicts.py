@@ -112,14 +112,22 @@ def fetch(lab: Lab, path: str) -> str:
 
 
 class Exporter:
-    """The exporter process; `judged` is set when its log says a round was judged."""
+    """The exporter process; `judged` is set when its log says a round was judged, and
+    `wait_rounds` waits for more of them."""
 
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         self.proc = proc
         self.lines: list[str] = []
         self.judged = threading.Event()
+        self.rounds = 0
+        self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+
+    def wait_rounds(self, count: int, timeout: float) -> bool:
+        """Whether `count` rounds were judged (in all) within `timeout` seconds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.rounds >= count, timeout)
 
     def close(self) -> None:
         """After the process ended: the reader drains the pipe to EOF; then close it."""
@@ -132,6 +140,9 @@ class Exporter:
         for line in self.proc.stderr:
             self.lines.append(line.rstrip("\n"))
             if '"msg": "round judged"' in line:
+                with self._changed:
+                    self.rounds += 1
+                    self._changed.notify_all()
                 self.judged.set()
 
 
