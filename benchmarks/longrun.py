@@ -47,7 +47,7 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.network import namespace
+from exporter.probes.network import namespace
 from tests.lab.topology import Lab, Rule
 
 ROOT = Path(__file__).resolve().parent.parent

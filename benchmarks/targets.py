@@ -42,7 +42,7 @@ import dns.rrset
 import trustme
 from aiohttp import web
 
-from exporter.network import stamp_age, stamp_arrivals
+from exporter.probes.network import stamp_age, stamp_arrivals
 
 ZONE = "bench.test"
 HTTPS_PORT = 8443

@@ -17,8 +17,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from exporter import __version__, render
-from exporter.app import (
+from exporter import __version__
+from exporter.config.loader import ConfigErrors
+from exporter.config.matrix import RESOLVER_CHECK_SERVICE, expand, skipped
+from exporter.config.model import Config
+from exporter.config.web import WebConfig
+from exporter.config.web import load as load_web_config
+from exporter.judge.verdict import judge_round
+from exporter.runtime.app import (
     App,
     ConfigLoader,
     ProberFactory,
@@ -30,14 +36,9 @@ from exporter.app import (
     run_loop,
     setup_problems,
 )
-from exporter.config import Config
-from exporter.loader import ConfigErrors
-from exporter.logs import FORMATS, LEVELS, configure
-from exporter.matrix import RESOLVER_CHECK_SERVICE, expand, skipped
-from exporter.verdict import judge_round
-from exporter.web import parse_listen_address
-from exporter.webconfig import WebConfig
-from exporter.webconfig import load as load_web_config
+from exporter.runtime.logs import FORMATS, LEVELS, configure
+from exporter.web import render
+from exporter.web.server import parse_listen_address
 
 COMMANDS = ("run", "check", "once")
 DEFAULT_CONFIG_FILE = "config.yaml"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.app import App, Settings
-from exporter.loader import load
+from exporter.config.loader import load
+from exporter.runtime.app import App, Settings
 from tests.fakes.clock import FakeClock
 from tests.fakes.prober import FakeProber, factory
 

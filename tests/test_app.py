@@ -13,15 +13,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from exporter.app import App, Settings
-from exporter.config import Config
-from exporter.garbage import FULL_PASS_INTERVAL
-from exporter.heap import HEAP_TRIM_INTERVAL
-from exporter.loader import load
-from exporter.matrix import Target
-from exporter.model import ErrorKind
-from exporter.render import iso_time
-from exporter.verdict import Verdict
+from exporter.config.loader import load
+from exporter.config.matrix import Target
+from exporter.config.model import Config
+from exporter.model.judgement import Verdict
+from exporter.model.observation import ErrorKind
+from exporter.runtime.app import App, Settings
+from exporter.runtime.garbage import FULL_PASS_INTERVAL
+from exporter.runtime.heap import HEAP_TRIM_INTERVAL
+from exporter.web.render import iso_time
 from tests.conftest import CONFIG_YAML, AppFactory
 from tests.fakes.clock import FakeClock
 from tests.fakes.prober import FakeProber, factory
@@ -63,8 +63,8 @@ async def test_sighup_reloads_and_sigterm_stops(tmp_path: Path, clock: FakeClock
     loop = asyncio.get_running_loop()
     await clock.advance(60.0)
     assert app.scheduler.ready
-    assert len(trims) == 1  # free heap memory given back once a minute (exporter/heap.py)
-    # While running, full passes come from the app's own task (exporter/garbage.py).
+    assert len(trims) == 1  # free heap memory given back once a minute (exporter/runtime/heap.py)
+    # While running, full passes come from the app's own task (exporter/runtime/garbage.py).
     assert gc.get_threshold()[2] > thresholds[2]
     passes = gc.get_stats()[2]["collections"]
     await clock.advance(FULL_PASS_INTERVAL)
@@ -201,7 +201,7 @@ async def test_a_reload_changes_what_the_phase_histograms_cover(
 ) -> None:
     """`metrics.phase_histograms` from the config, at start and on reload: the scrape's
     histogram series follow it (labels without resolver and family per endpoint)."""
-    app, _ = make_app(CONFIG_YAML + "metrics: {phase_histograms: endpoint}\n")
+    app, _ = make_app(CONFIG_YAML)  # the default: per endpoint
     await app.start()
     try:
         url = f"http://127.0.0.1:{app.addresses[0][1]}/metrics"
@@ -223,7 +223,7 @@ async def test_a_reload_changes_what_the_phase_histograms_cover(
         )
         assert not any("resolver=" in line for line in per_endpoint)
 
-        (tmp_path / "config.yaml").write_text(CONFIG_YAML)  # back to the default: per tuple
+        (tmp_path / "config.yaml").write_text(CONFIG_YAML + "metrics: {phase_histograms: tuple}\n")
         assert (await app.reload()).ok
         assert await histogram_lines() == []  # started again, under the new labels
         await clock.advance(60.0)

@@ -1,4 +1,4 @@
-"""exporter.blocklists: the shipped blockpage fingerprints are well-formed, each one matches
+"""exporter.config.blocklists: the shipped blockpage fingerprints are well-formed, each one matches
 the blockpage it was taken from, and none matches an ordinary page or header."""
 
 # Turkish text has a dotless i (U+0131), which RUF001 takes for a look-alike of i.
@@ -12,11 +12,8 @@ from types import MappingProxyType
 
 import pytest
 
-from exporter.blocklists import (
-    DEFAULT_BLOCKPAGE_ADDRESSES,
-    DEFAULT_BLOCKPAGE_HEADERS,
-    DEFAULT_BLOCKPAGE_PATTERNS,
-)
+from exporter.config.blocklists.addresses import DEFAULT_BLOCKPAGE_ADDRESSES
+from exporter.config.blocklists.pages import DEFAULT_BLOCKPAGE_HEADERS, DEFAULT_BLOCKPAGE_PATTERNS
 
 PATTERNS = [re.compile(p.encode()) for p in DEFAULT_BLOCKPAGE_PATTERNS]
 HEADER_PATTERNS = {

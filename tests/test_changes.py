@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from exporter.changes import Changes
-from exporter.model import TupleKey
-from exporter.verdict import Finding, Verdict
+from exporter.judge.changes import Changes
+from exporter.model.judgement import Finding, Verdict
+from exporter.model.observation import TupleKey
 
 
 def _key(service: str = "telegram", network: str = "isp-b") -> TupleKey:

@@ -17,9 +17,9 @@ import pytest
 
 from exporter import __version__
 from exporter.cli import main, parse_args
-from exporter.loader import ConfigErrors, load
-from exporter.matrix import Target
-from exporter.model import ErrorKind
+from exporter.config.loader import ConfigErrors, load
+from exporter.config.matrix import Target
+from exporter.model.observation import ErrorKind
 from tests.conftest import CONFIG_YAML
 from tests.fakes.prober import factory
 

@@ -11,11 +11,20 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 
 from exporter import __version__
-from exporter.collector import Collector, ReloadStatus, negotiate
-from exporter.config import PhaseHistograms
-from exporter.model import ErrorKind, Observation, PathObservation, PathOutcome, Phase, TupleKey
-from exporter.scheduler import LAG_BUCKETS, SchedulerStats
-from exporter.store import Histogram, Store
+from exporter.config.model import PhaseHistograms
+from exporter.exposition.collector import Collector, ReloadStatus, negotiate
+from exporter.exposition.store import Store
+from exporter.model.observation import (
+    ErrorKind,
+    Observation,
+    PathObservation,
+    PathOutcome,
+    Phase,
+    TupleKey,
+)
+from exporter.model.stats import Histogram, SchedulerStats
+from exporter.runtime.scheduler import LAG_BUCKETS
+from tests.fakes.observations import judged
 from tests.fakes.prober import CERT_NOT_AFTER, make_observation
 
 KEY = TupleKey(service="telegram", endpoint="web", network="direct", resolver="google", family=4)
@@ -136,7 +145,7 @@ def test_the_interfering_hop_is_a_number_never_an_address(
 
 
 def test_phase_histograms_per_endpoint_leave_out_resolver_and_family() -> None:
-    from exporter.matrix import RESOLVER_CHECK_SERVICE
+    from exporter.config.matrix import RESOLVER_CHECK_SERVICE
 
     store = Store(phase_histograms=PhaseHistograms.ENDPOINT)
     r = setup(store)
@@ -279,7 +288,7 @@ def test_no_forbidden_labels() -> None:
 def test_verdict_metrics_follow_the_judgement() -> None:
     from types import MappingProxyType
 
-    from exporter.verdict import VERDICTS, Finding, Judgement, Verdict
+    from exporter.model.judgement import VERDICTS, Finding, Judgement, Verdict
 
     blocked_key = TupleKey(
         service="telegram", endpoint="web", network="censor", resolver="google", family=4
@@ -337,9 +346,8 @@ def test_service_metrics_answer_per_service_and_network() -> None:
     """messaging_service_blocked{service,network} for each service and network judged (not
     the canaries nor the resolver checks), one messaging_service_blocked_method per blocking
     verdict present now, and the start of each block in progress."""
-    from dataclasses import replace
 
-    from exporter.verdict import EMPTY_JUDGEMENT, Finding, Verdict
+    from exporter.model.judgement import Finding, Verdict
 
     def k(service: str, network: str, endpoint: str = "web", resolver: str = "google") -> TupleKey:
         return TupleKey(
@@ -359,7 +367,7 @@ def test_service_metrics_answer_per_service_and_network() -> None:
     for key in verdicts:
         store.record(make_observation(key))
     findings = {key: Finding(verdict=v, reason="") for key, v in verdicts.items()}
-    store.set_judgement(replace(EMPTY_JUDGEMENT, findings=findings))
+    store.set_judgement(judged(findings))
     store.set_service_blocked_since(
         {("telegram", "censor"): 1_700_000_000.0, ("signal", "censor"): 1_600_000_000.0}
     )
@@ -419,7 +427,7 @@ def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes(
     others not at all (placed by a scrape)."""
     from types import MappingProxyType
 
-    from exporter.verdict import Finding, Judgement, Verdict
+    from exporter.model.judgement import Finding, Judgement, Verdict
 
     store = Store(phase_histograms=phase_histograms)
     collector, registry = registered(store)
@@ -474,10 +482,9 @@ def test_fast_text_is_byte_for_byte_prometheus_clients_across_changes(
     assert 'messaging_probe_blocked{endpoint="web",family="4"' not in same()
     judge({KEY: Verdict.DNS_TAMPERED, odd: Verdict.TLS_BLOCKED}, "judged again")
     assert 'messaging_probe_blocked{endpoint="web",family="4"' in same()
-    store.annotate(KEY, "note", 1)  # replaces the series, not its counts
-    annotated = same()
+    before = same()
     store.record(make_observation(KEY, started=1_700_000_120.0))
-    assert same() != annotated
+    assert same() != before
     store.retain([other, sibling])
     third = same()
     assert 'endpoint="a\\nb"' not in third
@@ -499,7 +506,7 @@ async def test_metrics_handler_streams_text_and_gzip_and_falls_back_for_openmetr
     from aiohttp import web
     from aiohttp.test_utils import TestClient, TestServer
 
-    from exporter.collector import metrics_handler
+    from exporter.exposition.collector import metrics_handler
 
     store = Store()
     for i in range(100):
@@ -548,7 +555,7 @@ async def test_a_prometheus_scrape_takes_the_kept_text_not_prometheus_client(
     from aiohttp import web
     from aiohttp.test_utils import TestClient, TestServer
 
-    from exporter.collector import metrics_handler
+    from exporter.exposition.collector import metrics_handler
 
     store = Store()
     for i in range(20):
@@ -581,7 +588,7 @@ def test_a_tuple_is_rendered_as_its_probe_is_recorded_not_at_the_scrape(
 ) -> None:
     """A scrape deflates only the headers and the global families; each tuple's text was made
     when its probe was recorded, so a scrape costs the same after 1 or 1,000 new probes."""
-    import exporter.collector as collector_module
+    import exporter.exposition.text as collector_module
 
     calls: list[int] = []
     real = collector_module.deflate
@@ -611,7 +618,7 @@ def test_a_tuple_is_rendered_as_its_probe_is_recorded_not_at_the_scrape(
 def test_a_failure_to_render_does_not_fail_the_record(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import exporter.collector as collector_module
+    import exporter.exposition.text as collector_module
 
     def broken(self: object, series: object) -> None:
         raise ValueError("a bug")
@@ -630,7 +637,7 @@ def test_a_tuple_expected_ahead_needs_no_new_layout_at_the_scrape(
     """With the matrix's keys given ahead, a probe's pieces go straight to their place: no
     scrape lays the columns out again (which would hold every tuple's text twice); a key
     that was not expected still gets a place, at the next scrape."""
-    import exporter.collector as collector_module
+    import exporter.exposition.text as collector_module
 
     layouts: list[int] = []
     real = collector_module.Exposition._lay_out
@@ -657,3 +664,29 @@ def test_a_tuple_expected_ahead_needs_no_new_layout_at_the_scrape(
     store.record(make_observation(stranger))
     assert collector.text() == generate_latest(registry)
     assert layouts == [150, 151]
+
+
+def test_the_process_collectors_are_rendered_alike_by_both_renderers() -> None:
+    """`process=` collectors (the process, the interpreter, its GC) come after the exporter's
+    own families, in the fast text as in what prometheus_client renders from `collect()`."""
+    from prometheus_client.metrics_core import GaugeMetricFamily
+
+    class Fixed:
+        def collect(self) -> list[GaugeMetricFamily]:
+            return [GaugeMetricFamily("process_open_fds", "Number of open file descriptors.", 7.0)]
+
+    store = Store()
+    store.record(make_observation(KEY))
+    status = ReloadStatus(successful=True, last_success_timestamp=1_700_000_000.0)
+    collector = Collector(
+        store=store, scheduler_stats=stats, reload_status=lambda: status, process=(Fixed(),)
+    )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    for accept in ("", "application/openmetrics-text; version=1.0.0"):
+        chosen, fast = negotiate(accept)
+        assert fast
+        text = collector.text(chosen)
+        assert text == chosen.encoder(registry)
+        assert b"process_open_fds 7.0\n" in text
+        assert text.index(b"messaging_exporter_build_info") < text.index(b"process_open_fds")

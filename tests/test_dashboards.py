@@ -19,8 +19,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.model import LABEL_NAMES, ErrorKind, Phase
-from exporter.verdict import VERDICTS
+from exporter.model.judgement import VERDICTS
+from exporter.model.observation import LABEL_NAMES, ErrorKind, Phase
 from tests import monitoring
 from tests.conftest import AppFactory
 from tests.fakes.clock import FakeClock

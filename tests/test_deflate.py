@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.deflate import (
+from exporter.exposition.deflate import (
     Column,
     Deflated,
     Row,

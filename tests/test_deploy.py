@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.loader import parse_yaml
+from exporter.config.loader import parse_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 UNIT = REPO / "deploy" / "systemd" / "messaging-exporter.service"

@@ -1,21 +1,20 @@
-"""OONI's http-diff (exporter.difference): real-looking responses compared under both rules,
+"""OONI's http-diff (exporter.judge.difference): real-looking responses compared under both rules,
 OONI's (a different status counts) and the stricter one (all three criteria, status aside)."""
 
 from __future__ import annotations
 
 import pytest
 
-from exporter.difference import (
+from exporter.judge.difference import (
     BODY_PROPORTION,
     COMMON_HEADERS,
     ResponseShape,
     alike,
     difference,
     long_words,
-    title_of,
 )
-from exporter.http import BODY_HEAD_BYTES
-from exporter.model import HttpObservation, pack
+from exporter.model.observation import HttpObservation, pack, title_of
+from exporter.probes.http import BODY_HEAD_BYTES
 
 LIMIT = 256 * 1024  # the default http.body_limit
 

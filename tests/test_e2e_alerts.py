@@ -35,7 +35,7 @@ import pytest_asyncio
 import yaml
 from aiohttp import web
 
-from exporter.network import namespace
+from exporter.probes.network import namespace
 from tests import monitoring
 from tests.lab.topology import Lab, Rule
 

@@ -46,9 +46,9 @@ import trustme
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import App, Settings
-from exporter.loader import load
-from exporter.network import namespace
+from exporter.config.loader import load
+from exporter.probes.network import namespace
+from exporter.runtime.app import App, Settings
 from tests.conftest import CONFIG_YAML
 from tests.fakes.clock import FakeClock
 from tests.fakes.prober import factory

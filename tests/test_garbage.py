@@ -8,7 +8,7 @@ import weakref
 
 import pytest
 
-from exporter.garbage import FULL_PASS_INTERVAL, full_passes, full_passes_off
+from exporter.runtime.garbage import FULL_PASS_INTERVAL, full_passes, full_passes_off
 from tests.fakes.clock import FakeClock
 
 

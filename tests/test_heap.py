@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import platform
 
-from exporter.heap import HEAP_TRIM_INTERVAL, trimmer, trims
+from exporter.runtime.heap import HEAP_TRIM_INTERVAL, trimmer, trims
 from tests.fakes.clock import FakeClock
 
 

@@ -1,4 +1,4 @@
-"""State across rounds (exporter.history) and what the App does with it after each round:
+"""State across rounds (exporter.judge.history) and what the App does with it after each round:
 throughput baselines handed to the pure judgement, outages (`network_down` since when,
 logged when a network goes down and when it comes back, exported while it lasts) and blocks
 (a service blocked on a network since when; the App's side is in tests/test_app.py)."""
@@ -12,10 +12,9 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.history import BlockChange, Blocks, Outages, Pages, ThroughputHistory
-from exporter.model import ErrorKind, Observation, Phase
-from exporter.summary import ServiceState
-from exporter.verdict import Finding, Verdict
+from exporter.judge.history import BlockChange, Blocks, Outages, Pages, ThroughputHistory
+from exporter.model.judgement import Finding, ServiceState, Verdict
+from exporter.model.observation import ErrorKind, Observation, Phase
 from tests.conftest import AppFactory
 from tests.fakes.clock import FakeClock
 from tests.fakes.observations import FILTER_PAGE, failed, key, ok, page, with_rate

@@ -27,11 +27,11 @@ import dns.rrset
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.config import DEFAULT_BODY_LIMIT, Network, Resolver, ResolverType
-from exporter.model import ErrorKind
-from exporter.network import Dialer
-from exporter.resolvers import EDNS_PAYLOAD, MAX_STREAM_REPLY, query
-from exporter.tls import TlsContexts
+from exporter.config.model import DEFAULT_BODY_LIMIT, Network, Resolver, ResolverType
+from exporter.model.observation import ErrorKind
+from exporter.probes.dns import EDNS_PAYLOAD, MAX_STREAM_REPLY, query
+from exporter.probes.network import Dialer
+from exporter.probes.tls import TlsContexts
 from tests.fakes import peers
 from tests.fakes.certs import make_pki
 from tests.fakes.dns_server import UDP, FakeDnsServer
@@ -78,7 +78,7 @@ HOSTILE = (
     # query: "a malformed or mismatched reply" (ErrorKind.DNS_BAD_RESPONSE).
     Case("dns", "mismatched-id", "dns_bad_response", "dns"),
     # 64 KB of valid records, but the query allowed 1,232 bytes (EDNS): refused unparsed,
-    # as parsing them would hold the event loop 0.3 s (exporter/resolvers.py).
+    # as parsing them would hold the event loop 0.3 s (exporter/probes/dns/call.py).
     Case("dns", "huge", "dns_bad_response", "dns"),
     Case("dns", "count-lie", "dns_bad_response", "dns"),
     Case("dns", "compression-loop", "dns_bad_response", "dns"),

@@ -1,4 +1,4 @@
-"""The HTTP/1.1 exchange (exporter.http) against scripted byte streams: framing, caps, and
+"""The HTTP/1.1 exchange (exporter.probes.http) against scripted byte streams: framing, caps, and
 the verdicts (status, body match, protocol error, EOF). Real sockets are in test_probe.py."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ from types import MappingProxyType
 
 import pytest
 
-from exporter.config import HttpOptions, StatusRange
-from exporter.http import (
+from exporter.config.model import HttpOptions, StatusRange
+from exporter.model.observation import ErrorKind
+from exporter.probes.http import (
     BODY_HEAD_BYTES,
     MAX_HEAD_BYTES,
     MAX_HEADER_VALUE,
@@ -17,7 +18,6 @@ from exporter.http import (
     HttpExchange,
     authority,
 )
-from exporter.model import ErrorKind
 
 UA = "messaging-exporter/test"
 

@@ -1,7 +1,7 @@
 """The censorship lab reproduces each technique at the socket level.
 
 Every socket is made in the lab's vantage namespace by the exporter's own seam (`Dialer`, or
-`exporter.network.namespace` for dnspython's DoH/DoQ, which open their own sockets), bound
+`exporter.probes.network.namespace` for dnspython's DoH/DoQ, which open their own sockets), bound
 to the source address (or interface) of one uplink. DNS messages are dnspython's.
 """
 
@@ -29,10 +29,10 @@ import dns.rdatatype
 import h11
 import pytest
 
-from exporter.config import Network
-from exporter.errors import classify
-from exporter.model import ErrorKind
-from exporter.network import Dialer, namespace
+from exporter.config.model import Network
+from exporter.model.observation import ErrorKind
+from exporter.probes.errors import classify
+from exporter.probes.network import Dialer, namespace
 from tests.lab import ttl
 from tests.lab.middlebox import NeedMore, NotClientHello, client_hello_sni
 from tests.lab.topology import (

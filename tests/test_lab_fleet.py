@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 import pytest
 import yaml
 
-from exporter.network import namespace
+from exporter.probes.network import namespace
 from tests import monitoring
 from tests.lab.topology import OUTAGE_ADDRESS, SNI_ADDRESS, Lab
 

@@ -25,10 +25,10 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.config import HttpOptions, Network, TlsOptions
-from exporter.model import ErrorKind, QuicObservation
-from exporter.network import Dialer
-from exporter.quic import QuicProbe
+from exporter.config.model import HttpOptions, Network, TlsOptions
+from exporter.model.observation import ErrorKind, QuicObservation
+from exporter.probes.network import Dialer
+from exporter.probes.quic import QuicProbe
 from tests.lab.topology import QUIC_ADDRESS, Lab
 
 pytest_plugins = ("tests.lab.conftest_plugin",)

@@ -1,4 +1,4 @@
-"""exporter.loader: YAML → Config, or every error at once."""
+"""exporter.config.loader: YAML → Config, or every error at once."""
 
 from __future__ import annotations
 
@@ -12,12 +12,18 @@ from types import MappingProxyType
 
 import pytest
 
-from exporter.blocklists import (
-    DEFAULT_BLOCKPAGE_ADDRESSES,
-    DEFAULT_BLOCKPAGE_HEADERS,
-    DEFAULT_BLOCKPAGE_PATTERNS,
+from exporter.config.blocklists.addresses import DEFAULT_BLOCKPAGE_ADDRESSES
+from exporter.config.blocklists.pages import DEFAULT_BLOCKPAGE_HEADERS, DEFAULT_BLOCKPAGE_PATTERNS
+from exporter.config.loader import (
+    ConfigError,
+    ConfigErrors,
+    load,
+    parse,
+    parse_duration,
+    parse_yaml,
 )
-from exporter.config import (
+from exporter.config.matrix import expand, skipped
+from exporter.config.model import (
     CANARY_SERVICE,
     DEFAULT_BODY_LIMIT,
     DEFAULT_CHECKS,
@@ -32,15 +38,6 @@ from exporter.config import (
     StatusRange,
     TlsOptions,
 )
-from exporter.loader import (
-    ConfigError,
-    ConfigErrors,
-    load,
-    parse,
-    parse_duration,
-    parse_yaml,
-)
-from exporter.matrix import expand, skipped
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -1784,7 +1781,10 @@ def test_shipped_config_verdict_keys() -> None:
 
 
 def test_loader_imports_no_sockets() -> None:
-    code = "import sys, exporter.loader; sys.exit('socket' in sys.modules or 'ssl' in sys.modules)"
+    code = (
+        "import sys, exporter.config.loader; "
+        "sys.exit('socket' in sys.modules or 'ssl' in sys.modules)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
     )
@@ -1992,7 +1992,7 @@ def test_throughput_and_throttling_errors(text: str, expected: set[str]) -> None
 
 
 def test_throughput_is_opt_in_and_its_options_resolve() -> None:
-    from exporter.config import DEFAULT_THROUGHPUT_BYTES, Throttling, ThroughputOptions
+    from exporter.config.model import DEFAULT_THROUGHPUT_BYTES, Throttling, ThroughputOptions
 
     config = parse_yaml(
         y(
@@ -2098,7 +2098,7 @@ def test_quic_errors(text: str, expected: set[str]) -> None:
 
 
 def test_quic_is_opt_in_and_its_options_resolve() -> None:
-    from exporter.config import QuicOptions
+    from exporter.config.model import QuicOptions
 
     config = parse_yaml(
         y(
@@ -2163,14 +2163,14 @@ def test_metrics_option_errors(text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", "tuple"),
-        ("metrics: {}\n", "tuple"),
+        ("", "endpoint"),
+        ("metrics: {}\n", "endpoint"),
         ("metrics: {phase_histograms: tuple}\n", "tuple"),
         ("metrics: {phase_histograms: endpoint}\n", "endpoint"),
         ("metrics: {phase_histograms: none}\n", "none"),
     ],
 )
-def test_phase_histograms_default_per_tuple(text: str, expected: str) -> None:
-    from exporter.config import PhaseHistograms
+def test_phase_histograms_default_per_endpoint(text: str, expected: str) -> None:
+    from exporter.config.model import PhaseHistograms
 
     assert parse_yaml(text + SERVICES).metrics.phase_histograms is PhaseHistograms(expected)

@@ -23,8 +23,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.config import Config
-from exporter.loader import (
+from exporter.config.loader import (
     MAX_CONFIG_BYTES,
     MAX_REPORTED_ERRORS,
     ConfigErrors,
@@ -32,6 +31,7 @@ from exporter.loader import (
     parse,
     parse_yaml,
 )
+from exporter.config.model import Config
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = (REPO / "config.yaml").read_text()

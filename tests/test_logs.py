@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter.config import Proxy
-from exporter.logs import configure, fields, make_handler, observation_fields
-from exporter.model import ErrorKind, TupleKey
+from exporter.config.model import Proxy
+from exporter.model.observation import ErrorKind, TupleKey
+from exporter.runtime.logs import configure, fields, make_handler, observation_fields
 from tests.fakes.prober import make_observation
 
 KEY = TupleKey(service="telegram", endpoint="web", network="direct", resolver="google", family=6)
@@ -152,3 +152,25 @@ def test_configure_replaces_its_own_handler() -> None:
         root.removeHandler(second)
         root.setLevel(level)
     assert root.handlers == before
+
+
+def test_a_quic_failure_is_logged_with_its_detail() -> None:
+    """The quic check runs last: its failure's exception text is the probe's detail too."""
+    import dataclasses
+
+    from exporter.model.observation import Phase, QuicObservation
+
+    passed = make_observation(KEY)
+    quic = QuicObservation(
+        address="2001:67c:4e8::10",
+        port=443,
+        server_name="web.telegram.org",
+        error=ErrorKind.TIMEOUT,
+        detail="no QUIC handshake within 2.5s",
+        duration=2.5,
+    )
+    failed = dataclasses.replace(
+        passed, error=ErrorKind.TIMEOUT, failed_phase=Phase.QUIC, quic=quic
+    )
+    found = observation_fields(failed)
+    assert (found["phase"], found["detail"]) == ("quic", "no QUIC handshake within 2.5s")

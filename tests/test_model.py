@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.model import NO_LOG, HttpObservation, Log, pack, unpack
+from exporter.model.observation import NO_LOG, HttpObservation, Log, pack, unpack
 
 LINES = (
     "+0.001s dns: A web.telegram.org via udp://192.0.2.53:53 NOERROR 149.154.167.99",

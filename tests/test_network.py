@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from exporter.config import Network, Proxy
-from exporter.errors import NetworkSetupError, ProxyFailure, ProxyUnsupported, classify
-from exporter.model import ErrorKind
-from exporter.network import Dialer, namespace, setup_problem
+from exporter.config.model import Network, Proxy
+from exporter.model.observation import ErrorKind
+from exporter.probes.errors import NetworkSetupError, ProxyFailure, ProxyUnsupported, classify
+from exporter.probes.network import Dialer, namespace, setup_problem
 from tests.fakes.stamps import stamping_on
 
 
@@ -326,8 +326,8 @@ def test_proxy_network_refuses_udp() -> None:
 def test_stream_reads_carry_the_arrival_stamp_on_asyncio_and_uvloop() -> None:
     """`sock_recv_stamped` on TCP: data comes with how long it waited in the kernel (here
     the 50 ms the test held it), the end of the stream with no stamp; on both loops."""
-    from exporter.app import loop_factory
-    from exporter.network import sock_recv_stamped, stamp_arrivals
+    from exporter.probes.network import sock_recv_stamped, stamp_arrivals
+    from exporter.runtime.app import loop_factory
 
     async def exchange() -> tuple[bytes, float | None, bytes, float | None]:
         with socket.create_server(("127.0.0.1", 0)) as listener:
@@ -360,13 +360,13 @@ def test_udp_helpers_work_on_asyncio_and_uvloop() -> None:
     the exporter on uvloop)."""
     import asyncio
 
-    from exporter.app import loop_factory
-    from exporter.network import (
+    from exporter.probes.network import (
         sock_recvfrom,
         sock_recvfrom_stamped,
         sock_sendto,
         stamp_arrivals,
     )
+    from exporter.runtime.app import loop_factory
 
     async def exchange() -> tuple[bytes, bytes]:
         with (

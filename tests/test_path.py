@@ -1,4 +1,4 @@
-"""exporter.path: where on the path an exchange ends.
+"""exporter.probes.path: where on the path an exchange ends.
 
 `conclude` is a pure table. `localise` runs for real in namespaces the test makes: a client,
 three routers and a server (IPv4 and IPv6), the censor's rules in nftables on the first
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from exporter.config import Network, Proxy
-from exporter.model import PathOutcome, Phase
-from exporter.network import Dialer, namespace
-from exporter.path import Result, Step, conclude, localise
+from exporter.config.model import Network, Proxy
+from exporter.model.observation import PathOutcome, Phase
+from exporter.probes.network import Dialer, namespace
+from exporter.probes.path import Result, Step, conclude, localise
 from tests.fakes.certs import Pki, make_pki
 
 E, R, S, X = Step.EXPIRED, Step.REACHED, Step.SILENCE, Step.RESET

@@ -25,7 +25,9 @@ import pytest
 from cryptography import x509
 
 from exporter import __version__
-from exporter.config import (
+from exporter.config.loader import parse_yaml
+from exporter.config.matrix import Target
+from exporter.config.model import (
     NO_RESOLVER,
     Check,
     Config,
@@ -39,14 +41,15 @@ from exporter.config import (
     StatusRange,
     TlsOptions,
 )
-from exporter.garbage import full_passes_off
-from exporter.loader import parse_yaml
-from exporter.matrix import Target
-from exporter.model import ErrorKind, Observation, PathOutcome, Phase, TupleKey
-from exporter.network import Dialer
-from exporter.path import Localiser
-from exporter.probe import MAX_LOG_LINE, MAX_LOG_LINES, ProbeLog, Prober, unread_time
-from exporter.verdict import Finding, Verdict, classify
+from exporter.judge.verdict import classify
+from exporter.model.judgement import Finding, Verdict
+from exporter.model.observation import ErrorKind, Observation, PathOutcome, Phase, TupleKey
+from exporter.probes.attempt import MAX_LOG_LINE, MAX_LOG_LINES, ProbeLog
+from exporter.probes.network import Dialer
+from exporter.probes.path import Localiser
+from exporter.probes.probe import Prober
+from exporter.probes.streams import unread_time
+from exporter.runtime.garbage import full_passes_off
 from tests.fakes import peers
 from tests.fakes.certs import Pki, make_pki
 from tests.fakes.dns_server import Behaviour as DnsBehaviour
@@ -303,8 +306,8 @@ async def test_phase_leaves_out_the_busy_loops_late_wake_up(
     reported apart as the observation's `overhead`."""
     tls = Check.TLS in checks
     gc.collect()
-    # The exporter runs with automatic full collector passes off (exporter/garbage.py); a pass
-    # in this test process (large by the middle of the suite) would add its own ~0.1 s stall.
+    # The exporter runs with automatic full collector passes off (exporter/runtime/garbage.py);
+    # a pass in this test process (large by the middle of the suite) would add its own ~0.1 s stall.
     with stamping_on(), full_passes_off():  # the kernel's stamping on before the first read
         server = _HeldReply(peers.server_context(pki.ca, HOST) if tls else None)
         p = prober()
@@ -1115,7 +1118,7 @@ async def test_no_control_without_tls() -> None:
     assert peer.connections == 1
 
 
-# ---- localisation after a failure (exporter.path; the path itself: tests/test_path.py) --------
+# ---- localisation after a failure (exporter.probes.path; the path: tests/test_path.py) ----
 
 
 async def test_a_failed_connect_is_localised_once_per_interval() -> None:

@@ -19,11 +19,11 @@ from types import MappingProxyType
 
 import pytest
 
-from exporter.config import NO_RESOLVER, Check, Config, Endpoint, Localisation, Network
-from exporter.matrix import Target
-from exporter.model import ErrorKind, Observation, Phase, TupleKey
-from exporter.network import namespace
-from exporter.probe import FIRST_CONNECT_SHARE, Prober
+from exporter.config.matrix import Target
+from exporter.config.model import NO_RESOLVER, Check, Config, Endpoint, Localisation, Network
+from exporter.model.observation import ErrorKind, Observation, Phase, TupleKey
+from exporter.probes.network import namespace
+from exporter.probes.probe import FIRST_CONNECT_SHARE, Prober
 
 BUDGET = 1.0
 PORT = 5222

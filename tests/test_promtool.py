@@ -8,8 +8,8 @@ import shutil
 import aiohttp
 import pytest
 
-from exporter.matrix import Target
-from exporter.model import ErrorKind
+from exporter.config.matrix import Target
+from exporter.model.observation import ErrorKind
 from tests.conftest import CONFIG_YAML, AppFactory
 from tests.fakes.clock import FakeClock
 
@@ -77,6 +77,13 @@ async def test_promtool_finds_nothing_to_lint(
         b'messaging_service_blocked{network="other",service="telegram"} 1.0',
         b'messaging_service_blocked_method{method="tcp_blocked",network="other",service="telegram"}',
         b'messaging_service_blocked_since_timestamp_seconds{network="other",service="telegram"}',
+        # the process, as every exporter built on prometheus_client shows it
+        b"process_cpu_seconds_total ",
+        b"process_resident_memory_bytes ",
+        b"process_open_fds ",
+        b"process_start_time_seconds ",
+        b"python_info{",
+        b"python_gc_objects_collected_total{",
     ):
         assert name in body
     status, output = await promtool_check(body)

@@ -19,7 +19,8 @@ from types import MappingProxyType
 
 import pytest
 
-from exporter.config import (
+from exporter.config.matrix import Target
+from exporter.config.model import (
     NO_RESOLVER,
     Check,
     Config,
@@ -31,11 +32,10 @@ from exporter.config import (
     StatusRange,
     TlsOptions,
 )
-from exporter.matrix import Target
-from exporter.model import ErrorKind, Observation, Phase, QuicObservation, TupleKey
-from exporter.network import Dialer
-from exporter.probe import Prober
-from exporter.quic import QuicProbe, close_failure
+from exporter.model.observation import ErrorKind, Observation, Phase, QuicObservation, TupleKey
+from exporter.probes.network import Dialer
+from exporter.probes.probe import Prober
+from exporter.probes.quic import QuicProbe, close_failure
 from tests.fakes import peers
 from tests.fakes.certs import Pki, make_pki
 from tests.fakes.h3_server import FakeH3Server

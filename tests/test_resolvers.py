@@ -1,4 +1,4 @@
-"""exporter.resolvers against a real fake DNS server on loopback, over every transport.
+"""exporter.probes.dns against a real fake DNS server on loopback, over every transport.
 
 Everything here talks to 127.0.0.0/8 or ::1 only. Synchronisation is by awaiting the server
 (`wait_for_queries`), never by sleeping; wall-clock checks only bound the timeout budget.
@@ -22,14 +22,17 @@ import dns.message
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
+import h11
 import pytest
 
-from exporter import resolvers
-from exporter.config import Network, Proxy, Resolver, ResolverType, TlsOptions
-from exporter.model import ErrorKind
-from exporter.network import Dialer
-from exporter.resolvers import exchange, query
-from exporter.tls import TlsContexts
+from exporter.config.model import Network, Proxy, Resolver, ResolverType, TlsOptions
+from exporter.model.observation import ErrorKind
+from exporter.probes import dns as resolvers
+from exporter.probes.dns import doh, exchange, query
+from exporter.probes.dns import system as system_resolver
+from exporter.probes.dns.call import Trace
+from exporter.probes.network import Dialer
+from exporter.probes.tls import TlsContexts
 from tests.fakes.certs import Pki, make_pki
 from tests.fakes.dns_server import Behaviour, FakeDnsServer
 from tests.fakes.stamps import stamping_on
@@ -426,7 +429,7 @@ async def test_udp_reply_time_is_its_arrival_not_the_busy_loops_wake_up(
 def test_trace_takes_the_kernel_stamp_only_inside_the_exchange(
     first_sent: float | None, arrived: float | None, elapsed: float
 ) -> None:
-    trace = resolvers._Trace(
+    trace = Trace(
         server="udp://x", started=10.0, finished=10.5, first_sent=first_sent, arrived=arrived
     )
     assert trace.elapsed() == pytest.approx(elapsed)
@@ -923,15 +926,15 @@ async def test_system_without_nameservers_is_network_setup(
 
 
 def test_resolv_conf_of_a_namespace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(resolvers, "NETNS_ETC", str(tmp_path))
+    monkeypatch.setattr(system_resolver, "NETNS_ETC", str(tmp_path))
     (tmp_path / "lab").mkdir()
     (tmp_path / "lab" / "resolv.conf").write_text("nameserver 127.0.0.9\n")
     in_lab = Dialer(Network(name="lab", netns="lab"))
     elsewhere = Dialer(Network(name="other", netns="other"))
-    assert resolvers._resolv_conf_path(None, in_lab) == str(tmp_path / "lab" / "resolv.conf")
-    assert resolvers._resolv_conf_path(None, elsewhere) == resolvers.RESOLV_CONF
-    assert resolvers._resolv_conf_path(None, DEFAULT) == resolvers.RESOLV_CONF
-    assert resolvers._resolv_conf_path("/x/resolv.conf", in_lab) == "/x/resolv.conf"
+    assert system_resolver.resolv_conf_path(None, in_lab) == str(tmp_path / "lab" / "resolv.conf")
+    assert system_resolver.resolv_conf_path(None, elsewhere) == system_resolver.RESOLV_CONF
+    assert system_resolver.resolv_conf_path(None, DEFAULT) == system_resolver.RESOLV_CONF
+    assert system_resolver.resolv_conf_path("/x/resolv.conf", in_lab) == "/x/resolv.conf"
 
 
 # --- exchange ------------------------------------------------------------------------------
@@ -995,10 +998,10 @@ async def test_identity_check_through_the_prober(
     import re
     from types import MappingProxyType
 
-    from exporter.config import Config, IdentityCheck, Service
-    from exporter.matrix import TargetKind, resolver_checks
-    from exporter.probe import Prober
-    from exporter.verdict import judge_round
+    from exporter.config.matrix import TargetKind, resolver_checks
+    from exporter.config.model import Config, IdentityCheck, Service
+    from exporter.judge.verdict import judge_round
+    from exporter.probes.probe import Prober
 
     resolver = make_resolver(
         server,
@@ -1013,7 +1016,7 @@ async def test_identity_check_through_the_prober(
         services=MappingProxyType({"svc": Service(name="svc", endpoints=MappingProxyType({}))}),
     )
     # An endpoint using the identity resolver makes the check run on that network.
-    from exporter.config import Check, Endpoint
+    from exporter.config.model import Check, Endpoint
 
     web = Endpoint(
         service="svc",
@@ -1047,10 +1050,10 @@ async def test_silent_resolver_check_sees_only_silence(server: FakeDnsServer) ->
     there is no interception; the fake server standing in for an injector answers."""
     from types import MappingProxyType
 
-    from exporter.config import Check, Config, Endpoint, Service
-    from exporter.matrix import resolver_checks
-    from exporter.probe import Prober
-    from exporter.verdict import judge_round
+    from exporter.config.matrix import resolver_checks
+    from exporter.config.model import Check, Config, Endpoint, Service
+    from exporter.judge.verdict import judge_round
+    from exporter.probes.probe import Prober
 
     web = Endpoint(
         service="svc",
@@ -1084,3 +1087,70 @@ async def test_silent_resolver_check_sees_only_silence(server: FakeDnsServer) ->
         obs = await Prober(config).probe(target)
         results[name] = judge_round(config, [obs]).resolver_intercepted[("default", "nobody")]
     assert results == {"silence": False, "injector": True}
+
+
+class _ScriptedPeer:
+    """A ByteStream whose peer sends `chunks` in order, then closes."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = list(chunks)
+        self.sent = bytearray()
+
+    async def send(self, data: bytes) -> None:
+        self.sent += data
+
+    async def recv(self, max_bytes: int) -> bytes:
+        return self.chunks.pop(0) if self.chunks else b""
+
+
+_DOH_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/dns-message\r\n"
+
+
+@pytest.mark.parametrize(
+    ("chunks", "error", "text"),
+    [
+        pytest.param((), EOFError, "without an HTTP reply", id="closed-before-the-reply"),
+        pytest.param((b"HTTP/1.1 200",), EOFError, "without an HTTP reply", id="closed-in-head"),
+        pytest.param(
+            (_DOH_HEAD + b"Content-Length: 10\r\n\r\nabc",),
+            EOFError,
+            "before the end",
+            id="closed-mid-body",
+        ),
+        pytest.param((b"HTTP/1.1 503 Busy\r\n\r\n",), resolvers.DohError, "503 Busy", id="503"),
+        pytest.param(
+            (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n",),
+            resolvers.DohError,
+            "text/html",
+            id="wrong-type",
+        ),
+        pytest.param(
+            (_DOH_HEAD + b"\r\n", b"x" * (resolvers.DOH_BODY_LIMIT + 1)),
+            resolvers.DohError,
+            "exceeds",
+            id="too-big",
+        ),
+        pytest.param((b"garbage\r\n\r\n",), h11.RemoteProtocolError, None, id="garbage"),
+    ],
+)
+async def test_doh_http_exchange_maps_failures(
+    chunks: tuple[bytes, ...], error: type[Exception], text: str | None
+) -> None:
+    """DoH's HTTP/1.1 POST (over the shared `exporter.probes.http.Roundtrip`): a peer that
+    hangs up is an EOF, a reply that is not DNS a DohError, bad HTTP a protocol error."""
+    target = doh.DohTarget(
+        dial="127.0.0.1", port=443, authority="dns.test", target="/dns-query", sni="dns.test"
+    )
+    peer = _ScriptedPeer(*chunks)
+    with pytest.raises(error, match=text):
+        await doh.http_post(peer, target, b"\x00" * 12)
+    assert peer.sent.startswith(b"POST /dns-query HTTP/1.1\r\n")
+    assert peer.sent.endswith(b"\r\n\r\n" + b"\x00" * 12)
+
+
+async def test_doh_http_exchange_returns_the_body() -> None:
+    target = doh.DohTarget(
+        dial="127.0.0.1", port=443, authority="dns.test", target="/dns-query", sni="dns.test"
+    )
+    peer = _ScriptedPeer(_DOH_HEAD + b"Content-Length: 3\r\n\r\nabc")
+    assert await doh.http_post(peer, target, b"q") == b"abc"

@@ -100,7 +100,7 @@ def test_every_alert_has_severity_annotations_for_and_a_runbook(rule: dict[str, 
 @pytest.mark.parametrize(
     ("alert", "reads"),
     [
-        # the exporter's service-level answer, made of the verdicts (exporter/summary.py)
+        # the exporter's service-level answer, made of the verdicts (exporter/judge/summary.py)
         (
             "MessagingServiceBlocked",
             {"messaging_service_blocked_method", "messaging_service_blocked"},

@@ -15,11 +15,11 @@ from types import MappingProxyType
 
 import pytest
 
-from exporter.config import Config, Service
-from exporter.matrix import Target, expand
-from exporter.model import ErrorKind, Phase, TupleKey
-from exporter.scheduler import SAFETY_MARGIN, Scheduler, safety_limit
-from exporter.store import Store
+from exporter.config.matrix import Target, expand
+from exporter.config.model import Config, Service
+from exporter.exposition.store import Store
+from exporter.model.observation import ErrorKind, Phase, TupleKey
+from exporter.runtime.scheduler import SAFETY_MARGIN, Scheduler, safety_limit
 from tests.fakes.clock import FakeClock
 from tests.fakes.prober import FakeProber, make_config
 

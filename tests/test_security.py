@@ -5,7 +5,7 @@ The secret test runs the exporter as a real process at debug level, with proxy c
 that a real SOCKS5 server (Debian's microsocks) checks and a web password that basic auth
 checks, then greps every output for them: stderr, stdout, /metrics, /probes (every page, both
 formats), config errors at start, on reload and from `check`. The limits are tested against
-the aiohttp server the exporter runs (`exporter.web.WebServer`) over real sockets.
+the aiohttp server the exporter runs (`exporter.web.server.WebServer`) over real sockets.
 
 Non-root and capabilities are documented in docs/reliability.md#security; the systemd unit's
 capability set is asserted in tests/test_deploy.py::test_systemd_unit_is_sandboxed.
@@ -30,11 +30,11 @@ import bcrypt
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter import web
-from exporter.config import Network, Proxy
-from exporter.loader import ConfigErrors, parse_yaml
-from exporter.store import Store
-from exporter.web import MAX_HEADERS, MAX_LINE_BYTES, MAX_REQUEST_BYTES, ReloadOutcome, Site
+from exporter.config.loader import ConfigErrors, parse_yaml
+from exporter.config.model import Network, Proxy
+from exporter.exposition.store import Store
+from exporter.web import server as web
+from exporter.web.server import MAX_HEADERS, MAX_LINE_BYTES, MAX_REQUEST_BYTES, ReloadOutcome, Site
 from tests.fakes import peers
 from tests.fakes.exporter_process import REPO, ExporterProcess, free_port
 from tests.test_network import wait_listening

@@ -24,9 +24,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from exporter.config import Check
-from exporter.loader import load, parse_yaml
-from exporter.matrix import expand, skipped
+from exporter.config.loader import load, parse_yaml
+from exporter.config.matrix import expand, skipped
+from exporter.config.model import Check
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config.yaml"

@@ -11,10 +11,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
-from exporter.changes import Changes
-from exporter.matrix import RESOLVER_CHECK_SERVICE
-from exporter.model import TupleKey
-from exporter.statuspage import (
+from exporter.config.matrix import RESOLVER_CHECK_SERVICE
+from exporter.exposition.store import Store
+from exporter.judge.changes import Changes
+from exporter.model.judgement import BLOCKED, Finding, Verdict
+from exporter.model.observation import TupleKey
+from exporter.web.server import ReloadOutcome, Site, make_app
+from exporter.web.statuspage import (
     ICONS,
     METHOD_WORDS,
     SCHEMA_VERSION,
@@ -25,9 +28,7 @@ from exporter.statuspage import (
     status_html,
     status_json,
 )
-from exporter.store import Store
-from exporter.verdict import BLOCKED, EMPTY_JUDGEMENT, Finding, Verdict
-from exporter.web import ReloadOutcome, Site, make_app
+from tests.fakes.observations import judged
 from tests.fakes.prober import make_observation
 
 NOW = 1_700_000_100.0
@@ -64,7 +65,7 @@ async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
         store.record(make_observation(key))
     store.record(make_observation(RESOLVER_CHECK))  # judged for interception, never shown
     findings = {k: Finding(verdict=v, reason=f"r {v.value}") for k, v in FINDINGS.items()}
-    store.set_judgement(replace(EMPTY_JUDGEMENT, findings=findings))
+    store.set_judgement(judged(findings))
     store.set_service_blocked_since({("telegram", "isp-b"): NOW - 120, (EVIL, "direct"): NOW})
     changes = Changes()
     changes.record({k: Finding(verdict=Verdict.OK, reason="") for k in FINDINGS}, NOW - 60)
@@ -254,7 +255,7 @@ def test_changes_api_is_bounded() -> None:
 async def test_each_cell_says_whether_the_service_is_blocked_how_and_since_when(
     client: TestClient[web.Request, web.Application],
 ) -> None:
-    """The service-level answer (exporter.summary) beside the worst verdict: in words on the
+    """The service-level answer (exporter.judge.summary) beside the worst verdict: in words on the
     page, as values in the API; since the first round of the block."""
     doc = await (await client.get("/api/v1/status")).json()
     cells = {(c["service"], c["network"]): c for c in doc["cells"]}
@@ -290,7 +291,7 @@ def test_several_methods_read_in_words_and_a_canary_is_no_service() -> None:
     for key in keys:
         store.record(make_observation(key))
     findings = {k: Finding(verdict=v, reason="") for k, v in keys.items()}
-    store.set_judgement(replace(EMPTY_JUDGEMENT, findings=findings))
+    store.set_judgement(judged(findings))
     doc = status_json(store.snapshot(), Changes(), now=NOW)
     cells = {(c["service"], c["network"]): c for c in doc["cells"]}  # type: ignore[union-attr, index]
     telegram = cells["telegram", "uplink-a"]

@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from exporter.matrix import RESOLVER_CHECK_SERVICE
-from exporter.statuspage import ICONS, REFRESH_SECONDS, label, state_of, worst
-from exporter.verdict import Verdict
+from exporter.config.matrix import RESOLVER_CHECK_SERVICE
+from exporter.model.judgement import Verdict
+from exporter.web.statuspage import ICONS, REFRESH_SECONDS, label, state_of, worst
 from tests.lab.topology import Lab
 from tests.test_lab_verdicts import EXPECTED, PORT, Exporter, run_exporter
 from tests.webdriver import CHROMEDRIVER, CHROMIUM, Driver, Session, chromedriver

@@ -6,9 +6,11 @@ from types import MappingProxyType
 
 import pytest
 
-from exporter.config import PhaseHistograms
-from exporter.model import EndpointKey, ErrorKind, Observation, Phase, TupleKey
-from exporter.store import PHASE_BUCKETS, Histogram, Store
+from exporter.config.model import PhaseHistograms
+from exporter.exposition.store import PHASE_BUCKETS, Store
+from exporter.model.observation import EndpointKey, ErrorKind, Observation, Phase, TupleKey
+from exporter.model.stats import Histogram
+from tests.fakes.observations import judged
 from tests.fakes.prober import make_observation
 
 
@@ -74,11 +76,11 @@ def test_snapshot_is_sorted_by_key() -> None:
     for name in ("c", "a", "b"):
         store.record(make_observation(key(name)))
     assert [k.endpoint for k in store.snapshot().series] == ["a", "b", "c"]
-    # Kept sorted: new records of known keys, then new keys (by record and by annotate).
+    # Kept sorted: new records of known keys, then new keys.
     store.record(make_observation(key("a"), error=ErrorKind.TIMEOUT))
     assert [k.endpoint for k in store.snapshot().series] == ["a", "b", "c"]
     store.record(make_observation(key("bb")))
-    store.annotate(key("0"), "x", 1)
+    store.record(make_observation(key("0")))
     store.record(make_observation(key("b")))
     assert [k.endpoint for k in store.snapshot().series] == ["0", "a", "b", "bb", "c"]
 
@@ -90,21 +92,6 @@ def test_retain_drops_other_tuples() -> None:
     store.retain([key("a"), key("c"), key("never-seen")])
     assert [k.endpoint for k in store.snapshot().series] == ["a", "c"]
     assert len(store) == 2
-
-
-def test_annotate_is_the_hook_for_later_judgements() -> None:
-    store = Store()
-    store.annotate(key(), "verdict", "ok")
-    series = store.snapshot().get(key())
-    assert series is not None
-    assert series.last is None
-    assert series.extra == {"verdict": "ok"}
-    store.record(make_observation(key()))
-    series = store.snapshot().get(key())
-    assert series is not None
-    assert series.extra == {"verdict": "ok"}
-    store.retain([])
-    assert store.snapshot().get(key()) is None
 
 
 def test_negative_durations_are_clamped() -> None:
@@ -131,7 +118,6 @@ def test_subscribers_see_each_new_series_after_record() -> None:
     store.record(make_observation(key(), error=ErrorKind.TIMEOUT))
     # Called after the store holds the new series, with it.
     assert seen == [(1, 1), (1, 2)]
-    store.annotate(key(), "x", 1)  # only records are announced
     assert len(seen) == 2
 
 
@@ -234,16 +220,13 @@ def test_setting_the_same_histograms_keeps_them() -> None:
 def test_the_service_states_follow_the_judgement_and_the_blocks_are_kept() -> None:
     """A snapshot's service-level states are made of its judgement (never out of step), and
     the starts of the blocks in progress are what the app last set."""
-    from dataclasses import replace
 
-    from exporter.verdict import EMPTY_JUDGEMENT, Finding, Verdict
+    from exporter.model.judgement import EMPTY_JUDGEMENT, Finding, Verdict
 
     store = Store()
     key = TupleKey(service="telegram", endpoint="web", network="censor", resolver="isp", family=4)
     assert store.snapshot().services == {}
-    store.set_judgement(
-        replace(EMPTY_JUDGEMENT, findings={key: Finding(verdict=Verdict.TLS_BLOCKED, reason="")})
-    )
+    store.set_judgement(judged({key: Finding(verdict=Verdict.TLS_BLOCKED, reason="")}))
     store.set_service_blocked_since({("telegram", "censor"): 1_700_000_000.0})
     before = store.snapshot()
     assert before.services["telegram", "censor"].methods == (Verdict.TLS_BLOCKED,)

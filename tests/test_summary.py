@@ -1,4 +1,4 @@
-"""The service-level answer of a round (exporter.summary): per service and network, blocked
+"""The service-level answer of a round (exporter.judge.summary): per service and network, blocked
 or not and by which methods, from the tuples' verdicts."""
 
 from __future__ import annotations
@@ -7,10 +7,18 @@ from dataclasses import replace
 
 import pytest
 
-from exporter.matrix import RESOLVER_CHECK_SERVICE
-from exporter.model import TupleKey
-from exporter.summary import METHODS, ServiceState, service_states
-from exporter.verdict import BLOCKED, EMPTY_JUDGEMENT, VERDICTS, Finding, Judgement, Verdict
+from exporter.config.matrix import RESOLVER_CHECK_SERVICE
+from exporter.judge.summary import METHODS, service_states
+from exporter.model.judgement import (
+    BLOCKED,
+    EMPTY_JUDGEMENT,
+    VERDICTS,
+    Finding,
+    Judgement,
+    ServiceState,
+    Verdict,
+)
+from exporter.model.observation import TupleKey
 
 
 def k(service: str, network: str, endpoint: str = "web", resolver: str = "isp") -> TupleKey:

@@ -13,7 +13,8 @@ from types import MappingProxyType
 import h11
 import pytest
 
-from exporter.config import (
+from exporter.config.matrix import Target
+from exporter.config.model import (
     NO_RESOLVER,
     Check,
     Config,
@@ -23,12 +24,12 @@ from exporter.config import (
     ThroughputOptions,
     TlsOptions,
 )
-from exporter.http import ByteStream
-from exporter.matrix import Target
-from exporter.model import ErrorKind, Observation, ThroughputObservation, TupleKey
-from exporter.probe import Prober, SocketStream, TlsStream
-from exporter.throughput import measure
-from exporter.tls import TlsContexts
+from exporter.model.observation import ErrorKind, Observation, ThroughputObservation, TupleKey
+from exporter.probes.http import ByteStream
+from exporter.probes.probe import Prober
+from exporter.probes.streams import SocketStream, TlsStream
+from exporter.probes.throughput import measure
+from exporter.probes.tls import TlsContexts
 from tests.fakes import peers
 from tests.fakes.certs import Pki, make_pki
 from tests.fakes.peers import Behaviour, Peer, PeerConnection
@@ -349,7 +350,7 @@ async def test_the_probe_honours_the_cap(pki: Pki) -> None:
 
 
 def test_probes_page_shows_the_download() -> None:
-    from exporter import render
+    from exporter.web import render
     from tests.fakes.observations import key, ok, with_rate
 
     obs = with_rate(ok(key("censor", "google")), 2048.0)

@@ -13,9 +13,12 @@ from types import MappingProxyType
 
 import pytest
 
-from exporter.config import Config, Throttling
-from exporter.difference import ResponseShape
-from exporter.model import (
+from exporter.config.model import Config, Throttling
+from exporter.judge.answers import is_bogon
+from exporter.judge.difference import ResponseShape
+from exporter.judge.verdict import judge
+from exporter.model.judgement import BLOCKED, Verdict
+from exporter.model.observation import (
     ErrorKind,
     HttpObservation,
     Observation,
@@ -27,7 +30,6 @@ from exporter.model import (
     TupleKey,
     pack,
 )
-from exporter.verdict import BLOCKED, Verdict, is_bogon, judge
 from tests.fakes.observations import (
     FILTER_HEADERS,
     FILTER_PAGE,

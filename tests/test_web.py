@@ -14,8 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from exporter import __version__
-from exporter.app import App
-from exporter.model import (
+from exporter.model.observation import (
     Certificate,
     DnsObservation,
     ErrorKind,
@@ -26,7 +25,8 @@ from exporter.model import (
     TupleKey,
     pack,
 )
-from exporter.web import MAX_REQUEST_BYTES, parse_listen_address
+from exporter.runtime.app import App
+from exporter.web.server import MAX_REQUEST_BYTES, parse_listen_address
 from tests.conftest import CONFIG_YAML, AppFactory
 from tests.fakes.clock import FakeClock
 from tests.fakes.prober import make_observation

@@ -23,11 +23,11 @@ import pytest
 import trustme
 import yaml
 
-from exporter.app import App, Settings
 from exporter.cli import main
-from exporter.loader import ConfigErrors, load
-from exporter.webconfig import WebConfig, parse
-from exporter.webconfig import load as load_web_config
+from exporter.config.loader import MAX_CONFIG_BYTES, ConfigErrors, load
+from exporter.config.web import WebConfig, parse
+from exporter.config.web import load as load_web_config
+from exporter.runtime.app import App, Settings
 from tests.conftest import CONFIG_YAML
 from tests.fakes.clock import FakeClock
 from tests.fakes.prober import factory
@@ -206,6 +206,55 @@ def test_missing_and_unparsable_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigErrors) as info:
         load_web_config(bad)
     assert str(info.value).startswith(f"{bad}: invalid YAML: ")
+
+
+def test_duplicate_keys_are_errors_naming_the_key_path(certs: Certs) -> None:
+    """Read like the main config: a key given twice is an error, not the last one silently
+    winning (here a key file given twice and a second, unhashed password for a user)."""
+    path = certs.dir / "web.yml"
+    path.write_text(
+        "tls_server_config:\n"
+        "  cert_file: server.crt\n"
+        "  key_file: server.key\n"
+        "  key_file: server.key\n"
+        "basic_auth_users:\n"
+        f"  prometheus: {HASH}\n"
+        "  prometheus: plain-text\n"
+    )
+    with pytest.raises(ConfigErrors) as info:
+        load_web_config(path)
+    assert [str(e) for e in info.value.errors] == [
+        "tls_server_config.key_file: duplicate key (line 4, column 3; first on line 3)",
+        "basic_auth_users.prometheus: duplicate key (line 7, column 3; first on line 6)",
+        "basic_auth_users.prometheus: expected a bcrypt hash ($2a$, $2b$ or $2y$, 60 "
+        "characters), got a string that is not one",
+    ]
+
+
+def test_duplicate_top_level_key_alone_is_an_error(certs: Certs) -> None:
+    path = certs.dir / "web.yml"
+    path.write_text(f"basic_auth_users:\n  a: {HASH}\nbasic_auth_users:\n  b: {HASH}\n")
+    with pytest.raises(ConfigErrors) as info:
+        load_web_config(path)
+    assert str(info.value) == (
+        "basic_auth_users: duplicate key (line 3, column 1; first on line 1)"
+    )
+
+
+def test_web_config_is_read_with_the_config_limits(tmp_path: Path) -> None:
+    """Not UTF-8, or larger than the config's limit: one error naming the file."""
+    bad = tmp_path / "web.yml"
+    bad.write_bytes(b"basic_auth_users:\n  \xff: x\n")
+    with pytest.raises(ConfigErrors) as info:
+        load_web_config(bad)
+    assert str(info.value) == (
+        f"{bad}: invalid YAML: not valid UTF-8: byte 0xff at line 2, column 3"
+    )
+    big = tmp_path / "big.yml"
+    big.write_bytes(b"#" * (MAX_CONFIG_BYTES + 1))
+    with pytest.raises(ConfigErrors) as info:
+        load_web_config(big)
+    assert str(info.value).startswith(f"{big}: too large: ")
 
 
 # ---- serving

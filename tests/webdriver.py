@@ -3,7 +3,7 @@
 Just what the browser tests need (sessions, navigation, CSS lookups, clicks, scripts,
 screenshots), over http.client: no selenium, no browser download. chromedriver listens on
 127.0.0.1 of the namespace it runs in; the client's socket is made inside that namespace
-(exporter.network.namespace), so the browser and everything it loads stay there.
+(exporter.probes.network.namespace), so the browser and everything it loads stay there.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from exporter.network import namespace
+from exporter.probes.network import namespace
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

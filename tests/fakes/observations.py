@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from exporter.config import (
+from exporter.config.model import (
     Check,
     Config,
     Endpoint,
@@ -17,7 +17,8 @@ from exporter.config import (
     ResolverType,
     Service,
 )
-from exporter.model import (
+from exporter.model.judgement import Finding, Judgement
+from exporter.model.observation import (
     Certificate,
     DnsObservation,
     ErrorKind,
@@ -231,7 +232,7 @@ def with_rate(obs: Observation, bytes_per_second: float) -> Observation:
     """`obs` with a throughput download that measured `bytes_per_second`."""
     import dataclasses
 
-    from exporter.model import ThroughputObservation
+    from exporter.model.observation import ThroughputObservation
 
     return dataclasses.replace(
         obs,
@@ -280,3 +281,15 @@ def page(
             failed(k, Phase.HTTP, error, answers=(address,), http=http), tls=None
         )
     return dataclasses.replace(ok(k, answers=(address,)), tls=None, http=http)
+
+
+def judged(findings: Mapping[TupleKey, Finding]) -> Judgement:
+    """A round's judgement of `findings` alone, with the service states `judge()` would give
+    it (the store and pages read those)."""
+    import dataclasses
+
+    from exporter.judge.summary import service_states
+    from exporter.model.judgement import EMPTY_JUDGEMENT
+
+    judgement = dataclasses.replace(EMPTY_JUDGEMENT, findings=MappingProxyType(dict(findings)))
+    return dataclasses.replace(judgement, services=service_states(judgement))

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from exporter.config import Check, Config, Endpoint, Network, Resolver, ResolverType, Service
-from exporter.matrix import Target
-from exporter.model import (
+from exporter.config.matrix import Target
+from exporter.config.model import Check, Config, Endpoint, Network, Resolver, ResolverType, Service
+from exporter.model.observation import (
     Certificate,
     ConnectAttempt,
     DnsObservation,

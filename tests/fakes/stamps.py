@@ -20,7 +20,7 @@ import socket
 import time
 from collections.abc import Iterator
 
-from exporter.network import stamp_age, stamp_arrivals
+from exporter.probes.network import stamp_age, stamp_arrivals
 
 #: How long to wait for the kernel's deferred work, seconds.
 STAMPING_WAIT = 5.0

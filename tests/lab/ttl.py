@@ -19,7 +19,7 @@ the offender's `sockaddr_in`. What one TTL gets back is a `Step`:
 
 Steps of one call run at once, one socket per TTL; every ICMP error of the lab comes back
 (`icmp_ratemask=0`). These are the lab's own checks: the exporter has its own implementation
-(exporter.path).
+(exporter.probes.path).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from exporter.network import namespace
+from exporter.probes.network import namespace
 
 #: linux/in.h; Python does not name it.
 IP_RECVERR = 11

@@ -1,0 +1,40 @@
+"""Localisation's findings (exporter.probes.path) as evidence in a verdict's reason: whether
+the failure was put on the path, and the sentence that says where. Pure."""
+
+from __future__ import annotations
+
+from exporter.model.observation import PathObservation, PathOutcome
+
+
+def on_path(path: PathObservation | None) -> bool:
+    """Whether localisation put the failure on the path: an answer from before the
+    destination, or a drop at a hop other traffic passes."""
+    return path is not None and path.outcome in (
+        PathOutcome.BEFORE_DESTINATION,
+        PathOutcome.DROPPED,
+    )
+
+
+def path_said(path: PathObservation | None) -> str:
+    """The evidence of localisation, for a reason."""
+    assert path is not None
+    where = ""
+    if path.hop is not None:
+        last = path.router(path.hop - 1) if path.hop > 1 else None
+        here = path.router(path.hop)
+        addresses = ", ".join(
+            f"hop {n} {a}" for n, a in ((path.hop - 1, last), (path.hop, here)) if a
+        )
+        where = f"; interference at hop {path.hop}" + (f" ({addresses})" if addresses else "")
+    return f"{path.detail}{where}"
+
+
+def path_note(path: PathObservation | None) -> str:
+    """What localisation said when it is not the evidence (for /probes and the logs)."""
+    if path is None:
+        return ""
+    if path.outcome is PathOutcome.AT_DESTINATION:
+        return f"; localised at the destination's own distance: {path.detail}"
+    if path.outcome is PathOutcome.INCONCLUSIVE:
+        return f"; localisation inconclusive: {path.detail}"
+    return f"; localised on the path: {path_said(path)}"
