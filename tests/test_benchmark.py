@@ -99,3 +99,25 @@ def test_quick_localisation_benchmark_measures_both_sides(tmp_path: Path) -> Non
     assert on["probes"] > 0
     assert off["probes"] > 0
     assert on["cpu_seconds"] > 0
+
+
+def test_exposition_benchmark_renders_the_same_text_both_ways() -> None:
+    """benchmarks/exposition.py on a small store: both renderers measured, on texts of the
+    same length (byte for byte equal is tests/test_collector.py's)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.exposition", "--tuples", "40", "--scrapes", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    rows = json.loads(proc.stdout[: proc.stdout.rindex("]") + 1])
+    (row,) = rows
+    assert row["tuples"] == 40
+    assert row["phase_histograms"] == "endpoint"
+    assert row["own"]["bytes"] == row["stock"]["bytes"] > 0
+    for side in ("own", "stock"):
+        assert row[side]["first_scrape_s"] > 0
+        assert row[side]["python_heap_bytes"] > 0
+    assert "| 40 | endpoint | own |" in proc.stdout

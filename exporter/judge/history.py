@@ -1,13 +1,13 @@
 """The little state the judgement needs across rounds, kept outside the pure `verdict.judge`.
 
 - `ThroughputHistory`: per tuple, the throughput rates of its last rounds, handed to the judge
-  as data (`verdict.Baselines`) for the baseline rule of `throttled`.
+  as data (`throttling.Baselines`) for the baseline rule of `throttled`.
 - `Pages`: per plain-HTTP tuple, the shape of its last page judged `ok`, handed to the judge
-  as data (`verdict.References`) for the changed-page rules of `http_blockpage`.
+  as data (`pages.References`) for the changed-page rules of `http_blockpage`.
 - `Outages`: per network, since when it has been judged down (`network_up` false), and the
   transitions of each round (down, back up) so that a shutdown is never silent.
 - `Blocks`: per service and network, since when the service has been blocked there
-  (`exporter.judge.summary.ServiceState`), and the transitions of each round (blocked, no longer
+  (`exporter.model.judgement.ServiceState`), and the transitions of each round (blocked, no longer
   blocked) so that a block is never silent either.
 
 All four are plain objects owned by the running exporter (`exporter.runtime.app.App`),
