@@ -87,3 +87,18 @@ def test_every_part_of_the_package_has_its_layer() -> None:
 def test_the_check_catches_an_import_running_up() -> None:
     tree = ast.parse("from exporter.runtime.app import App\nimport exporter.web.server\n")
     assert _imported(tree) == {"runtime", "web"}
+
+
+def test_the_benchmarks_import_nothing_from_the_tests() -> None:
+    """benchmarks/ measures the exporter against real servers of its own; the lab and the
+    fakes belong to the tests (the lab's long run lives with the lab: tests/lab/longrun.py)."""
+    wrong = []
+    for path in sorted((PACKAGE.parent / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            wrong += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "tests"]
+    assert wrong == []

@@ -53,5 +53,5 @@ class SchedulerStats:
     start_lag: Histogram  # start lag of every probe, seconds
     interval_seconds: float = 60.0  # the configured interval (alerts on stale probes use it)
     #: asyncio tasks alive in the event loop running the scheduler (probes, web handlers,
-    #: retiring probers, ...): a leak shows as growth across rounds (benchmarks/longrun.py).
+    #: retiring probers, ...): a leak shows as growth across rounds (tests/lab/longrun.py).
     tasks: int = 0

@@ -1,7 +1,7 @@
 """The long run: ~1,000 tuples in the censorship lab with 1 % random packet loss on the clean
 uplink, for an hour by default. Not part of CI (run it by hand, as root):
 
-    python -m benchmarks.longrun --duration 3600
+    python -m tests.lab.longrun --duration 3600
 
 What it builds: the lab (tests/lab, docs/lab.md), an nftables rule in the clean ISP's forward
 chain dropping 1 % of the packets it forwards, both ways (`numgen random mod 100 < 1 drop`),
@@ -50,7 +50,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.probes.network import namespace
 from tests.lab.topology import Lab, Rule
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 PORT = 10053  # the exporter's, inside the vantage namespace
 HONEST = ("clean", "clean-if")  # networks where a blocked verdict is always false
 #: Open files or tasks the last third's median may exceed the first third's maximum by.
