@@ -1,10 +1,10 @@
 """When CPython's cyclic garbage collector makes its full passes.
 
-A full pass scans every object the collector tracks, with the event loop stalled meanwhile:
-at 10,000 tuples about 450,000 objects, 0.1-0.4 s. CPython starts one whenever a quarter of
-the long-lived objects are new since the last, which a matrix replacing each tuple's
-observation, series and histograms every interval reaches every 10-20 s (measured,
-docs/benchmarks.md). That state is acyclic (immutable trees, freed by reference counting the
+A full pass scans every object the collector tracks, with the event loop stalled meanwhile
+(a large matrix tracks hundreds of thousands: stalls of a tenth of a second and more,
+docs/benchmarks.md). CPython starts one whenever a quarter of the long-lived objects are new
+since the last, which a matrix replacing each tuple's observation, series and histograms
+every interval reaches every few seconds. That state is acyclic (immutable trees, freed by reference counting the
 moment they are replaced), and the young generations, which stay automatic, collect the cycles
 that die young (a failed probe's exception and its frames). So while the exporter runs,
 automatic full passes are off and one runs every `FULL_PASS_INTERVAL`: a stall every ten

@@ -3,10 +3,9 @@
 Much of what the exporter allocates per probe lives outside CPython's small-object arenas:
 deflated text pieces, response bodies, TLS buffers, the chunks of a scrape. glibc's malloc
 keeps what is freed for later reuse, and with a matrix replacing every tuple's state each
-interval, the heap ends up holding tens of megabytes of free, fragmented chunks: measured at
-10,000 tuples, 69 MB of heap for 36 MB in use, RSS 205 MiB before `malloc_trim(0)` and
-183 MiB after it, which took 8 ms (docs/benchmarks.md). `malloc_trim` returns the free pages
-(the middle of the heap too, since glibc 2.8) without moving anything.
+interval, the heap ends up holding tens of megabytes of free, fragmented chunks at 10,000
+tuples (the figures are in docs/benchmarks.md). `malloc_trim` returns the free pages (the
+middle of the heap too, since glibc 2.8) without moving anything, in milliseconds.
 
 Only glibc has `malloc_trim`; elsewhere (musl, macOS) `trimmer()` is None and nothing runs.
 """
