@@ -4,9 +4,10 @@ A full pass scans every object the collector tracks, with the event loop stalled
 (a large matrix tracks hundreds of thousands: stalls of a tenth of a second and more,
 docs/benchmarks.md). CPython starts one whenever a quarter of the long-lived objects are new
 since the last, which a matrix replacing each tuple's observation, series and histograms
-every interval reaches every few seconds. That state is acyclic (immutable trees, freed by reference counting the
-moment they are replaced), and the young generations, which stay automatic, collect the cycles
-that die young (a failed probe's exception and its frames). So while the exporter runs,
+every interval reaches every few seconds. That state is acyclic (immutable trees, freed by
+reference counting the moment they are replaced), and the young generations, which stay
+automatic, collect the cycles that die young (a failed probe's exception and its frames).
+So while the exporter runs,
 automatic full passes are off and one runs every `FULL_PASS_INTERVAL`: a stall every ten
 minutes instead of several a minute, and a cycle that lived long enough to reach the old
 generation is freed within ten minutes of dying.
