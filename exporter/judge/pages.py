@@ -78,12 +78,13 @@ def changed_page(
     obs: Observation,
     others: list[Observation],
     reference: ResponseShape | None,
-    vouched: frozenset[TupleKey],
+    vouched_pages: frozenset[TupleKey],
 ) -> str | None:
     """Why a plain-HTTP page is an unknown blockpage (rules 8c and 20 of docs/verdicts.md),
     or None.
 
-    A page vouched for (`vouched`) is the service's. Otherwise, in order:
+    A page vouched for (`vouched`; the round's are `vouched_pages`) is the service's.
+    Otherwise, in order:
     - controls: tuples on other networks that passed, dialled the same address in the same
       round and whose page is vouched for. OONI's http-diff (`status_counts`) against each;
       a page unlike every one is a blockpage. Only a vouched control counts: two networks
@@ -94,14 +95,14 @@ def changed_page(
     - localisation: the page came from a hop before the destination.
     """
     shape = _page(obs)
-    if shape is None or obs.key in vouched:
+    if shape is None or obs.key in vouched_pages:
         return None
     path = _http_path(obs)
     controls = [
         (p, page)
         for p in others
         if p.key.network != obs.key.network
-        and p.key in vouched
+        and p.key in vouched_pages
         and p.success
         and p.address == obs.address
         and (page := _page(p)) is not None
