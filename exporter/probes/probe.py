@@ -212,8 +212,9 @@ class Prober:
 
     def _suspect(self, target: Target, attempt: Attempt) -> tuple[Phase, str, bytes] | None:
         """The exchange to localise: a connect, TLS or plain-HTTP failure, or a plain-HTTP
-        answer that is not the one this tuple got last time (a blockpage appearing looks
-        like that); the address the probe dialled, and what to send."""
+        answer that localisation has not settled (one not seen last time, as a blockpage
+        appearing is, or one last found on the path); the address the probe dialled, and
+        what to send."""
         endpoint = target.endpoint
         phase = attempt.failed_phase
         if attempt.error in (ErrorKind.NETWORK_SETUP, ErrorKind.PROXY):
