@@ -55,6 +55,9 @@ class ErrorKind(enum.StrEnum):
     HTTP_BODY_MATCH = "http_body_match"
     #: The peer did not speak HTTP/1.x we could parse.
     HTTP_PROTOCOL = "http_protocol_error"
+    #: A STUN or MTProto reply that is garbled or answers another request (a wrong
+    #: transaction ID or nonce): tampering, never success.
+    BAD_REPLY = "bad_reply"
     #: Anything not foreseen; the probe's log says what.
     OTHER = "other"
 
@@ -68,6 +71,10 @@ class Phase(enum.StrEnum):
     HTTP = "http"
     #: The `quic` check: the QUIC handshake and the optional HTTP/3 request (exporter.probes.quic).
     QUIC = "quic"
+    #: The `stun` check: a STUN Binding request over UDP (exporter.probes.stun).
+    STUN = "stun"
+    #: The `mtproto` check: Telegram's first exchange on the TCP connection (probes.mtproto).
+    MTPROTO = "mtproto"
     #: Always last: renderers list phases in this order, the whole probe at the end.
     TOTAL = "total"
 
@@ -288,6 +295,52 @@ class QuicObservation:
         return self.handshake_duration is not None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StunObservation:
+    """The `stun` check (exporter.probes.stun): a STUN Binding request (RFC 8489) over UDP,
+    retransmitted on loss, answered by a Binding success response with XOR-MAPPED-ADDRESS.
+    The call path of the messengers (their STUN/TURN relays), which a censor can block while
+    every TCP check stays green. Its failure is the probe's failure."""
+
+    address: str
+    port: int
+    #: Binding requests sent: 1, plus one per retransmission after a lost datagram.
+    requests: int = 0
+    #: XOR-MAPPED-ADDRESS of the success response ("address:port", our address as the
+    #: server saw it); None without one.
+    mapped: str | None = None
+    error: ErrorKind | None = None
+    detail: str | None = None
+    #: Seconds from the first request to the answer (or the failure): the `stun` phase.
+    duration: float = 0.0
+
+
+class MtprotoTransport(enum.StrEnum):
+    """How the `mtproto` check frames its request (core.telegram.org/mtproto/mtproto-transports)."""
+
+    #: The random 64-byte header and AES-256-CTR of the official clients: no fixed bytes.
+    OBFUSCATED = "obfuscated"
+    #: The plain intermediate transport: 0xeeeeeeee first, which DPI recognises easily.
+    INTERMEDIATE = "intermediate"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MtprotoObservation:
+    """The `mtproto` check (exporter.probes.mtproto): on the connection the tcp check made to
+    a Telegram data centre, an unencrypted `req_pq_multi` with a random nonce, which the data
+    centre answers with `resPQ` carrying the same nonce. Its failure is the probe's failure."""
+
+    address: str
+    port: int
+    transport: MtprotoTransport
+    #: Whether a `resPQ` with our nonce came back.
+    answered: bool = False
+    error: ErrorKind | None = None
+    detail: str | None = None
+    #: Seconds from sending the request to the answer (or the failure): the `mtproto` phase.
+    duration: float = 0.0
+
+
 class PathOutcome(enum.StrEnum):
     """Where on the path a failing exchange ended (exporter.probes.path), judged from the same
     exchange repeated with limited TTLs and a trace to the same address."""
@@ -408,6 +461,10 @@ class Observation:
     throughput: ThroughputObservation | None = None
     #: The `quic` check, when the endpoint has it and every check before it passed.
     quic: QuicObservation | None = None
+    #: The `stun` check, when the endpoint has it.
+    stun: StunObservation | None = None
+    #: The `mtproto` check, when the endpoint has it and its tcp check connected.
+    mtproto: MtprotoObservation | None = None
     #: Where on the path the failing (or suspicious) exchange ended, when it was localised.
     path: PathObservation | None = None
 
