@@ -20,6 +20,7 @@ SYSTEM_PACKAGES=(
     chromium-driver  # chromedriver: WebDriver on loopback, so the test really clicks
     fonts-dejavu-core  # a font with the page's icons (✓ ✗ ↓), so they render
     gzip           # a second gzip reader of /metrics (tests/test_deflate.py)
+    coturn         # turnserver: a real STUN server for the stun check (tests/test_stun.py)
 )
 
 if [ "$(id -u)" -ne 0 ]; then
