@@ -13,7 +13,7 @@ from exporter.judge.difference import (
     difference,
     long_words,
 )
-from exporter.model.observation import HttpObservation, pack, title_of
+from exporter.model.observation import HttpObservation, title_of
 from exporter.probes.http import BODY_HEAD_BYTES
 
 LIMIT = 256 * 1024  # the default http.body_limit
@@ -36,7 +36,7 @@ def page(
         headers=tuple(headers.items()),
         body_bytes=len(body) if length is None else length,
         body_truncated=truncated,
-        body_packed=pack(body[:BODY_HEAD_BYTES]),
+        body_head=body[:BODY_HEAD_BYTES],
     )
     shape = ResponseShape.of(http)
     assert shape is not None

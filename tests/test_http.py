@@ -145,19 +145,6 @@ async def test_success_keeps_status_reason_headers_body() -> None:
     assert obs.method == "GET"
 
 
-async def test_headers_seen_again_share_their_strings() -> None:
-    """Each tuple keeps its last response's headers: the same names and values from many
-    endpoints are one string each, not one per tuple."""
-    head = response(200, b"", b"Server: nginx/1.2\r\n")
-    first = await exchange().run(ScriptedStream(head))
-    second = await exchange().run(ScriptedStream(bytes(bytearray(head))))  # another copy
-    assert first.headers == second.headers
-    assert first.url is second.url
-    for (name_a, value_a), (name_b, value_b) in zip(first.headers, second.headers, strict=True):
-        assert name_a is name_b
-        assert value_a is value_b
-
-
 async def test_response_split_in_single_bytes() -> None:
     data = response(200, b"abc")
     obs = await exchange().run(ScriptedStream(*(data[i : i + 1] for i in range(len(data)))))

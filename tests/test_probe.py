@@ -45,8 +45,8 @@ from exporter.judge.verdict import classify
 from exporter.model.judgement import Finding, Verdict
 from exporter.model.observation import ErrorKind, Observation, PathOutcome, Phase, TupleKey
 from exporter.probes.attempt import MAX_LOG_LINE, MAX_LOG_LINES, ProbeLog
-from exporter.probes.network import Dialer
 from exporter.probes.path import Localiser
+from exporter.probes.network import Dialer
 from exporter.probes.probe import Prober
 from exporter.probes.streams import unread_time
 from exporter.runtime.garbage import full_passes_off
@@ -179,10 +179,9 @@ async def test_https_success_records_every_phase(pki: Pki) -> None:
     assert obs.attempts == 1
     assert obs.tls is not None
     assert again.tls is not None
-    # Interned: every tuple keeps its last handshake's, and the values repeat.
-    assert obs.tls.version is again.tls.version
-    assert obs.tls.cipher is again.tls.cipher
-    assert obs.tls.alpn is again.tls.alpn
+    assert obs.tls.version == again.tls.version == "TLSv1.3"
+    assert obs.tls.cipher == again.tls.cipher
+    assert obs.tls.alpn == again.tls.alpn == "http/1.1"
     assert set(obs.phases) == {Phase.CONNECT, Phase.TLS, Phase.HTTP, Phase.TOTAL}
     assert obs.address == "127.0.0.1"
     assert len(obs.connects) == 1

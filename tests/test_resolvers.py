@@ -169,21 +169,6 @@ async def test_server_labels(server: FakeDnsServer, contexts: TlsContexts) -> No
     assert labels[ResolverType.DOH3] == f"doh3://https://{SERVER_NAME}:{doh3}/dns-query"
 
 
-async def test_answers_seen_again_share_their_strings(
-    server: FakeDnsServer, contexts: TlsContexts
-) -> None:
-    """Each tuple keeps its last observation: the same server and addresses from one resolver
-    are one string each, not one per tuple."""
-    resolver = make_resolver(server, ResolverType.UDP)
-    first, second = [
-        await query(resolver, DEFAULT, "a.test", "A", contexts=contexts, timeout=5)
-        for _ in range(2)
-    ]
-    assert first.answers == second.answers == ("192.0.2.1", "192.0.2.2")
-    assert first.server is second.server
-    assert all(a is b for a, b in zip(first.answers, second.answers, strict=True))
-
-
 @pytest.mark.parametrize("kind", [ResolverType.UDP, ResolverType.DOH])
 async def test_cname_chain_is_followed(
     server: FakeDnsServer, contexts: TlsContexts, kind: ResolverType

@@ -42,7 +42,7 @@ def test_record_counts_results_and_keeps_the_last_observation() -> None:
     store.record(second)
     series = store.snapshot().get(key())
     assert series is not None
-    assert series.last is second
+    assert series.last == second
     assert series.results == {"success": 1, "timeout": 1}
     total = series.phases[Phase.TOTAL]
     assert total.count == 2

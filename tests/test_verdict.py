@@ -28,7 +28,6 @@ from exporter.model.observation import (
     QuicObservation,
     TlsObservation,
     TupleKey,
-    pack,
 )
 from tests.fakes.observations import (
     FILTER_HEADERS,
@@ -677,7 +676,7 @@ CASES = [
                     url="https://web.telegram.lab/",
                     status=200,
                     headers=(("Server", "Protected by WireFilter 8000 (ksa-riyadh)"),),
-                    body_packed=pack(b"<html>an ordinary looking page</html>"),
+                    body_head=b"<html>an ordinary looking page</html>",
                 ),
             ),
             ok(key(C, "google")),

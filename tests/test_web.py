@@ -19,11 +19,9 @@ from exporter.model.observation import (
     DnsObservation,
     ErrorKind,
     HttpObservation,
-    Log,
     Phase,
     TlsObservation,
     TupleKey,
-    pack,
 )
 from exporter.runtime.app import App
 from exporter.web.server import MAX_REQUEST_BYTES, parse_listen_address
@@ -242,10 +240,10 @@ async def test_peer_controlled_text_is_escaped(make_app: AppFactory) -> None:
             status=403,
             reason=evil,
             headers=(("x-evil", evil),),
-            body_packed=pack(evil.encode()),
+            body_head=evil.encode(),
             detail=evil,
         ),
-        log=Log((evil,)),
+        log=(evil,),
     )
     app.store.record(obs)
     async with serving(app) as client:

@@ -214,7 +214,7 @@ def families(
             for value in VERDICTS:
                 verdict.add_metric([*labels, value.value], 1.0 if value is finding.verdict else 0.0)
             blocked.add_metric(labels, 1.0 if finding.blocked else 0.0)
-        obs = series.last
+        obs = None if series.kept is None else series.kept.bare
         if obs is not None:
             success.add_metric(labels, 1.0 if obs.success else 0.0)
             for phase, seconds in obs.phases.items():

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from exporter.config.model import PhaseHistograms
+from exporter.exposition.compact import Kept
 from exporter.model.judgement import EMPTY_JUDGEMENT, Cell, Judgement, ServiceState
 from exporter.model.observation import EndpointKey, Observation, Phase, TupleKey
 from exporter.model.stats import Histogram
@@ -79,13 +80,23 @@ class Series:
     """Everything kept for one tuple. Immutable; the store swaps in a new one per change."""
 
     key: TupleKey
-    #: The last completed probe.
-    last: Observation | None = None
+    #: The last completed probe, as kept (exporter.exposition.compact).
+    kept: Kept | None = None
     #: Probes per result (`success` or an ErrorKind value); only results that occurred.
     results: Mapping[str, int] = field(default_factory=_empty_results)
     #: Duration histograms of the phases that ran at least once; empty unless histograms
     #: are kept per tuple.
     phases: Mapping[Phase, Histogram] = field(default_factory=_empty_phases)
+
+    @property
+    def last(self) -> Observation | None:
+        """The last completed probe, whole (rebuilt at each read: keep it to reuse it)."""
+        return None if self.kept is None else self.kept.observation()
+
+    @property
+    def finished(self) -> float | None:
+        """When the last completed probe finished (unix seconds), without rebuilding it."""
+        return None if self.kept is None else self.kept.bare.finished
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,7 +198,7 @@ class Store:
                 self._generation += 1
             self._endpoints[endpoint] = self._observed(kept or _empty_phases(), obs)
         series = self._series[obs.key] = replace(
-            old, last=obs, results=MappingProxyType(results), phases=phases
+            old, kept=Kept.of(obs), results=MappingProxyType(results), phases=phases
         )
         for listener in self._listeners:
             listener(series)

@@ -153,7 +153,7 @@ class _TupleText:
     def update_counts(self, series: Series) -> list[_Change]:
         """The parts from the last observation and the counts that changed."""
         k = self.key
-        obs = series.last
+        obs = None if series.kept is None else series.kept.bare
         changes: list[_Change] = []
         if obs is not self.obs:
             self.obs = obs

@@ -8,14 +8,10 @@ which names *what* failed in a closed vocabulary, never free text.
 from __future__ import annotations
 
 import enum
-import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import overload
-
-from zlib_ng import zlib_ng
 
 
 class ErrorKind(enum.StrEnum):
@@ -186,18 +182,6 @@ class TlsObservation:
     overhead: float = 0.0
 
 
-def pack(data: bytes) -> bytes:
-    """`data` deflated, for what every tuple keeps but few read (`unpack` reads it): zlib-ng
-    at level 1, ~3 us for a log, ~10 us for 4 KiB (the standard library's zlib sets up its
-    state in ~50 us). Empty stays empty."""
-    return zlib_ng.compress(data, 1) if data else b""
-
-
-def unpack(packed: bytes) -> bytes:
-    """What `pack` was given."""
-    return zlib_ng.decompress(packed) if packed else b""
-
-
 #: OONI's `webTitleRegexp` (ooni/probe-cli, internal/measurexlite/web.go), on bytes: a small
 #: regex, never an HTML parser.
 TITLE = re.compile(rb"(?i)<title>([^<]{1,512})</title>")
@@ -221,21 +205,14 @@ class HttpObservation:
     headers: tuple[tuple[str, str], ...] = ()
     body_bytes: int = 0
     body_truncated: bool = False
-    #: The first bytes of the body (at most 4 KiB), for blockpage matching and the detail page,
-    #: kept deflated (`pack`; `body_head` reads them): every tuple keeps its last observation,
-    #: and a page's head is ~4 KiB of text, ~40 MB at 10,000 tuples kept as is.
-    body_packed: bytes = b""
+    #: The first bytes of the body (at most 4 KiB), for blockpage matching and the detail page.
+    body_head: bytes = b""
     error: ErrorKind | None = None
     detail: str | None = None
     duration: float = 0.0
     #: Seconds left out of `duration`: how long the newest data the phase read sat in the
     #: kernel (by its SO_TIMESTAMPNS stamp) before a busy event loop came to read it.
     overhead: float = 0.0
-
-    @property
-    def body_head(self) -> bytes:
-        """The first bytes of the body, unpacked at each read (keep the result to reuse it)."""
-        return unpack(self.body_packed)
 
     @property
     def title(self) -> str:
@@ -388,54 +365,6 @@ class PathObservation:
         return self.routers[ttl - 1]
 
 
-class Log(Sequence[str]):
-    """A probe's log lines, kept deflated in one bytes object. Every tuple keeps its last
-    observation, and its lines as separate strings (~6 a probe, in a tuple) weighed ~950 B a
-    tuple, 9.5 MB at 10,000 tuples; packed, about half. They are read only for `/probes`, so
-    unpacked at each read. Immutable; equal to a Log of the same lines (not to a tuple: the
-    hashes would differ)."""
-
-    __slots__ = ("_count", "_packed")
-
-    def __init__(self, lines: Iterable[str] = ()) -> None:
-        kept = tuple(lines)
-        self._count = len(kept)
-        # JSON, not a separator: a line may hold any character.
-        self._packed = pack(json.dumps(kept).encode()) if kept else b""
-
-    def _lines(self) -> tuple[str, ...]:
-        if not self._count:
-            return ()
-        return tuple(json.loads(unpack(self._packed)))
-
-    def __len__(self) -> int:
-        return self._count
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
-    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
-        return self._lines()[index]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._lines())
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Log):
-            return self._packed == other._packed
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self._packed)
-
-    def __repr__(self) -> str:
-        return f"Log({self._lines()!r})"
-
-
-NO_LOG = Log()
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Observation:
     """Everything one probe of one tuple saw. `error is None` means success."""
@@ -456,7 +385,8 @@ class Observation:
     control: TlsObservation | None = None
     http: HttpObservation | None = None
     attempts: int = 1  # 2 when the probe was retried after a failure
-    log: Log = NO_LOG
+    #: What the probe did, a line per step (for /probes and the logs).
+    log: tuple[str, ...] = ()
     #: The throughput download, when the endpoint has the check and every other check passed.
     throughput: ThroughputObservation | None = None
     #: The `quic` check, when the endpoint has it and every check before it passed.

@@ -22,10 +22,12 @@ from exporter.model.observation import (
     DnsObservation,
     ErrorKind,
     HttpObservation,
-    Log,
+    MtprotoObservation,
+    MtprotoTransport,
     Observation,
     Phase,
     QuicObservation,
+    StunObservation,
     ThroughputObservation,
     TlsObservation,
     TupleKey,
@@ -34,6 +36,7 @@ from exporter.probes.errors import describe
 from exporter.probes.http import HttpExchange
 from exporter.probes.quic import QuicProbe
 from exporter.probes.streams import Reader
+from exporter.probes.stun import StunProbe
 from exporter.units import cut, format_ms
 
 MAX_LOG_LINES = 50
@@ -78,10 +81,10 @@ class ProbeLog:
         line = f"+{time.perf_counter() - self._t0:.3f}s {text}"
         self._lines.append(cut(" ".join(line.split()), MAX_LOG_LINE))
 
-    def lines(self) -> Log:
+    def lines(self) -> tuple[str, ...]:
         if self._dropped:
-            return Log((*self._lines, f"... {self._dropped} more log lines dropped"))
-        return Log(self._lines)
+            return (*self._lines, f"... {self._dropped} more log lines dropped")
+        return tuple(self._lines)
 
 
 def resolver_server(resolver: Resolver) -> str:
@@ -119,6 +122,11 @@ class Attempt:
         self.throughput: ThroughputObservation | None = None
         self.quic_probe: QuicProbe | None = None
         self.quic: QuicObservation | None = None
+        self.stun_probe: StunProbe | None = None
+        self.stun: StunObservation | None = None
+        #: The mtproto check under way: address, port and transport (for its timeout).
+        self.mtproto_target: tuple[str, int, MtprotoTransport] | None = None
+        self.mtproto: MtprotoObservation | None = None
         self.error: ErrorKind | None = None
         self.failed_phase: Phase | None = None
         self.sockets: list[socket.socket] = []
@@ -196,6 +204,24 @@ class Attempt:
             self.quic = self.quic_probe.observation(
                 error=ErrorKind.TIMEOUT, detail=detail, duration=duration
             )
+        elif phase is Phase.STUN and self.stun_probe is not None:
+            # What came before the deadline: silence, or only bad datagrams (tampering).
+            stun = self.stun_probe.observation()
+            self.stun = dataclasses.replace(stun, duration=duration)
+            if stun.error is ErrorKind.BAD_REPLY:
+                self.error, self.failed_phase = ErrorKind.BAD_REPLY, phase
+                self.log.add(f"stun: {stun.detail}")
+                return
+        elif phase is Phase.MTPROTO and self.mtproto_target is not None:
+            address, port, transport = self.mtproto_target
+            self.mtproto = MtprotoObservation(
+                address=address,
+                port=port,
+                transport=transport,
+                error=ErrorKind.TIMEOUT,
+                detail=detail,
+                duration=duration,
+            )
         self.error = ErrorKind.TIMEOUT
         self.failed_phase = phase
         self.log.add(f"{phase or 'probe'}: timeout after {format_ms(duration)} ({detail})")
@@ -234,6 +260,8 @@ class Attempt:
             http=self.http,
             throughput=self.throughput,
             quic=self.quic,
+            stun=self.stun,
+            mtproto=self.mtproto,
             attempts=attempts,
             log=self.log.lines(),
         )

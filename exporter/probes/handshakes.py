@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import socket
 import ssl
-import sys
 import time
 
 from exporter.config.model import Check, Endpoint, TlsOptions
@@ -194,14 +193,9 @@ def unverified(options: TlsOptions) -> TlsOptions:
 
 
 def _negotiated(obj: ssl.SSLObject) -> tuple[str | None, str | None, str | None]:
-    """The TLS version, cipher and ALPN protocol of a handshake, interned: every tuple keeps
-    its last ones, and a few values repeat over thousands of tuples."""
-    version, cipher, alpn = obj.version(), obj.cipher(), obj.selected_alpn_protocol()
-    return (
-        None if version is None else sys.intern(version),
-        sys.intern(cipher[0]) if cipher else None,
-        None if alpn is None else sys.intern(alpn),
-    )
+    """The TLS version, cipher and ALPN protocol of a handshake."""
+    cipher = obj.cipher()
+    return obj.version(), cipher[0] if cipher else None, obj.selected_alpn_protocol()
 
 
 def _describe_cert(certificate: Certificate | None) -> str:

@@ -21,20 +21,19 @@ Everything a hostile peer controls is bounded:
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Protocol
 
 import h11
 
 from exporter.config.model import HttpOptions
-from exporter.model.observation import ErrorKind, HttpObservation, pack
+from exporter.model.observation import ErrorKind, HttpObservation
 from exporter.probes.errors import classify, describe
 from exporter.units import cut
 
 #: Largest response head (status line + headers) accepted, bytes.
 MAX_HEAD_BYTES = 64 * 1024
-#: Body bytes kept (deflated) in `HttpObservation.body_head`.
+#: Body bytes kept in `HttpObservation.body_head`.
 BODY_HEAD_BYTES = 4 * 1024
 #: Response headers kept in `HttpObservation.headers` (the first ones, in wire order).
 MAX_HEADERS_KEPT = 20
@@ -167,7 +166,7 @@ class HttpExchange:
 
     @property
     def url(self) -> str:
-        return sys.intern(f"{self.scheme}://{self.authority}{self.options.path}")  # kept per tuple
+        return f"{self.scheme}://{self.authority}{self.options.path}"
 
     def request_headers(self) -> list[tuple[str, str]]:
         """Our defaults, each replaced by a configured header of the same name (so a config
@@ -199,7 +198,7 @@ class HttpExchange:
             headers=self._headers,
             body_bytes=len(self._body),
             body_truncated=self._truncated,
-            body_packed=pack(bytes(self._body[:BODY_HEAD_BYTES])),
+            body_head=bytes(self._body[:BODY_HEAD_BYTES]),
             error=error,
             detail=None if detail is None else cut(detail, MAX_DETAIL),
             duration=duration,
@@ -254,13 +253,8 @@ class HttpExchange:
     def head(self, response: h11.Response) -> None:
         self._status = response.status_code
         self._reason = cut(response.reason.decode("latin-1"), MAX_HEADER_VALUE)
-        # Interned: the same names and most values (server, type, the second's date) come
-        # back from every endpoint, and each tuple keeps its last headers.
         self._headers = tuple(
-            (
-                sys.intern(name.decode("latin-1")),
-                sys.intern(cut(value.decode("latin-1"), MAX_HEADER_VALUE)),
-            )
+            (name.decode("latin-1"), cut(value.decode("latin-1"), MAX_HEADER_VALUE))
             for name, value in list(response.headers)[:MAX_HEADERS_KEPT]
         )
 

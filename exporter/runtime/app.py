@@ -351,7 +351,8 @@ class App:
     def _judge(self) -> None:
         """After each round: judge every tuple against the others of the round."""
         snapshot = self.store.snapshot()
-        observations = [s.last for s in snapshot.series.values() if s.last is not None]
+        lasts = (s.last for s in snapshot.series.values())
+        observations = [obs for obs in lasts if obs is not None]
         config = self.scheduler.config
         history = self.throughput_history
         judgement = judge_round(

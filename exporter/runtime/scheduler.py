@@ -44,7 +44,7 @@ from typing import Protocol
 from exporter.config.matrix import Target
 from exporter.config.model import Config
 from exporter.exposition.store import Store
-from exporter.model.observation import LABEL_NAMES, ErrorKind, Log, Observation, Phase, TupleKey
+from exporter.model.observation import LABEL_NAMES, ErrorKind, Observation, Phase, TupleKey
 from exporter.model.stats import Histogram, SchedulerStats
 from exporter.runtime.clock import Clock
 from exporter.runtime.logs import fields, observation_fields
@@ -450,7 +450,7 @@ class Scheduler:
             finished=started_wall + elapsed,
             error=error,
             phases=MappingProxyType({Phase.TOTAL: elapsed}),
-            log=Log((message,)),
+            log=(message,),
         )
 
     def _complete(self, obs: Observation) -> None:

@@ -191,18 +191,20 @@ class _Handlers:
         if len(selected) == len(LABEL_NAMES):
             key = _key_from_query(selected)
             series = snapshot.get(key) if key is not None else None
-            if key is None or series is None or series.last is None:
+            last = None if key is None or series is None else series.last
+            if key is None or last is None:
                 return _text("no probe of this tuple\n", status=404)
             target = self._site.target(key)
             finding = snapshot.judgement.findings.get(key)
             if fmt == "json":
-                return _json(render.detail_json(series.last, target, finding))
-            return _html(render.detail_html(series.last, target, finding))
-        observations = [
+                return _json(render.detail_json(last, target, finding))
+            return _html(render.detail_html(last, target, finding))
+        lasts = (
             s.last
             for k, s in snapshot.series.items()
-            if s.last is not None and all(render.labels_of(k)[n] == v for n, v in selected)
-        ]
+            if all(render.labels_of(k)[n] == v for n, v in selected)
+        )
+        observations = [obs for obs in lasts if obs is not None]
         findings = snapshot.judgement.findings
         if fmt == "json":
             return _json(

@@ -94,7 +94,7 @@ def label(verdict: Verdict | None) -> str:
 
 def _finished(snapshot: Snapshot, key: TupleKey) -> float | None:
     series = snapshot.get(key)
-    return series.last.finished if series is not None and series.last is not None else None
+    return None if series is None else series.finished
 
 
 def _change_json(c: Change) -> render.Json:

@@ -27,7 +27,6 @@ from exporter.model.observation import (
     Phase,
     TlsObservation,
     TupleKey,
-    pack,
 )
 
 REAL = "91.108.56.10"  # the look-alike service address
@@ -159,7 +158,7 @@ def ok(
         address=answers[0],
         tls=TlsObservation(server_name="web.telegram.lab", certificate=cert()),
         http=HttpObservation(
-            method="GET", url="https://web.telegram.lab/", status=200, body_packed=pack(body)
+            method="GET", url="https://web.telegram.lab/", status=200, body_head=body
         ),
     )
 
@@ -274,7 +273,7 @@ def page(
         status=status,
         headers=headers,
         body_bytes=len(body),
-        body_packed=pack(body[:4096]),
+        body_head=body[:4096],
     )
     if error is not None:
         return dataclasses.replace(

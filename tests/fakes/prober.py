@@ -20,12 +20,10 @@ from exporter.model.observation import (
     DnsObservation,
     ErrorKind,
     HttpObservation,
-    Log,
     Observation,
     Phase,
     TlsObservation,
     TupleKey,
-    pack,
 )
 from tests.fakes.clock import FakeClock
 
@@ -69,7 +67,7 @@ def make_observation(
                     address=address, port=443, error=error, detail="made up", duration=total * 0.9
                 ),
             ),
-            log=Log(("fake probe", f"failed: {error.value}")),
+            log=("fake probe", f"failed: {error.value}"),
         )
     cert = Certificate(
         subject="CN=fake.example",
@@ -112,10 +110,10 @@ def make_observation(
             reason="OK",
             headers=(("content-type", "text/plain"),),
             body_bytes=2,
-            body_packed=pack(b"ok"),
+            body_head=b"ok",
             duration=total * 0.4,
         ),
-        log=Log(("fake probe", "success")),
+        log=("fake probe", "success"),
     )
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import time
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -272,15 +271,14 @@ async def _bounded_exchange(
 
 
 def _server_label(resolver: Resolver, resolv_conf: str | None, dialer: Dialer) -> str:
-    """The server an observation names; interned, as every tuple's last observation keeps
-    one and a resolver serves many tuples."""
+    """The server an observation names."""
     if resolver.type in (ResolverType.DOH, ResolverType.DOH3):
         label = f"{resolver.type.value}://{resolver.url}"
     elif resolver.type is ResolverType.SYSTEM:
         label = f"system://{resolv_conf_path(resolv_conf, dialer)}"
     else:
         label = endpoint_url(resolver.type.value, resolver.address or "?", resolver.port)
-    return sys.intern(label)
+    return label
 
 
 def _observe(
@@ -329,8 +327,7 @@ def _addresses(
     for _hop in range(MAX_CNAME_CHAIN + 1):
         rrset = response.get_rrset(response.answer, name, dns.rdataclass.IN, rdtype)
         if rrset is not None:
-            # Interned: each tuple keeps its last answers, and many tuples get the same ones.
-            return tuple(sys.intern(rdata.address) for rdata in rrset), tuple(cnames), rrset.ttl
+            return tuple(rdata.address for rdata in rrset), tuple(cnames), rrset.ttl
         cname = response.get_rrset(response.answer, name, dns.rdataclass.IN, dns.rdatatype.CNAME)
         if cname is None or len(cname) == 0:
             break
