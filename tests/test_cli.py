@@ -170,6 +170,8 @@ def test_once_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "TLS_MS",
         "HTTP_MS",
         "QUIC_MS",
+        "STUN_MS",
+        "MTPROTO_MS",
         "TOTAL_MS",
     ]
     rows = {tuple(line.split()[:2]): line.split() for line in lines[1:]}
@@ -186,6 +188,8 @@ def test_once_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "30.0",
         "40.0",
         "-",  # no quic check
+        "-",  # no stun check
+        "-",  # no mtproto check
         "100.0",
     ]
     assert len(built) == 1

@@ -492,7 +492,8 @@ BAD: list[tuple[str, str, set[str]]] = [
         ),
         {
             "services.telegram.endpoints.web.prot: unknown key (allowed: host, address, port, "
-            "checks, tls, http, resolvers, networks, ip_families, control_sni, throughput, quic)",
+            "checks, tls, http, resolvers, networks, ip_families, control_sni, throughput, quic, "
+            "mtproto)",
             "services.telegram.endpoints.web.port: 70000 is not a port (1-65535)",
             "services.telegram.endpoints.nothing: needs host (a DNS name) or address (an IP "
             "address), or both",
@@ -520,16 +521,44 @@ BAD: list[tuple[str, str, set[str]]] = [
         ),
         {
             "services.s.endpoints.a.checks[1]: expected one of dns, tcp, tls, http, throughput, "
-            'quic, got "ping"',
+            'quic, stun, mtproto, got "ping"',
             "services.s.endpoints.a.checks[2]: tcp is listed twice",
             "services.s.endpoints.b.checks[0]: dns is not possible for an endpoint given by "
             "address (it is dialled directly); remove dns or address",
             "services.s.endpoints.c.checks: tls needs tcp (add tcp)",
             "services.s.endpoints.c.checks: http needs tcp (add tcp)",
             "services.s.endpoints.d.checks: must not be empty (a list of checks among dns, tcp, "
-            "tls, http, throughput, quic)",
+            "tls, http, throughput, quic, stun, mtproto)",
             "services.s.endpoints.e.checks: expected a list of checks among dns, tcp, tls, "
-            'http, throughput, quic, got "dns"',
+            'http, throughput, quic, stun, mtproto, got "dns"',
+        },
+    ),
+    (
+        "stun-and-mtproto",
+        y(
+            """
+            services:
+              s:
+                endpoints:
+                  a: {host: stun.example.org, port: 3478, checks: [stun, tcp, tls]}
+                  b: {address: 192.0.2.1, port: 443, checks: [mtproto]}
+                  c: {address: 192.0.2.1, port: 443, checks: [tcp, mtproto, http]}
+                  d: {address: 192.0.2.1, port: 443, checks: [tcp], mtproto: {transport: x}}
+                  e: {address: 192.0.2.1, port: 443, mtproto: {dc: 40000, obfuscate: true}}
+            """
+        ),
+        {
+            "services.s.endpoints.a.checks: stun goes only with dns, not with tcp, tls (give "
+            "it an endpoint of its own)",
+            "services.s.endpoints.b.checks: mtproto needs tcp (add tcp)",
+            "services.s.endpoints.c.checks: mtproto goes only with dns and tcp, not with http "
+            "(give it an endpoint of its own)",
+            "services.s.endpoints.d.mtproto.transport: expected one of obfuscated, "
+            'intermediate, got "x"',
+            "services.s.endpoints.d.mtproto: MTProto options given but mtproto is not in checks",
+            "services.s.endpoints.e.mtproto.dc: expected an integer from -32768 to 32767, "
+            "got 40000",
+            "services.s.endpoints.e.mtproto.obfuscate: unknown key (allowed: transport, dc)",
         },
     ),
     (

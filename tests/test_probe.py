@@ -45,7 +45,7 @@ from exporter.judge.verdict import classify
 from exporter.model.judgement import Finding, Verdict
 from exporter.model.observation import ErrorKind, Observation, PathOutcome, Phase, TupleKey
 from exporter.probes.attempt import MAX_LOG_LINE, MAX_LOG_LINES, ProbeLog
-from exporter.probes.path import Localiser
+from exporter.probes.localiser import Localiser
 from exporter.probes.network import Dialer
 from exporter.probes.probe import Prober
 from exporter.probes.streams import unread_time

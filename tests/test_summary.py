@@ -63,8 +63,10 @@ def test_blocked_exactly_for_the_blocking_verdicts(verdict: Verdict) -> None:
     [state] = service_states(judged({k("signal", "mobile"): verdict})).values()
     assert state.blocked is (verdict in BLOCKED)
     assert state.methods == ((verdict,) if verdict in BLOCKED else ())
-    # only a dead or unusable network says nothing of the service
-    assert state.known is (verdict not in (Verdict.NETWORK_DOWN, Verdict.SETUP_ERROR))
+    # only a dead, UDP-less or unusable network says nothing of the service
+    assert state.known is (
+        verdict not in (Verdict.NETWORK_DOWN, Verdict.SETUP_ERROR, Verdict.UDP_DOWN)
+    )
 
 
 def test_an_outage_is_not_blocking_and_a_dead_network_says_nothing() -> None:

@@ -1096,6 +1096,8 @@ def test_blocked_set_is_exactly_the_issue_list() -> None:
         "http_blockpage",
         "throttled",
         "quic_blocked",
+        "udp_blocked",
+        "protocol_blocked",
     }
     assert [v.value for v in Verdict] == [
         "ok",
@@ -1111,6 +1113,9 @@ def test_blocked_set_is_exactly_the_issue_list() -> None:
         "throttled",
         "quic_blocked",
         "setup_error",
+        "udp_blocked",
+        "protocol_blocked",
+        "udp_down",
     ]
 
 

@@ -106,6 +106,7 @@ def endpoint_fields(defined: Defined, *, by_address: bool) -> Fields:
         "control_sni": scalars.sni,
         "throughput": options.throughput,
         "quic": options.quic,
+        "mtproto": options.mtproto,
     }
 
 
@@ -167,6 +168,7 @@ def _endpoint(
         d.error(join(path, "port"), "missing required key (1-65535)")
     checks = rules.checks(d, path, given, v.get("checks"), by_address=by_address)
     quic, tls, http, throughput = rules.options(d, path, given, v, checks)
+    mtproto = rules.mtproto(d, path, given, v, checks)
     resolvers = _resolvers(d, path, v, defined, scope, by_address=by_address)
     inherited = scope.networks if scope.networks is not None else tuple(defined.networks)
     networks: tuple[str, ...] | None = v.get("networks", inherited)
@@ -197,6 +199,7 @@ def _endpoint(
         http=http,
         throughput=throughput,
         quic=quic,
+        mtproto=mtproto,
         resolvers=resolvers,
         networks=networks,
         families=families,

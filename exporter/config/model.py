@@ -8,7 +8,8 @@ Invariants the rest of the code relies on:
   `Config.networks`;
 - an endpoint with `address` has `resolvers == ()` (it skips DNS, resolver label "none");
 - durations are float seconds, ports are 1-65535, `checks` is ordered dns < tcp < tls < http
-  (< throughput, which needs http) < quic (which needs only an address: DNS or `address`).
+  (< throughput, which needs http) < quic (which needs only an address: DNS or `address`);
+  `stun` (UDP) goes with dns alone, `mtproto` with dns and tcp alone.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from exporter.model.observation import MtprotoTransport
 
 
 class ResolverType(enum.StrEnum):
@@ -62,6 +65,10 @@ class Check(enum.StrEnum):
     THROUGHPUT = "throughput"
     #: A QUIC handshake (ALPN h3), optionally with an HTTP/3 request (exporter.probes.quic).
     QUIC = "quic"
+    #: A STUN Binding request over UDP: the call path (exporter.probes.stun).
+    STUN = "stun"
+    #: Telegram's first exchange on the TCP connection (exporter.probes.mtproto).
+    MTPROTO = "mtproto"
 
 
 CHECK_ORDER: tuple[Check, ...] = (
@@ -71,6 +78,16 @@ CHECK_ORDER: tuple[Check, ...] = (
     Check.HTTP,
     Check.THROUGHPUT,
     Check.QUIC,
+    Check.STUN,
+    Check.MTPROTO,
+)
+
+#: The checks `stun` and `mtproto` may go with: each is the whole probe of its endpoint.
+ALONE_WITH: Mapping[Check, frozenset[Check]] = MappingProxyType(
+    {
+        Check.STUN: frozenset({Check.DNS}),
+        Check.MTPROTO: frozenset({Check.DNS, Check.TCP}),
+    }
 )
 
 #: The checks an endpoint given by host runs when its config lists none (the opt-in checks,
@@ -170,6 +187,16 @@ class QuicOptions:
 
     port: int | None = None
     http3: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MtprotoOptions:
+    """The `mtproto` check (exporter.probes.mtproto, docs/mtproto.md): `req_pq_multi` in the
+    `transport`'s form on the tcp check's connection; `dc`, the data centre's number, goes
+    into the obfuscated form's header when given (Telegram requires it only of proxies)."""
+
+    transport: MtprotoTransport = MtprotoTransport.OBFUSCATED
+    dc: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -345,6 +372,7 @@ class Endpoint:
     http: HttpOptions = field(default_factory=HttpOptions)
     throughput: ThroughputOptions = field(default_factory=ThroughputOptions)
     quic: QuicOptions = field(default_factory=QuicOptions)
+    mtproto: MtprotoOptions = field(default_factory=MtprotoOptions)
     #: Resolver names this endpoint is probed through; () when given by address.
     resolvers: tuple[str, ...] = ()
     #: Network names this endpoint is probed through.
@@ -366,11 +394,12 @@ class Endpoint:
 
 
 def on_network(endpoint: Endpoint, network: Network) -> Endpoint | None:
-    """`endpoint` as probed through `network`: without the quic check through a SOCKS proxy
-    (it carries only TCP), and None when nothing of it but DNS would be left."""
-    if network.proxy is None or Check.QUIC not in endpoint.checks:
+    """`endpoint` as probed through `network`: without the quic and stun checks through a
+    SOCKS proxy (it carries only TCP), and None when nothing of it but DNS would be left."""
+    udp = {Check.QUIC, Check.STUN}
+    if network.proxy is None or not udp & set(endpoint.checks):
         return endpoint
-    checks = tuple(c for c in endpoint.checks if c is not Check.QUIC)
+    checks = tuple(c for c in endpoint.checks if c not in udp)
     if not set(checks) - {Check.DNS}:
         return None
     return dataclasses.replace(endpoint, checks=checks)

@@ -1,5 +1,5 @@
 """The option mappings of an endpoint (and of a resolver, for `tls`): `tls`, `http`,
-`throughput` and `quic`.
+`throughput`, `quic` and `mtproto`.
 
 Each table's keys are the fields of the dataclass it builds (`TlsOptions(**decoded)`): a key
 left out keeps the dataclass's default.
@@ -18,18 +18,22 @@ from exporter.config.errors import describe, quote
 from exporter.config.model import (
     MAX_THROUGHPUT_BYTES,
     HttpOptions,
+    MtprotoOptions,
     QuicOptions,
     StatusRange,
     TlsOptions,
 )
+from exporter.model.observation import MtprotoTransport
 
 __all__ = [
     "HTTP_FIELDS",
     "HTTP_METHODS",
+    "MTPROTO_FIELDS",
     "QUIC_FIELDS",
     "THROUGHPUT_FIELDS",
     "TLS_FIELDS",
     "http",
+    "mtproto",
     "quic",
     "throughput",
     "tls",
@@ -113,6 +117,14 @@ QUIC_FIELDS: Final[Fields] = MappingProxyType(
 )
 
 
+MTPROTO_FIELDS: Final[Fields] = MappingProxyType(
+    {
+        "transport": scalars.one_of(tuple(t.value for t in MtprotoTransport)),
+        "dc": scalars.int_range(-32768, 32767),
+    }
+)
+
+
 def tls(d: Decoder, path: str, value: object) -> TlsOptions | None:
     decoded = d.section(path, value, TLS_FIELDS, "a mapping of TLS options")
     return None if decoded is None else TlsOptions(**decoded)
@@ -133,3 +145,12 @@ def throughput(d: Decoder, path: str, value: object) -> Mapping[str, Any] | None
 def quic(d: Decoder, path: str, value: object) -> QuicOptions | None:
     decoded = d.section(path, value, QUIC_FIELDS, "a mapping of QUIC options (port, http3)")
     return None if decoded is None else QuicOptions(**decoded)
+
+
+def mtproto(d: Decoder, path: str, value: object) -> MtprotoOptions | None:
+    decoded = d.section(path, value, MTPROTO_FIELDS, "a mapping of MTProto options (transport, dc)")
+    if decoded is None:
+        return None
+    if "transport" in decoded:
+        decoded["transport"] = MtprotoTransport(decoded["transport"])
+    return MtprotoOptions(**decoded)

@@ -16,10 +16,12 @@ from typing import Any, Final
 from exporter.config.decoding import Decoder
 from exporter.config.errors import join, quote
 from exporter.config.model import (
+    ALONE_WITH,
     DEFAULT_CHECKS,
     Check,
     Endpoint,
     HttpOptions,
+    MtprotoOptions,
     Network,
     QuicOptions,
     Resolver,
@@ -37,6 +39,7 @@ __all__ = [
     "expected_families",
     "localisation_interval",
     "matrix",
+    "mtproto",
     "options",
     "timeout_within_interval",
 ]
@@ -108,6 +111,16 @@ def checks(
                     d.error(join(path, "checks"), f"{needs_tcp.value} needs tcp (add tcp)")
             if Check.THROUGHPUT in listed and Check.HTTP not in listed:
                 d.error(join(path, "checks"), "throughput needs http (add http)")
+            if Check.MTPROTO in listed and Check.TCP not in listed:
+                d.error(join(path, "checks"), "mtproto needs tcp (add tcp)")
+            for alone, allowed in ALONE_WITH.items():
+                others = sorted(c.value for c in listed - allowed - {alone})
+                if alone in listed and others:
+                    d.error(
+                        join(path, "checks"),
+                        f"{alone.value} goes only with {' and '.join(sorted(allowed))}, not "
+                        f"with {', '.join(others)} (give it an endpoint of its own)",
+                    )
         return listed
     if not by_address:
         return set(DEFAULT_CHECKS)
@@ -157,6 +170,31 @@ def options(
                 + ("" if Check.HTTP in c else " (it needs http)"),
             )
     return quic, tls, http, throughput
+
+
+def mtproto(
+    d: Decoder,
+    path: str,
+    given: Mapping[str, object],
+    decoded: Mapping[str, Any],
+    endpoint_checks: set[Check] | None,
+) -> MtprotoOptions:
+    """The mtproto options of an endpoint (the defaults when not given or refused). Given
+    without a `checks:` list they turn the check on (with tcp); given for an endpoint whose
+    checks leave it out, they are an error."""
+    options: MtprotoOptions = decoded.get("mtproto") or MtprotoOptions()
+    c = endpoint_checks
+    if "mtproto" in given and c is not None:
+        if "checks" not in given:
+            c.clear()
+            c.update(
+                ALONE_WITH[Check.MTPROTO]
+                & ({Check.DNS, Check.TCP} if "host" in given else {Check.TCP})
+            )
+            c.add(Check.MTPROTO)
+        elif Check.MTPROTO not in c:
+            d.error(join(path, "mtproto"), "MTProto options given but mtproto is not in checks")
+    return options
 
 
 def _same_name(a: str, b: str) -> bool:

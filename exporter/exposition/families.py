@@ -271,7 +271,7 @@ def global_families(
 
 
 def network_families(snapshot: Snapshot, networks: set[str]) -> list[Metric]:
-    """Per network probed: up, set-up error, down since when."""
+    """Per network probed: up, set-up error, UDP up, down since when."""
     judgement = snapshot.judgement
     network_up = GaugeMetricFamily(
         "messaging_network_up",
@@ -291,6 +291,15 @@ def network_families(snapshot: Snapshot, networks: set[str]) -> list[Metric]:
     for network in sorted(set(judgement.network_up) | set(judgement.network_setup)):
         if network in networks:
             setup_error.add_metric([network], 1.0 if network in judgement.network_setup else 0.0)
+    udp_up = GaugeMetricFamily(
+        "messaging_network_udp_up",
+        "Whether any UDP canary (a public STUN server) answered on the network in the last "
+        "round; 0: no UDP works there, so no call can (absent without UDP canaries).",
+        labels=("network",),
+    )
+    for network, up in sorted(judgement.network_udp.items()):
+        if network in networks:
+            udp_up.add_metric([network], 1.0 if up else 0.0)
     down_since = GaugeMetricFamily(
         "messaging_network_down_since_timestamp_seconds",
         "Wall clock time of the first round that judged the network down (a shutdown or a "
@@ -300,7 +309,7 @@ def network_families(snapshot: Snapshot, networks: set[str]) -> list[Metric]:
     for network, since in sorted(snapshot.network_down_since.items()):
         if network in networks:
             down_since.add_metric([network], since)
-    return [network_up, setup_error, down_since]
+    return [network_up, setup_error, udp_up, down_since]
 
 
 def resolver_families(snapshot: Snapshot, networks: set[str]) -> list[Metric]:

@@ -28,8 +28,9 @@ from exporter.model.judgement import BLOCKED, VERDICTS, Cell, Judgement, Service
 #: Services that are no messaging service: never summarised.
 NOT_SERVICES = frozenset({CANARY_SERVICE, RESOLVER_CHECK_SERVICE})
 
-#: Verdicts that say nothing of the service: the network is dead or unusable as configured.
-NO_EVIDENCE = frozenset({Verdict.NETWORK_DOWN, Verdict.SETUP_ERROR})
+#: Verdicts that say nothing of the service: the network is dead, has no UDP at all, or is
+#: unusable as configured.
+NO_EVIDENCE = frozenset({Verdict.NETWORK_DOWN, Verdict.SETUP_ERROR, Verdict.UDP_DOWN})
 
 #: Blocking verdicts in a stable order (the order of `Verdict`): methods are listed in it.
 METHODS: tuple[Verdict, ...] = tuple(v for v in VERDICTS if v in BLOCKED)

@@ -10,7 +10,8 @@ Invariants:
 - "blocked" needs a control that got further than the tuple did (another network, another
   address, a control SNI) or positive evidence (a bogon, a sinkhole, a blockpage); a failure
   seen the same way everywhere is `down`, never blocked;
-- a network whose canaries all failed is `network_down`, never blocked.
+- a network whose canaries all failed is `network_down`, never blocked; UDP canaries (with
+  the stun check) never decide that: a network without UDP is not down (`udp_down`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from exporter.config.matrix import RESOLVER_CHECK_SERVICE
-from exporter.config.model import CANARY_SERVICE, Config, Endpoint, Resolver
+from exporter.config.model import CANARY_SERVICE, Check, Config, Endpoint, Resolver
 from exporter.judge.answers import encrypted_prefixes, tamper_reason, verified_addresses
 from exporter.judge.difference import ResponseShape
 from exporter.judge.evidence import on_path, path_note, path_said
 from exporter.judge.pages import References, blockpage_reason, changed_page, vouched
+from exporter.judge.protocols import Answered, answered_exchanges, mtproto_finding, stun_finding
 from exporter.judge.summary import service_states
 from exporter.judge.throttling import Baselines, throttle_reason
 from exporter.model.judgement import Finding, Judgement, Verdict
@@ -59,7 +61,7 @@ def _phase_reached(obs: Observation, phase: Phase) -> bool:
     """Whether the probe got past `phase` (it completed it without error)."""
     if obs.error is None:
         return phase in obs.phases or phase == Phase.DNS
-    order = (Phase.DNS, Phase.CONNECT, Phase.TLS, Phase.HTTP, Phase.QUIC)
+    order = (Phase.DNS, Phase.CONNECT, Phase.TLS, Phase.HTTP, Phase.QUIC, Phase.MTPROTO)
     failed = obs.failed_phase
     if failed is None or phase not in order or failed not in order:
         return False
@@ -67,9 +69,9 @@ def _phase_reached(obs: Observation, phase: Phase) -> bool:
 
 
 def _got_through(obs: Observation) -> bool:
-    """Whether the probe's path worked: it succeeded, or only its quic check failed (every
-    TCP check before it passed). A network that blocks QUIC is not down."""
-    return obs.success or obs.failed_phase is Phase.QUIC
+    """Whether the probe's path worked: it succeeded, or only its quic or mtproto check
+    failed (TCP got through before it). A network that blocks QUIC is not down."""
+    return obs.success or obs.failed_phase in (Phase.QUIC, Phase.MTPROTO)
 
 
 def judge_round(
@@ -115,9 +117,19 @@ def judge(
         by_network[key.network].append(obs)
         by_group[_group_key(key)].append(obs)
 
-    setup = _setup_failures(config, by_network, setup_problems or {})
-    network_up = {n: up for n, up in _network_up(config, by_network).items() if n not in setup}
-    canary_failed = _canary_failures(by_network)
+    udp_canaries = {
+        e.name for e in config.endpoints() if e.service == CANARY_SERVICE and Check.STUN in e.checks
+    }
+    tcp_by_network = {
+        n: [o for o in obs if not _udp_canary(o, udp_canaries)] for n, obs in by_network.items()
+    }
+    setup = _setup_failures(config, tcp_by_network, setup_problems or {})
+    network_up = {n: up for n, up in _network_up(config, tcp_by_network).items() if n not in setup}
+    network_udp = {
+        n: up for n, up in _udp_up(by_network, udp_canaries).items() if network_up.get(n, False)
+    }
+    answered = answered_exchanges(list(observations.values()))
+    canary_failed = _canary_failures(tcp_by_network)
     resolver_up = _resolver_up(observations.values())
     intercepted = _intercepted(config, resolver_checks)
     verified = {group: verified_addresses(obs) for group, obs in by_group.items()}
@@ -149,6 +161,8 @@ def judge(
             verified=verified[_group_key(key)],
             reference=references.get(key),
             vouched_pages=vouched_pages,
+            udp_up=network_udp.get(key.network, True),
+            answered=answered,
         )
     judgement = Judgement(
         findings=MappingProxyType(findings),
@@ -156,6 +170,7 @@ def judge(
         resolver_up=MappingProxyType(resolver_up),
         resolver_intercepted=MappingProxyType(intercepted),
         network_setup=MappingProxyType(setup),
+        network_udp=MappingProxyType(network_udp),
     )
     return dataclasses.replace(judgement, services=service_states(judgement))
 
@@ -197,6 +212,20 @@ def _network_up(config: Config, by_network: Mapping[str, list[Observation]]) -> 
         reached = [o for o in canaries if o.failed_phase is not Phase.DNS]
         latest = max(reached, key=lambda o: o.finished, default=None)
         result[network] = latest is None or _got_through(latest)
+    return result
+
+
+def _udp_canary(obs: Observation, udp_canaries: set[str]) -> bool:
+    return obs.key.service == CANARY_SERVICE and obs.key.endpoint in udp_canaries
+
+
+def _udp_up(by_network: Mapping[str, list[Observation]], udp_canaries: set[str]) -> dict[str, bool]:
+    """Per network with UDP canaries that got past DNS: whether any of them got an answer."""
+    result: dict[str, bool] = {}
+    for network, obs in by_network.items():
+        asked = [o for o in obs if _udp_canary(o, udp_canaries) and o.failed_phase is not Phase.DNS]
+        if asked:
+            result[network] = any(o.success for o in asked)
     return result
 
 
@@ -269,6 +298,8 @@ def classify(
     verified: frozenset[str] = frozenset(),
     reference: ResponseShape | None = None,
     vouched_pages: frozenset[TupleKey] = frozenset(),
+    udp_up: bool = True,
+    answered: Answered = frozenset(),
 ) -> Finding:
     """The verdict of one tuple. `peers` are the tuples of the same endpoint and family in the
     same round on networks that are up (the tuple itself may be among them); `baselines` the
@@ -276,7 +307,9 @@ def classify(
     used as configured, if so; `verified` the addresses a probe of the same endpoint and
     family completed a verified handshake with this round (on any network); `reference` the
     tuple's own last passing plain-HTTP page (an earlier round); `vouched_pages` the tuples
-    of the round whose plain-HTTP page is known to be the service's (`vouched`)."""
+    of the round whose plain-HTTP page is known to be the service's (`vouched`); `udp_up`
+    False when every UDP canary of the network failed; `answered` where an MTProto exchange
+    got its answer this round (`exporter.judge.protocols`)."""
     if setup_problem is not None:
         return Finding(
             verdict=Verdict.SETUP_ERROR,
@@ -315,6 +348,10 @@ def classify(
         return _http_finding(obs, others, path, config, reference, vouched_pages)
     if phase == Phase.QUIC:
         return _quic_finding(obs, others)
+    if phase == Phase.STUN:
+        return stun_finding(obs, others, path, udp_up=udp_up)
+    if phase == Phase.MTPROTO:
+        return mtproto_finding(obs, others, path, answered)
     return Finding(verdict=Verdict.DOWN, reason=f"the probe failed ({obs.error})")
 
 

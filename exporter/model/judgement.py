@@ -33,6 +33,15 @@ class Verdict(enum.StrEnum):
     #: The exporter cannot use the network as configured (its namespace, interface or source
     #: address is gone, its proxy fails): a set-up error, not a shutdown.
     SETUP_ERROR = "setup_error"
+    #: The call path: the STUN request fails here while it works elsewhere, on the path's
+    #: evidence, or against an impostor's answer.
+    UDP_BLOCKED = "udp_blocked"
+    #: Telegram's own protocol: TCP connects, and the MTProto exchange fails here while it
+    #: works elsewhere (or in the other form), on the path's evidence, or is answered falsely.
+    PROTOCOL_BLOCKED = "protocol_blocked"
+    #: The STUN request fails and so does every UDP canary on the network: no UDP works
+    #: there at all (the network's state, not the service's).
+    UDP_DOWN = "udp_down"
 
 
 VERDICTS: tuple[Verdict, ...] = tuple(Verdict)
@@ -47,6 +56,8 @@ BLOCKED: frozenset[Verdict] = frozenset(
         Verdict.HTTP_BLOCKPAGE,
         Verdict.THROTTLED,
         Verdict.QUIC_BLOCKED,
+        Verdict.UDP_BLOCKED,
+        Verdict.PROTOCOL_BLOCKED,
     }
 )
 
@@ -75,6 +86,9 @@ class Judgement:
     #: Per network with a set-up error: why it cannot be used (one line, for logs and
     #: pages; never a label).
     network_setup: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: Per network up with UDP canaries (canaries with the stun check) probed past DNS this
+    #: round: False when every one of them failed (no UDP works there).
+    network_udp: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
     #: Per (service, network) judged: blocked or not, by which methods
     #: (exporter.judge.summary.service_states of the findings).
     services: Mapping[Cell, ServiceState] = field(default_factory=lambda: MappingProxyType({}))

@@ -16,9 +16,10 @@ How it is measured (facts checked on Linux 6.x in network namespaces, DOMAIN.md)
 - the exchange again, one socket per TTL, all at once: a non-blocking connect with `IP_TTL`
   lowered fails at once with EHOSTUNREACH when the SYN expires (the router on the error
   queue), is refused on a reset, connects on a SYN-ACK, or stays silent; a ClientHello or an
-  HTTP request is sent with the TTL lowered on a connection made at full TTL, and expires
-  (EHOSTUNREACH after the first retransmission), is answered, reset or closed, or stays
-  silent;
+  HTTP request (or MTProto's opening) is sent with the TTL lowered on a connection made at
+  full TTL, and expires (EHOSTUNREACH after the first retransmission), is answered, reset or
+  closed, or stays silent; a STUN request goes in one datagram with the TTL lowered, and
+  expires, is answered, refused (ICMP unreachable) or stays silent;
 - every socket comes from the network's `Dialer`: source address, interface and namespace
   apply. A proxy network cannot be localised (the proxy makes the connections).
 
@@ -26,7 +27,7 @@ How it is measured (facts checked on Linux 6.x in network namespaces, DOMAIN.md)
 (exporter.judge.verdict) decides what the outcome means for a tuple. The steps are taken only
 after a failure or a suspicious answer, within a budget the prober enforces
 (`Localisation`: at most once per network, address and port per interval, under its own
-concurrency limit, at most `max_hops`).
+concurrency limit, at most `max_hops`: `exporter.probes.localiser`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from exporter.config.model import Localisation
 from exporter.model.observation import PathObservation, PathOutcome, Phase
 from exporter.probes.network import Dialer, family_of
 
@@ -428,6 +428,39 @@ async def _payload_step(
         sock.close()
 
 
+async def _datagram_step(
+    dialer: Dialer, address: str, port: int, payload: bytes, ttl: int, seconds: float
+) -> Result:
+    """`payload` in one UDP datagram with TTL `ttl`: expired at a router, answered (a
+    datagram back), refused (an ICMP unreachable; from the destination itself at its own
+    distance), or silent."""
+    family = family_of(address)
+    sock = dialer.udp_socket(family)
+    try:
+        _hop_limit(sock, family, ttl)
+        sock.connect((address, port))
+        sock.send(payload)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if not await _readable(sock, left):
+                break
+            icmp = _queued_error(sock)
+            if icmp is None:
+                try:
+                    sock.recv(2048)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    continue  # the error was taken off the queue by a race: wait on
+                return Result(ttl, Step.ANSWER)
+            if _expired(icmp, family):
+                return Result(ttl, Step.EXPIRED, icmp.sender)
+            return Result(ttl, Step.UNREACHABLE, icmp.sender)
+        return Result(ttl, Step.SILENCE)
+    finally:
+        sock.close()
+
+
 async def _wave(
     make: Callable[[int], Awaitable[Result]], ttls: Sequence[int]
 ) -> tuple[list[Result], int]:
@@ -451,8 +484,9 @@ async def localise(
     max_hops: int = 30,
 ) -> PathObservation:
     """Trace the path to `address` and repeat the exchange of `phase` (CONNECT: the SYN;
-    TLS or HTTP: `payload`, the ClientHello or the request, on a full-TTL connection) with
-    TTL 1, 2, ... The caller bounds the time; a proxy network is inconclusive at once."""
+    STUN: `payload`, the Binding request, in a datagram; TLS, HTTP or MTPROTO: `payload`, the
+    ClientHello, the request or the opening, on a full-TTL connection) with TTL 1, 2, ...
+    The caller bounds the time; a proxy network is inconclusive at once."""
     started = time.monotonic()
     if dialer.network.proxy is not None:
         return PathObservation(
@@ -484,6 +518,10 @@ async def localise(
         exchange, spent = await _wave(
             lambda ttl: _syn_step(dialer, address, port, ttl, WAVE_SECONDS), ttls
         )
+    elif phase is Phase.STUN:
+        exchange, spent = await _wave(
+            lambda ttl: _datagram_step(dialer, address, port, payload, ttl, WAVE_SECONDS), ttls
+        )
     else:
         exchange, spent = await _wave(
             lambda ttl: _payload_step(dialer, address, port, payload, ttl, WAVE_SECONDS), ttls
@@ -496,84 +534,3 @@ async def localise(
         probes=sent + spent,
         duration=time.monotonic() - started,
     )
-
-
-# --- the budget ------------------------------------------------------------------------------
-
-
-class Localiser:
-    """Localisation under the budget of `config.localisation`: at most once per network,
-    address, port and phase per interval (a later failure reuses the result, and one that
-    comes while it runs waits for it: a thousand tuples failing to one blocked address make
-    one localisation, not a thousand), `concurrency` different ones at once (a failure
-    meeting a full house is not localised, and says so), bounded in time. Only the address
-    the failing probe itself dialled is ever traced."""
-
-    def __init__(self, options: Localisation, interval: float) -> None:
-        self._options = options
-        self._every = options.interval if options.interval is not None else interval
-        self._found: dict[tuple[str, str, int, Phase], tuple[float, PathObservation]] = {}
-        #: The localisations running now, by key; each caller awaits the same one.
-        self._running: dict[tuple[str, str, int, Phase], asyncio.Task[PathObservation]] = {}
-
-    async def run(
-        self, dialer: Dialer, phase: Phase, address: str, port: int, payload: bytes = b""
-    ) -> PathObservation:
-        now = asyncio.get_running_loop().time()
-        key = (dialer.name, address, port, phase)
-        found = self._found.get(key)
-        if found is not None and now - found[0] < self._every:
-            return found[1]
-        task = self._running.get(key)
-        if task is None:
-            if len(self._running) >= self._options.concurrency:
-                return PathObservation(
-                    phase=phase,
-                    outcome=PathOutcome.INCONCLUSIVE,
-                    detail=f"not localised: {len(self._running)} localisations already running "
-                    "(localisation.concurrency)",
-                )
-            task = asyncio.create_task(
-                self._measure(key, dialer, payload, now), name=f"localise {address}:{port}"
-            )
-            self._running[key] = task
-            task.add_done_callback(lambda _: self._running.pop(key, None))
-        # Shielded: a caller cancelled (its probe's safety limit) leaves the others theirs.
-        return await asyncio.shield(task)
-
-    async def _measure(
-        self, key: tuple[str, str, int, Phase], dialer: Dialer, payload: bytes, now: float
-    ) -> PathObservation:
-        _, address, port, phase = key
-        try:
-            async with asyncio.timeout(self._options.timeout):
-                result = await localise(
-                    dialer,
-                    phase,
-                    address,
-                    port,
-                    payload=payload,
-                    max_hops=self._options.max_hops,
-                )
-        except TimeoutError:
-            result = PathObservation(
-                phase=phase,
-                outcome=PathOutcome.INCONCLUSIVE,
-                detail=f"not localised within localisation.timeout ({self._options.timeout:g}s)",
-            )
-        except OSError as exc:  # the network's own sockets could not be made
-            result = PathObservation(
-                phase=phase,
-                outcome=PathOutcome.INCONCLUSIVE,
-                detail=f"not localised: {exc.strerror or exc}",
-            )
-        self._found = {k: v for k, v in self._found.items() if now - v[0] < self._every}
-        self._found[key] = (now, result)
-        return result
-
-    async def aclose(self) -> None:
-        """Cancel the localisations still running (a replaced or stopped prober)."""
-        tasks = list(self._running.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

@@ -63,10 +63,13 @@ from exporter.probes.dns import ask_identity, query
 from exporter.probes.errors import classify
 from exporter.probes.handshakes import HTTP_ALPN, control_phase, tls_phase, unverified
 from exporter.probes.http import HttpExchange, authority
+from exporter.probes.localiser import Localiser
+from exporter.probes.mtproto import first_packet
 from exporter.probes.network import Dialer, stamping_keeper
-from exporter.probes.path import Localiser
-from exporter.probes.quic import QuicProbe, QuicTrust
+from exporter.probes.protocols import mtproto_phase, quic_phase, stun_phase
+from exporter.probes.quic import QuicTrust
 from exporter.probes.streams import SocketStream, TlsStream
+from exporter.probes.stun import binding_request
 from exporter.probes.throughput import measure
 from exporter.probes.tls import TlsContexts, client_hello
 from exporter.units import format_ms, format_rate
@@ -211,10 +214,10 @@ class Prober:
         return path
 
     def _suspect(self, target: Target, attempt: Attempt) -> tuple[Phase, str, bytes] | None:
-        """The exchange to localise: a connect, TLS or plain-HTTP failure, or a plain-HTTP
-        answer that localisation has not settled (one not seen last time, as a blockpage
-        appearing is, or one last found on the path); the address the probe dialled, and
-        what to send."""
+        """The exchange to localise: a connect, STUN, MTProto, TLS or plain-HTTP failure, or a
+        plain-HTTP answer that localisation has not settled (one not seen last time, as a
+        blockpage appearing is, or one last found on the path); the address the probe
+        dialled, and what to send."""
         endpoint = target.endpoint
         phase = attempt.failed_phase
         if attempt.error in (ErrorKind.NETWORK_SETUP, ErrorKind.PROXY):
@@ -224,6 +227,11 @@ class Prober:
         address = attempt.address
         if address is None:
             return None
+        if attempt.error is not None and phase is Phase.STUN:
+            return Phase.STUN, address, binding_request()
+        if attempt.error is not None and phase is Phase.MTPROTO:
+            options = endpoint.mtproto
+            return Phase.MTPROTO, address, first_packet(options.transport, dc=options.dc)
         if attempt.error is not None and phase is Phase.TLS:
             alpn = HTTP_ALPN if Check.HTTP in endpoint.checks else ()
             context = self._contexts.get(unverified(endpoint.tls), alpn)
@@ -299,6 +307,9 @@ class Prober:
             if Check.QUIC in checks:  # QUIC alone: to the first address
                 attempt.address = addresses[0]
                 await self._quic(endpoint, dialer, addresses[0], attempt)
+            if Check.STUN in checks:  # the call path: a STUN server, by UDP
+                attempt.address = addresses[0]
+                await stun_phase(endpoint, dialer, addresses[0], attempt)
             return
         connect_deadline = deadline
         if first:
@@ -321,6 +332,8 @@ class Prober:
             if tls_stream is None:
                 return
             stream = tls_stream
+        if Check.MTPROTO in checks:  # Telegram's own first exchange, on this connection
+            await mtproto_phase(endpoint, stream, attempt.address, attempt)
         if Check.HTTP in checks:
             await self._http(endpoint, stream, attempt.address, attempt)
         if Check.QUIC in checks and attempt.error is None:
@@ -506,45 +519,15 @@ class Prober:
     async def _quic(
         self, endpoint: Endpoint, dialer: Dialer, address: str, attempt: Attempt
     ) -> None:
-        """The quic check (exporter.probes.quic): a QUIC handshake with the endpoint's SNI and TLS
-        options and ALPN h3 to `address`, and with `quic.http3` one HTTP/3 GET of
-        `http.path`. Bounded by the probe's deadline (silence ends there as a timeout)."""
-        port = endpoint.quic.port or endpoint.port
-        probe = QuicProbe(
+        await quic_phase(
+            endpoint,
             dialer,
             address,
-            port,
-            server_name=endpoint.server_name,
-            tls=endpoint.tls,
+            attempt,
             trusts=self._quic_trust,
-            http=endpoint.http if endpoint.quic.http3 else None,
-            authority=authority(endpoint.host or address, port, tls=True),
             user_agent=USER_AGENT,
             idle_timeout=self._config.timeout,
         )
-        attempt.quic_probe = probe
-        attempt.begin(Phase.QUIC)
-        result = await probe.run()
-        duration = attempt.end()
-        result = dataclasses.replace(result, duration=duration)
-        attempt.quic = result
-        summary = f"quic {address}:{port} sni={endpoint.server_name}"
-        if result.connected:
-            assert result.handshake_duration is not None
-            summary += (
-                f" v{result.version} alpn={result.alpn} handshake in "
-                f"{format_ms(result.handshake_duration)}"
-            )
-        if result.url is not None and result.connected:
-            summary += (
-                f"; GET {result.url} -> {result.status}, {result.body_bytes} body bytes"
-                f"{' (truncated)' if result.body_truncated else ''}"
-            )
-        summary += f" in {format_ms(duration)}"
-        if result.error is not None:
-            attempt.fail(Phase.QUIC, result.error)
-            summary += f": {result.error}: {result.detail}"
-        attempt.log.add(summary)
 
     async def _throughput(
         self,

@@ -76,7 +76,15 @@ def _failure_detail(obs: Observation) -> str | None:
     """The exception text of the step that failed, if the probe recorded one."""
     if obs.error is None:
         return None
-    steps: list[object] = [obs.dns, *obs.connects, obs.tls, obs.http, obs.quic]
+    steps: list[object] = [
+        obs.dns,
+        *obs.connects,
+        obs.tls,
+        obs.http,
+        obs.quic,
+        obs.stun,
+        obs.mtproto,
+    ]
     for step in steps:
         if step is None:
             continue

@@ -23,10 +23,12 @@ from exporter.model.observation import (
     ConnectAttempt,
     DnsObservation,
     HttpObservation,
+    MtprotoObservation,
     Observation,
     PathObservation,
     Phase,
     QuicObservation,
+    StunObservation,
     ThroughputObservation,
     TlsObservation,
     TupleKey,
@@ -161,6 +163,30 @@ def _throughput_json(t: ThroughputObservation) -> Json:
     }
 
 
+def _stun_json(s: StunObservation) -> Json:
+    return {
+        "address": s.address,
+        "port": s.port,
+        "requests": s.requests,
+        "mapped": s.mapped,
+        "error": s.error.value if s.error else None,
+        "detail": s.detail,
+        "duration_ms": _millis(s.duration),
+    }
+
+
+def _mtproto_json(m: MtprotoObservation) -> Json:
+    return {
+        "address": m.address,
+        "port": m.port,
+        "transport": m.transport.value,
+        "answered": m.answered,
+        "error": m.error.value if m.error else None,
+        "detail": m.detail,
+        "duration_ms": _millis(m.duration),
+    }
+
+
 def _quic_json(q: QuicObservation) -> Json:
     return {
         "address": q.address,
@@ -243,6 +269,8 @@ def detail_json(
         "http": _http_json(obs.http) if obs.http else None,
         "throughput": _throughput_json(obs.throughput) if obs.throughput else None,
         "quic": _quic_json(obs.quic) if obs.quic else None,
+        "stun": _stun_json(obs.stun) if obs.stun else None,
+        "mtproto": _mtproto_json(obs.mtproto) if obs.mtproto else None,
         "path": _path_json(obs.path) if obs.path else None,
         "log": list(obs.log),
     }
@@ -531,6 +559,12 @@ def detail_html(
     if obs.quic is not None:
         parts.append("<h2>QUIC</h2>")
         parts.append(_dl(_quic_json(obs.quic).items()))
+    if obs.stun is not None:
+        parts.append("<h2>STUN (the call path)</h2>")
+        parts.append(_dl(_stun_json(obs.stun).items()))
+    if obs.mtproto is not None:
+        parts.append("<h2>MTProto (Telegram's protocol)</h2>")
+        parts.append(_dl(_mtproto_json(obs.mtproto).items()))
     if obs.path is not None:
         parts.append("<h2>Path (localisation)</h2>")
         shown = _path_json(obs.path)

@@ -60,6 +60,8 @@ METHOD_WORDS: Mapping[Verdict, str] = {
     Verdict.HTTP_BLOCKPAGE: "blockpage",
     Verdict.THROTTLED: "throttling",
     Verdict.QUIC_BLOCKED: "QUIC blocking",
+    Verdict.UDP_BLOCKED: "calls blocked (STUN)",
+    Verdict.PROTOCOL_BLOCKED: "Telegram's protocol blocked",
 }
 
 

@@ -1,0 +1,142 @@
+"""Rules 22-23 of docs/verdicts.md: the call path (`stun`) and Telegram's own protocol
+(`mtproto`), the checks a censor blocks while TCP, TLS and HTTP stay green. Pure.
+
+Blocking needs evidence, as everywhere: the same check working elsewhere (another network,
+another address, or for MTProto the other form of the protocol to the same data centre), the
+path evidence of localisation, or an answer that only an impostor gives (a garbled reply, a
+foreign transaction ID or nonce). Without it the failure is `down`. And a network where even
+the public STUN servers (the UDP canaries) fail has no working UDP at all: that is the
+network's state (`udp_down`), not the service's calls being blocked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from exporter.judge.evidence import on_path, path_note, path_said
+from exporter.model.judgement import Finding, Verdict
+from exporter.model.observation import ErrorKind, MtprotoTransport, Observation, PathObservation
+
+#: (network, address, port, transport) where an MTProto exchange was answered this round.
+Answered = Collection[tuple[str, str, int, MtprotoTransport]]
+
+
+def _where(peer: Observation, obs: Observation) -> str:
+    if peer.key.network != obs.key.network:
+        return f"on network {peer.key.network!r}"
+    if peer.address and peer.address != obs.address:
+        return f"to {peer.address} on the same network"
+    return f"through resolver {peer.key.resolver!r}"
+
+
+def stun_finding(
+    obs: Observation, others: list[Observation], path: PathObservation | None, *, udp_up: bool
+) -> Finding:
+    """Rule 22: the STUN Binding request (the call path) failed; every check before it
+    (DNS) passed."""
+    error = obs.error
+    stun = obs.stun
+    detail = f" ({stun.detail})" if stun is not None and stun.detail else ""
+    if error is ErrorKind.BAD_REPLY:
+        elsewhere = [p for p in others if p.key.network != obs.key.network]
+        if elsewhere and all(p.error is ErrorKind.BAD_REPLY for p in elsewhere):
+            return Finding(
+                verdict=Verdict.DOWN,
+                reason=f"the STUN server answers wrongly{detail} on every healthy network: "
+                "the server's own doing",
+            )
+        return Finding(
+            verdict=Verdict.UDP_BLOCKED,
+            reason=f"the STUN request got a wrong answer{detail}: something answered in the "
+            "server's place (tampering)" + path_note(path),
+        )
+    if not udp_up:
+        return Finding(
+            verdict=Verdict.UDP_DOWN,
+            reason=f"the STUN request failed ({error}), and so does every UDP canary (a "
+            "public STUN server) on this network: UDP is blocked or broken here generally, "
+            "which says nothing of this service's calls" + path_note(path),
+        )
+    worked = [p for p in others if p.stun is not None and p.stun.error is None]
+    if worked:
+        return Finding(
+            verdict=Verdict.UDP_BLOCKED,
+            reason=f"the STUN request failed ({error}) while it succeeded "
+            f"{_where(worked[0], obs)}: calls are blocked" + path_note(path),
+        )
+    if on_path(path):
+        return Finding(
+            verdict=Verdict.UDP_BLOCKED,
+            reason=f"the STUN request failed ({error}): {path_said(path)}",
+        )
+    return Finding(
+        verdict=Verdict.DOWN,
+        reason=f"the STUN request fails ({error}){detail} on every healthy network"
+        + path_note(path),
+    )
+
+
+def mtproto_finding(
+    obs: Observation,
+    others: list[Observation],
+    path: PathObservation | None,
+    answered: Answered,
+) -> Finding:
+    """Rule 23: TCP connected to the data centre, and its first MTProto exchange failed.
+    `answered` holds where an exchange got its resPQ this round (any endpoint, either
+    form)."""
+    error = obs.error
+    mtproto = obs.mtproto
+    form = mtproto.transport if mtproto is not None else MtprotoTransport.OBFUSCATED
+    detail = f" ({mtproto.detail})" if mtproto is not None and mtproto.detail else ""
+    what = f"the MTProto exchange ({form} transport) failed ({error}) after TCP connected"
+    if error is ErrorKind.BAD_REPLY:
+        elsewhere = [p for p in others if p.key.network != obs.key.network]
+        if elsewhere and all(p.error is ErrorKind.BAD_REPLY for p in elsewhere):
+            return Finding(
+                verdict=Verdict.DOWN,
+                reason=f"the data centre answers wrongly{detail} on every healthy network: "
+                "its own doing",
+            )
+        return Finding(
+            verdict=Verdict.PROTOCOL_BLOCKED,
+            reason=f"the data centre's answer is not Telegram's{detail}: something answered "
+            "in its place (tampering)" + path_note(path),
+        )
+    worked = [p for p in others if p.mtproto is not None and p.mtproto.error is None]
+    if worked:
+        return Finding(
+            verdict=Verdict.PROTOCOL_BLOCKED,
+            reason=f"{what}{detail}, while it succeeded {_where(worked[0], obs)}" + path_note(path),
+        )
+    other = (
+        MtprotoTransport.INTERMEDIATE
+        if form is MtprotoTransport.OBFUSCATED
+        else MtprotoTransport.OBFUSCATED
+    )
+    if mtproto is not None and (obs.key.network, mtproto.address, mtproto.port, other) in answered:
+        return Finding(
+            verdict=Verdict.PROTOCOL_BLOCKED,
+            reason=f"{what}{detail}, while the {other} form got its answer from the same "
+            "data centre on this network: the censor recognises this form" + path_note(path),
+        )
+    if on_path(path):
+        return Finding(
+            verdict=Verdict.PROTOCOL_BLOCKED,
+            reason=f"{what}{detail}: {path_said(path)}",
+        )
+    return Finding(
+        verdict=Verdict.DOWN,
+        reason=f"{what}{detail} on every healthy network" + path_note(path),
+    )
+
+
+def answered_exchanges(
+    observations: Collection[Observation],
+) -> frozenset[tuple[str, str, int, MtprotoTransport]]:
+    """Where an MTProto exchange got its answer this round, in which form."""
+    return frozenset(
+        (o.key.network, o.mtproto.address, o.mtproto.port, o.mtproto.transport)
+        for o in observations
+        if o.mtproto is not None and o.mtproto.error is None
+    )
