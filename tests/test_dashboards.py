@@ -38,8 +38,8 @@ PER_VANTAGE = frozenset({"messaging:probe_ok:vantage", "messaging:probe_ok:other
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 BUILTIN_VARIABLES = {"__rate_interval", "__interval", "__range", "__range_s", "__interval_ms"}
 
-#: Every kind of series: a canary (and a UDP one), a silent resolver (interception), host and address
-#: endpoints, and a failing tuple (error kinds in messaging_probes_total): dc1 is refused on
+#: Every kind of series: a canary (and a UDP one), a silent resolver (interception), host and
+#: address endpoints, and a failing tuple (error kinds in messaging_probes_total): dc1 is refused on
 #: `other` only, so it is judged tcp_blocked there (it connects on `direct`) and the
 #: service-level series of a blocked service (messaging_service_blocked_*) are in the scrape.
 CONTRACT_YAML = """\
