@@ -121,3 +121,28 @@ def test_exposition_benchmark_renders_the_same_text_both_ways() -> None:
         assert row[side]["first_scrape_s"] > 0
         assert row[side]["python_heap_bytes"] > 0
     assert "| 40 | endpoint | own |" in proc.stdout
+
+
+def test_quick_protocols_benchmark_measures_every_check(tmp_path: Path) -> None:
+    """benchmarks/protocols.py, tiny: the stun check against coturn, and tcp alone and
+    tcp + mtproto in both forms against the look-alike data centre, every probe answered."""
+    out = tmp_path / "protocols.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.protocols", "--quick", "--out", str(out), "--markdown"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    summary = results["summary"]
+    assert set(summary) == {"stun", "tcp", "mtproto-obfuscated", "mtproto-intermediate"}
+    for name, row in summary.items():
+        assert row["probes"] == results["probes"] * results["runs"] > 0, name
+        assert row["success_ratio"] == 1.0, (name, row)
+        assert row["cpu_ms_per_probe"]["min"] > 0, (name, row)
+        assert row["probes_per_second"]["min"] > 0, (name, row)
+    assert len(results["rows"]) == 4 * results["runs"]
+    assert "| stun: " in proc.stdout  # the markdown table

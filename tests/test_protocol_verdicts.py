@@ -54,7 +54,7 @@ def config(networks: tuple[str, ...] = (C, X)) -> Config:
         address=None,
         port=3478,
         checks=(Check.DNS, Check.STUN),
-        resolvers=("google",),
+        resolvers=("isp", "google", "doh"),
         networks=networks,
     )
 
@@ -91,8 +91,8 @@ def config(networks: tuple[str, ...] = (C, X)) -> Config:
     return dataclasses.replace(base, services=MappingProxyType(services))
 
 
-def relay(network: str) -> TupleKey:
-    return key(network, "google", service="messenger", endpoint="stun")
+def relay(network: str, resolver: str = "google") -> TupleKey:
+    return key(network, resolver, service="messenger", endpoint="stun")
 
 
 def udp_canary(network: str) -> TupleKey:
@@ -188,7 +188,34 @@ class Case:
     config: Callable[[], Config] = config
 
 
+ANYCAST = "157.240.12.3"  # another site of the relay, in another /24
+
+
 CASES = [
+    Case(
+        "6 geo-DNS: the ISP's resolver answers another site of the relay than DoH, and that "
+        "site answers STUN: consistent, not tampered",
+        [
+            stun(relay(X, "isp"), address=ANYCAST),
+            stun(relay(X, "doh")),
+            stun(udp_canary(X)),
+            *tcp_canaries(X),
+        ],
+        {relay(X, "isp"): Verdict.OK, relay(X, "doh"): Verdict.OK},
+        lambda: config((X,)),
+    ),
+    Case(
+        "6 the ISP's resolver answers an address in no /24 of DoH's that answers no STUN "
+        "either: tampered",
+        [
+            stun(relay(X, "isp"), ErrorKind.TIMEOUT, address=ANYCAST),
+            stun(relay(X, "doh")),
+            stun(udp_canary(X)),
+            *tcp_canaries(X),
+        ],
+        {relay(X, "isp"): Verdict.DNS_TAMPERED, relay(X, "doh"): Verdict.OK},
+        lambda: config((X,)),
+    ),
     Case(
         "22 the relay drops STUN on one network while it answers on another: calls blocked",
         [

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from exporter.config.loader import load, parse_yaml
 from exporter.config.matrix import expand, skipped
 from exporter.config.model import Check
+from exporter.model.observation import MtprotoTransport
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config.yaml"
@@ -124,6 +125,8 @@ def test_signal_is_verified_against_its_own_roots() -> None:
     endpoints = config.services["signal"].endpoints
     assert {"chat", "cdsi", "storage", "sfu", "cdn"} <= set(endpoints)
     for endpoint in endpoints.values():
+        if Check.TLS not in endpoint.checks:
+            continue  # the call relay: STUN, no TLS
         assert endpoint.tls.ca_file is None  # added to the public roots, not replacing them
         assert endpoint.tls.extra_ca_file == str(ROOTS)
         assert not endpoint.tls.insecure_skip_verify
@@ -147,7 +150,37 @@ def test_messenger_matches_ts019() -> None:
         "star.c10r.facebook.com",
     ):
         assert hosts[host] == tcp_tls, host
-    assert hosts["stun.fbsbx.com"] == (Check.DNS,)
+    # ts-019 resolves it; a Binding request checks the call path too
+    assert hosts["stun.fbsbx.com"] == (Check.DNS, Check.STUN)
+
+
+def test_calls_and_telegrams_protocol_are_measured() -> None:
+    """The call path (STUN) of the services whose relays are documented, UDP canaries of
+    two operators, and every IPv4 data centre's MTProto in the obfuscated form, with DC2 in
+    the plain form as well."""
+    config = load(CONFIG)
+    stun = {(e.service, e.host, e.port) for e in config.endpoints() if Check.STUN in e.checks}
+    assert stun == {
+        ("messenger", "stun.fbsbx.com", 3478),
+        ("signal", "turn3.voip.signal.org", 3478),
+        ("canary", "stun.l.google.com", 19302),
+        ("canary", "stun.cloudflare.com", 3478),
+    }
+    telegram = config.services["telegram"].endpoints
+    mtproto = {
+        (e.address, e.port, e.mtproto.transport, e.mtproto.dc)
+        for e in telegram.values()
+        if Check.MTPROTO in e.checks
+    }
+    obfuscated = {(a, p, d) for a, p, t, d in mtproto if t is MtprotoTransport.OBFUSCATED}
+    assert obfuscated == {
+        ("149.154.175.50", 443, 1),
+        ("149.154.167.51", 443, 2),
+        ("149.154.175.100", 443, 3),
+        ("149.154.167.91", 443, 4),
+        ("149.154.171.5", 443, 5),
+    }
+    assert ("149.154.167.51", 443, MtprotoTransport.INTERMEDIATE, 2) in mtproto
 
 
 def test_whatsapp_web_reads_its_400_as_reached() -> None:

@@ -102,22 +102,28 @@ def _unproven(endpoint: Endpoint | None) -> str:
     """The end of a rule 5/6 reason: that no handshake vouched for the answer."""
     if endpoint is not None and Check.TLS in endpoint.checks:
         return ", and no handshake with it was verified for the name this round"
-    return " (without the tls check nothing can vouch for another address)"
+    return " (without the tls or stun check nothing can vouch for another address)"
 
 
 def verified_addresses(group: Iterable[Observation]) -> frozenset[str]:
     """The addresses a probe of the group (one endpoint and family, any network) completed a
-    TLS handshake with, verified for the endpoint's name: they serve the name, whatever a
-    resolver's answer looked like next to another's (a CDN answers each resolver with a
-    different site)."""
+    TLS handshake with, verified for the endpoint's name, or (for a STUN endpoint, which has
+    no TLS) a STUN transaction with: they serve the name, whatever a resolver's answer looked
+    like next to another's (a CDN or an anycast relay answers each resolver with a different
+    site). A sinkhole or blockpage address answers no STUN request with its transaction ID."""
     return frozenset(
         o.address
         for o in group
         if o.address is not None
-        and o.tls is not None
-        and o.tls.error is None
-        and o.tls.certificate is not None
-        and o.tls.certificate.verified
+        and (
+            (
+                o.tls is not None
+                and o.tls.error is None
+                and o.tls.certificate is not None
+                and o.tls.certificate.verified
+            )
+            or (o.stun is not None and o.stun.error is None)
+        )
     )
 
 
