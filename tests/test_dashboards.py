@@ -340,6 +340,16 @@ def test_overview_has_the_matrix_the_timeline_availability_and_blocked_tuples() 
     assert panels["Verdicts over time"]["type"] == "state-timeline"
     assert "messaging:probe_success" in panels["Availability over the range"]["targets"][0]["expr"]
     assert "messaging_probe_blocked" in panels["Blocked now"]["targets"][0]["expr"]
+    # calls and Telegram's protocol: rows of their own, found by the phase their check runs
+    calls = panels["Calls and Telegram's protocol"]
+    (target,) = calls["targets"]
+    assert monitoring.metric_names(target["expr"]) == {
+        "messaging_probe_verdict",
+        "messaging_probe_phase_seconds_count",
+    }
+    assert 'phase=~"stun|mtproto"' in target["expr"]
+    shown = calls["fieldConfig"]["overrides"][0]["properties"][1]["value"][0]["options"]
+    assert {"ok", "udp_blocked", "protocol_blocked", "udp_down"} <= set(shown)
 
 
 def test_fleet_compares_vantage_points_side_by_side() -> None:

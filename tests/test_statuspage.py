@@ -133,7 +133,7 @@ async def test_status_api_schema(client: TestClient[web.Request, web.Application
     assert states == {"signal": "down", "telegram": "blocked", EVIL: "blocked"}
     for cell in doc["cells"]:
         assert set(cell) == {
-            "service", "network", "verdict", "state", "tuples",
+            "service", "aspect", "network", "verdict", "state", "tuples",
             "blocked", "methods", "methods_text", "blocked_since",
         }  # fmt: skip
         assert cell["state"] in STATES
@@ -306,3 +306,61 @@ def test_several_methods_read_in_words_and_a_canary_is_no_service() -> None:
 def test_every_blocking_verdict_has_words() -> None:
     assert set(METHOD_WORDS) == set(BLOCKED)
     assert methods_text([Verdict.QUIC_BLOCKED, Verdict.THROTTLED]) == "QUIC blocking, throttling"
+
+
+def test_calls_and_the_protocol_get_rows_of_their_own() -> None:
+    """Messages work, calls do not: the service's row is not blocked, its calls row is, and
+    Telegram's protocol row says what the DPI does, each with its own since."""
+    from exporter.config.matrix import Target
+    from exporter.config.model import Check, Endpoint, Network
+
+    def key(service: str, endpoint: str) -> TupleKey:
+        return TupleKey(
+            service=service, endpoint=endpoint, network="isp-b", resolver="local", family=4
+        )
+
+    checks = {
+        "web": (Check.DNS, Check.TCP, Check.TLS, Check.HTTP),
+        "stun": (Check.DNS, Check.STUN),
+        "dc2": (Check.TCP, Check.MTPROTO),
+    }
+
+    def target(k: TupleKey) -> Target:
+        endpoint = Endpoint(
+            service=k.service, name=k.endpoint, host="h.example", address=None, port=443,
+            checks=checks[k.endpoint],
+        )  # fmt: skip
+        return Target(key=k, endpoint=endpoint, network=Network(name="isp-b"), resolver=None)
+
+    verdicts = {
+        key("messenger", "web"): Verdict.OK,
+        key("messenger", "stun"): Verdict.UDP_BLOCKED,
+        key("telegram", "web"): Verdict.OK,
+        key("telegram", "dc2"): Verdict.PROTOCOL_BLOCKED,
+    }
+    store = Store()
+    for k in verdicts:
+        store.record(make_observation(k))
+    findings = {k: Finding(verdict=v, reason=f"r {v.value}") for k, v in verdicts.items()}
+    store.set_judgement(judged(findings))
+    changes = Changes()
+    changes.record(findings, NOW - 300)
+    doc = status_json(store.snapshot(), changes, now=NOW, targets=target)
+    rows = {(c["service"], c["aspect"]): c for c in doc["cells"]}
+    assert set(rows) == {
+        ("messenger", None), ("messenger", "calls"), ("telegram", None), ("telegram", "protocol")
+    }  # fmt: skip
+    assert rows["messenger", None]["blocked"] is False
+    assert rows["messenger", None]["methods"] == []
+    assert rows["messenger", "calls"]["blocked"] is True
+    assert rows["messenger", "calls"]["methods"] == ["udp_blocked"]
+    assert rows["messenger", "calls"]["blocked_since"] == "2023-11-14T22:10:00.000Z"
+    assert rows["telegram", "protocol"]["methods_text"] == "Telegram's protocol blocked"
+    page = status_html(store.snapshot(), changes, now=NOW, version="t", targets=target)
+    assert "messenger \u00b7 calls (STUN)</th>" in page
+    assert "telegram \u00b7 protocol (MTProto)</th>" in page
+    assert "blocked: calls blocked (STUN)" in page
+    # Without targets (a caller that cannot tell), one row per service, as before.
+    plain = status_json(store.snapshot(), changes, now=NOW)
+    assert {c["aspect"] for c in plain["cells"]} == {None}
+    assert len(plain["cells"]) == 2

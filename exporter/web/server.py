@@ -136,13 +136,21 @@ class _Handlers:
         site = self._site
         return _html(
             statuspage.status_html(
-                site.store.snapshot(), site.changes, now=site.now(), version=site.version
+                site.store.snapshot(),
+                site.changes,
+                now=site.now(),
+                version=site.version,
+                targets=site.target,
             )
         )
 
     async def status(self, request: web.Request) -> web.Response:
         site = self._site
-        return _json(statuspage.status_json(site.store.snapshot(), site.changes, now=site.now()))
+        return _json(
+            statuspage.status_json(
+                site.store.snapshot(), site.changes, now=site.now(), targets=site.target
+            )
+        )
 
     async def badge(self, request: web.Request) -> web.Response:
         service = request.match_info["service"]

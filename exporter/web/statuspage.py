@@ -18,10 +18,11 @@ they render on a machine without emoji fonts: \u2713 ok, \u2717 blocked, \u2193 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from xml.sax.saxutils import escape as xml_escape
 
-from exporter.config.matrix import RESOLVER_CHECK_SERVICE
+from exporter.config.matrix import RESOLVER_CHECK_SERVICE, Target
+from exporter.config.model import Check
 from exporter.exposition.store import Snapshot
 from exporter.judge.changes import Change, Changes
 from exporter.model.judgement import BLOCKED, Finding, Verdict
@@ -109,30 +110,61 @@ def _change_json(c: Change) -> render.Json:
     }
 
 
+#: The rows a service's calls and Telegram's protocol get of their own, by the check that
+#: makes them, with the one blocking verdict each stands for: a person must see "messages
+#: work, calls do not" at a glance, not a service-wide "blocked".
+ASPECTS: Mapping[str, tuple[Check, Verdict, str]] = {
+    "calls": (Check.STUN, Verdict.UDP_BLOCKED, "calls (STUN)"),
+    "protocol": (Check.MTPROTO, Verdict.PROTOCOL_BLOCKED, "protocol (MTProto)"),
+}
+
+Targets = Callable[[TupleKey], Target | None]
+
+
+def aspect_of(target: Target | None) -> str | None:
+    """The row of its own a tuple belongs to (`ASPECTS`), or None: the service's row."""
+    if target is None:
+        return None
+    for aspect, (check, _, _) in ASPECTS.items():
+        if check in target.endpoint.checks:
+            return aspect
+    return None
+
+
 def _keys(snapshot: Snapshot) -> list[TupleKey]:
     keys = set(snapshot.series) | set(snapshot.judgement.findings)
     shown = (k for k in keys if k.service != RESOLVER_CHECK_SERVICE)
     return sorted(shown, key=lambda k: k.labels())
 
 
-def status_json(snapshot: Snapshot, changes: Changes, *, now: float) -> render.Json:
-    """The /api/v1/status document (schema in docs/status.md)."""
+def status_json(
+    snapshot: Snapshot, changes: Changes, *, now: float, targets: Targets | None = None
+) -> render.Json:
+    """The /api/v1/status document (schema in docs/status.md). `targets` gives each tuple's
+    target: the calls and protocol tuples of a service then get cells of their own."""
     findings = snapshot.judgement.findings
-    cells: dict[tuple[str, str], list[TupleKey]] = {}
+    cells: dict[tuple[str, str, str], list[TupleKey]] = {}
     for key in _keys(snapshot):
-        cells.setdefault((key.service, key.network), []).append(key)
+        aspect = aspect_of(targets(key)) if targets is not None else None
+        cells.setdefault((key.service, aspect or "", key.network), []).append(key)
     services: dict[str, list[Verdict | None]] = {}
     cell_docs = []
-    for (service, network), keys in sorted(cells.items()):
+    for (service, aspect, network), keys in sorted(cells.items()):
         verdicts = [_verdict(findings.get(k)) for k in keys]
         services.setdefault(service, []).extend(verdicts)
+        blocking = (
+            _aspect_json(snapshot, changes, keys, aspect)
+            if aspect
+            else _blocking_json(snapshot, service, network, split=targets is not None)
+        )
         cell_docs.append(
             {
                 "service": service,
+                "aspect": aspect or None,
                 "network": network,
                 "verdict": _value(worst(verdicts)),
                 "state": state_of(worst(verdicts)),
-                **_blocking_json(snapshot, service, network),
+                **blocking,
                 "tuples": [_tuple_json(snapshot, changes, k) for k in keys],
             }
         )
@@ -143,7 +175,7 @@ def status_json(snapshot: Snapshot, changes: Changes, *, now: float) -> render.J
             {"service": s, "state": state_of(worst(v)), "verdict": _value(worst(v))}
             for s, v in sorted(services.items())
         ],
-        "networks": sorted({n for _, n in cells}),
+        "networks": sorted({n for _, _, n in cells}),
         "cells": cell_docs,
         "changes": [
             _change_json(c) for c in changes.recent() if c.key.service != RESOLVER_CHECK_SERVICE
@@ -151,19 +183,43 @@ def status_json(snapshot: Snapshot, changes: Changes, *, now: float) -> render.J
     }
 
 
-def _blocking_json(snapshot: Snapshot, service: str, network: str) -> render.Json:
+def _blocking_json(
+    snapshot: Snapshot, service: str, network: str, *, split: bool = False
+) -> render.Json:
     """The service-level answer of a cell: `blocked` (null when not summarised: a canary, or
     not judged yet), the blocking `methods` (verdict values) and `methods_text` (in words),
-    and `blocked_since` (the first round of the block in progress, or null)."""
+    and `blocked_since` (the first round of the block in progress, or null). With `split`,
+    the methods of the rows of their own (calls, protocol) are theirs, not this row's."""
     state = snapshot.services.get((service, network))
     since = snapshot.service_blocked_since.get((service, network))
-    blocked = None if state is None else state.blocked
     methods = () if state is None else state.methods
+    if split:
+        own = {verdict for _, verdict, _ in ASPECTS.values()}
+        methods = tuple(m for m in methods if m not in own)
+    blocked = None if state is None else bool(methods)
     return {
         "blocked": blocked,
         "methods": [m.value for m in methods],
         "methods_text": methods_text(methods) if methods else None,
         "blocked_since": render.iso_time(since) if blocked and since is not None else None,
+    }
+
+
+def _aspect_json(
+    snapshot: Snapshot, changes: Changes, keys: list[TupleKey], aspect: str
+) -> render.Json:
+    """The answer of a row of its own (calls, protocol): blocked when one of its tuples has
+    the verdict it stands for, since the earliest of their blocks."""
+    verdict = ASPECTS[aspect][1]
+    findings = snapshot.judgement.findings
+    blocked_keys = [k for k in keys if _verdict(findings.get(k)) is verdict]
+    starts = [c.since for k in blocked_keys if (c := changes.current(k)) is not None]
+    judged = any(k in findings for k in keys)
+    return {
+        "blocked": bool(blocked_keys) if judged else None,
+        "methods": [verdict.value] if blocked_keys else [],
+        "methods_text": methods_text([verdict]) if blocked_keys else None,
+        "blocked_since": render.iso_time(min(starts)) if blocked_keys and starts else None,
     }
 
 
@@ -305,21 +361,32 @@ def _change_item(c: Mapping[str, object]) -> str:
     )
 
 
-def status_html(snapshot: Snapshot, changes: Changes, *, now: float, version: str) -> str:
+def _row_name(service: str, aspect: str) -> str:
+    return f"{service} \u00b7 {ASPECTS[aspect][2]}" if aspect else service
+
+
+def status_html(
+    snapshot: Snapshot,
+    changes: Changes,
+    *,
+    now: float,
+    version: str,
+    targets: Targets | None = None,
+) -> str:
     """The status page: matrix, changes, links; refreshes itself every REFRESH_SECONDS."""
-    doc = status_json(snapshot, changes, now=now)
+    doc = status_json(snapshot, changes, now=now, targets=targets)
     networks: list[str] = doc["networks"]  # type: ignore[assignment]  # built above as list
-    by_cell: Mapping[tuple[str, str], Mapping[str, object]] = {
-        (str(c["service"]), str(c["network"])): c
+    by_cell: Mapping[tuple[str, str, str], Mapping[str, object]] = {
+        (str(c["service"]), str(c["aspect"] or ""), str(c["network"])): c
         for c in doc["cells"]  # type: ignore[attr-defined]  # built above as list of dicts
     }
-    services = sorted({s for s, _ in by_cell})
+    rows_of = sorted({(s, a) for s, a, _ in by_cell})
     head = "".join(f'<th scope="col">{_e(n)}</th>' for n in networks)
     rows = "".join(
-        f'<tr><th scope="row">{_e(service)}</th>'
-        + "".join(_cell(service, n, by_cell.get((service, n))) for n in networks)
+        f'<tr><th scope="row">{_e(_row_name(service, aspect))}</th>'
+        + "".join(_cell(service, n, by_cell.get((service, aspect, n))) for n in networks)
         + "</tr>"
-        for service in services
+        for service, aspect in rows_of
     )
     recent: list[Mapping[str, object]] = doc["changes"]  # type: ignore[assignment]  # list of dicts
     # First verdicts (a change from none: the exporter started, or a reload added tuples) in
