@@ -71,9 +71,20 @@ def _listen_address(text: str) -> str:
     return text
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+#: The --web.* flags each command takes: `check` validates a web config file but serves
+#: nothing, `once` serves nothing at all.
+WEB_FLAGS: dict[str | None, frozenset[str]] = {
+    None: frozenset({"listen", "lifecycle", "config"}),  # before any command: `run`'s
+    "run": frozenset({"listen", "lifecycle", "config"}),
+    "check": frozenset({"config"}),
+    "once": frozenset(),
+}
+
+
+def _add_common(parser: argparse.ArgumentParser, command: str | None) -> None:
     # SUPPRESS: a flag absent after the subcommand must not reset one given before it.
     s = argparse.SUPPRESS
+    web = WEB_FLAGS[command]
     parser.add_argument(
         "--config.file",
         dest="config_file",
@@ -81,30 +92,34 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         default=s,
         help=f"configuration file (default {DEFAULT_CONFIG_FILE})",
     )
-    parser.add_argument(
-        "--web.listen-address",
-        dest="listen_address",
-        metavar="ADDR",
-        type=_listen_address,
-        default=s,
-        help=f"[HOST]:PORT to serve on; ':PORT' is every interface, IPv6 as [::1]:PORT "
-        f"(default {DEFAULT_LISTEN_ADDRESS})",
-    )
-    parser.add_argument(
-        "--web.enable-lifecycle",
-        dest="enable_lifecycle",
-        action="store_true",
-        default=s,
-        help="enable POST /-/reload",
-    )
-    parser.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        metavar="PATH",
-        default=s,
-        help="TLS and basic auth for the endpoints, in the Prometheus exporter-toolkit format "
-        "(docs/web-config.md); re-read on reload",
-    )
+    if "listen" in web:
+        parser.add_argument(
+            "--web.listen-address",
+            dest="listen_address",
+            metavar="ADDR",
+            type=_listen_address,
+            default=s,
+            help=f"[HOST]:PORT to serve on; ':PORT' is every interface, IPv6 as [::1]:PORT "
+            f"(default {DEFAULT_LISTEN_ADDRESS})",
+        )
+    if "lifecycle" in web:
+        parser.add_argument(
+            "--web.enable-lifecycle",
+            dest="enable_lifecycle",
+            action="store_true",
+            default=s,
+            help="enable POST /-/reload",
+        )
+    if "config" in web:
+        parser.add_argument(
+            "--web.config.file",
+            dest="web_config_file",
+            metavar="PATH",
+            default=s,
+            help="TLS and basic auth for the endpoints, in the Prometheus exporter-toolkit "
+            "format (docs/web-config.md); re-read on reload"
+            + ("" if command != "check" else "; `check` validates it"),
+        )
     parser.add_argument(
         "--log.level",
         dest="log_level",
@@ -128,12 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
         "and network, to tell censorship from outages.",
     )
     parser.add_argument("--version", action="version", version=f"messaging-exporter {__version__}")
-    _add_common(parser)
+    _add_common(parser, None)
     sub = parser.add_subparsers(dest="command", metavar="{run,check,once}")
-    _add_common(sub.add_parser("run", help="probe and serve metrics (the default)"))
-    _add_common(sub.add_parser("check", help="validate the config and print the matrix size"))
+    _add_common(sub.add_parser("run", help="probe and serve metrics (the default)"), "run")
+    check = sub.add_parser("check", help="validate the config and print the matrix size")
+    _add_common(check, "check")
     once = sub.add_parser("once", help="probe every tuple once and print the results")
-    _add_common(once)
+    _add_common(once, "once")
     once.add_argument(
         "--format",
         dest="output_format",

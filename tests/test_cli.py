@@ -58,17 +58,41 @@ def test_defaults() -> None:
 
 
 def test_flags_before_or_after_the_subcommand() -> None:
-    before = parse_args(["--config.file", "x.yaml", "--web.enable-lifecycle", "check"])
-    after = parse_args(["check", "--config.file", "x.yaml", "--web.enable-lifecycle"])
+    before = parse_args(["--config.file", "x.yaml", "--web.enable-lifecycle", "run"])
+    after = parse_args(["run", "--config.file", "x.yaml", "--web.enable-lifecycle"])
     assert before == after
-    assert before.command == "check"
+    assert before.command == "run"
     assert before.config_file == "x.yaml"
     mixed = parse_args(
-        ["--log.level", "debug", "once", "--format", "json", "--web.listen-address", "[::1]:9100"]
+        ["--log.level", "debug", "--web.listen-address", "[::1]:9100", "once", "--format", "json"]
     )
     assert mixed.log_level == "debug"
     assert mixed.output_format == "json"
     assert (mixed.listen_host, mixed.listen_port) == ("::1", 9100)
+    checked = parse_args(["check", "--web.config.file", "web.yml"])
+    assert checked.web_config_file == "web.yml"
+
+
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [
+        ("check", "--web.listen-address=:9100"),
+        ("check", "--web.enable-lifecycle"),
+        ("once", "--web.listen-address=:9100"),
+        ("once", "--web.config.file=web.yml"),
+    ],
+)
+def test_commands_that_serve_nothing_take_no_serving_flags(
+    command: str, flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_args([command, flag])
+    assert exited.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args([command, "--help"])
+    shown = capsys.readouterr().out
+    assert flag.split("=")[0] not in shown
     # given on both sides, the later one wins
     assert parse_args(["--config.file", "a", "run", "--config.file", "b"]).config_file == "b"
 
