@@ -15,6 +15,15 @@ The spec (JSON, written by tests.lab.topology) lists listeners:
   for names it does not know (NXDOMAIN, or e.g. SERVFAIL for a resolver whose upstream is
   down). Served by tests.fakes.dns_server.FakeDnsServer.
 - `sni-filter`, `tls-mitm`: the censor middleboxes of tests.lab.middlebox.
+- `stun`: a STUN responder on UDP address:port answering every Binding request with a
+  success response carrying XOR-MAPPED-ADDRESS (tests.fakes.stun_server's `success`); with
+  `drop_first` it ignores the first copy of every transaction (a lost datagram) and answers
+  its retransmission.
+- `coturn`: Debian's coturn (`binary`, `turnserver --stun-only`, UDP only) on every address
+  of `addresses`, port `port`, logging to `directory`/turnserver.log; a child of this process
+  (it dies with it), ready once every address answers a Binding request.
+- `mtproto`: a Telegram data-centre look-alike on TCP address:port in `mode`
+  (tests.fakes.mtproto_server.FakeDataCentre).
 
 When every listener is bound it prints `ready` on stdout; it exits when stdin reaches EOF (the
 lab closed it, or died) or on SIGTERM. Logs go to stderr.
@@ -24,18 +33,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
+import ctypes
 import json
 import logging
 import os
 import signal
+import socket
 import ssl
+import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import h11
+from aioice import stun
 
 log = logging.getLogger("lab.servers")
 
@@ -187,6 +202,133 @@ async def start_dns(item: dict[str, Any]) -> Any:
     return server
 
 
+# --- STUN ------------------------------------------------------------------------------------
+
+#: Transactions a `drop_first` responder remembers having seen once.
+STUN_REMEMBERED = 4096
+#: Seconds coturn may take to answer its first Binding request on every address.
+COTURN_STARTUP = 20.0
+
+
+class StunResponder(asyncio.DatagramProtocol):
+    """Answers every Binding request with a success response (XOR-MAPPED-ADDRESS: the
+    sender's address); with `drop_first`, the first copy of each transaction goes unanswered,
+    as if lost, and its retransmission (same transaction ID, RFC 8489 §6.2.1) is answered."""
+
+    def __init__(self, *, drop_first: bool = False) -> None:
+        self.drop_first = drop_first
+        self.transport: asyncio.DatagramTransport | None = None
+        self.seen: collections.OrderedDict[bytes, None] = collections.OrderedDict()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        from tests.fakes.stun_server import success
+
+        try:
+            message = stun.parse_message(data)
+        except Exception:  # untrusted bytes: not STUN
+            return
+        if (message.message_method, message.message_class) != (
+            stun.Method.BINDING,
+            stun.Class.REQUEST,
+        ):
+            return
+        if self.drop_first and message.transaction_id not in self.seen:
+            self.seen[message.transaction_id] = None
+            while len(self.seen) > STUN_REMEMBERED:
+                self.seen.popitem(last=False)
+            log.info("stun: dropped the first copy of a transaction from %s", addr[0])
+            return
+        assert self.transport is not None
+        for datagram in success(message, addr):
+            self.transport.sendto(datagram, addr)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the process that started it dies
+    (PR_SET_PDEATHSIG), so coturn never outlives the lab's server process."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+
+
+def stun_answers(address: str, port: int, wait: float = 0.1) -> bool:
+    """Whether a STUN server at address:port answers one Binding request within `wait`."""
+    request = stun.Message(stun.Method.BINDING, stun.Class.REQUEST)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(wait)
+        sock.connect((address, port))
+        try:
+            sock.send(bytes(request))
+            reply = stun.parse_message(sock.recv(2048))
+        except (OSError, ValueError):  # not listening yet: refused, or silence
+            return False
+    return (
+        reply.transaction_id == request.transaction_id
+        and reply.message_class == stun.Class.RESPONSE
+    )
+
+
+class Coturn:
+    """`turnserver --stun-only` on `addresses`:`port`, a child of this process."""
+
+    def __init__(self, binary: str, addresses: Sequence[str], port: int, home: Path) -> None:
+        self.addresses = list(addresses)
+        self.port = port
+        self.log_file = home / "turnserver.log"
+        command = [
+            binary,
+            "-n",  # no configuration file: only these flags
+            "--stun-only",
+            *(f"--listening-ip={address}" for address in self.addresses),
+            f"--listening-port={port}",
+            "--no-tcp",
+            "--no-tls",
+            "--no-dtls",
+            "--no-cli",
+            "--no-rfc5780",  # NAT behaviour discovery wants a second port per address
+            "--log-file=stdout",
+            "--simple-log",
+            f"--pidfile={home / 'turnserver.pid'}",
+            f"--userdb={home / 'turndb'}",
+        ]
+        with self.log_file.open("wb") as out:
+            # Started from the event loop's thread: PR_SET_PDEATHSIG follows the thread.
+            self.proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=home,
+                preexec_fn=_die_with_parent,
+            )
+
+    def _tail(self) -> str:
+        return self.log_file.read_text(errors="replace")[-2000:]
+
+    async def ready(self) -> None:
+        deadline = time.monotonic() + COTURN_STARTUP
+        for address in self.addresses:
+            while not await asyncio.to_thread(stun_answers, address, self.port):
+                if self.proc.poll() is not None:
+                    raise RuntimeError(
+                        f"turnserver exited ({self.proc.returncode}):\n{self._tail()}"
+                    )
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"turnserver never answered on {address}:\n{self._tail()}")
+        log.info("coturn answers on %s port %d", ", ".join(self.addresses), self.port)
+
+    async def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                await asyncio.to_thread(self.proc.wait, 3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                await asyncio.to_thread(self.proc.wait, 3)
+
+
 # --- the process -----------------------------------------------------------------------------
 
 
@@ -195,6 +337,8 @@ class Servers:
         self.servers: list[asyncio.Server] = []
         self.closers: list[Callable[[], Awaitable[None]]] = []
         self.tasks: set[asyncio.Task[Any]] = set()
+        #: Awaited once every listener started, before "ready" (a child server's start-up).
+        self.pending: list[Awaitable[None]] = []
 
     async def listen(self, handler: Handler, item: dict[str, Any], **kw: Any) -> None:
         server = await asyncio.start_server(
@@ -242,6 +386,30 @@ class Servers:
 
             mitm = TlsInterceptor(Path(item["ca_cert"]), Path(item["ca_key"]))
             await self.listen(mitm.handle, item, ssl=mitm.server_context, ssl_handshake_timeout=5)
+        elif kind == "stun":
+            loop = asyncio.get_running_loop()
+            drop_first = bool(item.get("drop_first", False))
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: StunResponder(drop_first=drop_first),
+                local_addr=(item["address"], item["port"]),
+            )
+
+            async def close_stun() -> None:
+                transport.close()
+
+            self.closers.append(close_stun)
+        elif kind == "coturn":
+            coturn = Coturn(
+                item["binary"], item["addresses"], item["port"], Path(item["directory"])
+            )
+            self.closers.append(coturn.stop)
+            self.pending.append(coturn.ready())
+        elif kind == "mtproto":
+            from tests.fakes.mtproto_server import FakeDataCentre, Mode
+
+            dc = FakeDataCentre(Mode(item["mode"]), host=item["address"], port=item["port"])
+            await dc.start()
+            self.closers.append(dc.stop)
         else:
             raise ValueError(f"unknown listener kind {kind!r}")
 
@@ -290,6 +458,10 @@ async def main(spec: dict[str, Any]) -> None:
             except Exception as exc:
                 where = f"{item.get('address')}:{item.get('port', '')}"
                 raise SystemExit(f"cannot start {item['kind']} on {where}: {exc!r}") from exc
+        try:
+            await asyncio.gather(*servers.pending)
+        except Exception as exc:
+            raise SystemExit(f"a server did not start: {exc}") from exc
         loop.add_reader(0, on_stdin)
         sys.stdout.write("ready\n")
         sys.stdout.flush()

@@ -264,6 +264,41 @@ TCP_LISTENERS = (("13.248.0.20", 5222),)
 LARGE_PATH = "/large"
 LARGE_SIZE = 1024 * 1024
 
+#: STUN (the `stun` check, the call path): every STUN look-alike listens on UDP 3478.
+STUN_PORT = 3478
+#: stun.messenger.lab: a messenger's STUN/TURN relay (coturn, `--stun-only`); its UDP 3478 is
+#: dropped on `censor` (`stun-drop`), as Russia dropped WhatsApp's and Telegram's calls.
+STUN_RELAY_HOST = "stun.messenger.lab"
+STUN_RELAY = "157.240.0.50"
+#: Public STUN look-alikes (coturn too), the exporter's UDP canaries: untouched everywhere.
+STUN_PUBLIC: Mapping[str, str] = MappingProxyType(
+    {"stun.l.google.lab": "74.125.250.129", "stun.cloudflare.lab": "162.159.207.1"}
+)
+#: relay.whatsapp.lab: a STUN relay that loses the first request of every transaction (the
+#: lab's own responder, `stun` listener kind with `drop_first`): a retransmission gets through.
+STUN_LOSSY_HOST = "relay.whatsapp.lab"
+STUN_LOSSY = "13.248.0.50"
+#: Telegram data-centre look-alikes speaking MTProto on 443 (tests.fakes.mtproto_server), in
+#: Telegram's 149.154.160.0/20: address → the fake's mode. DC2 and DC4 answer resPQ; the
+#: impostor answers a resPQ with another nonce (what only something in the DC's place does).
+TELEGRAM_PREFIX = "149.154.160.0/20"
+MTPROTO_PORT = 443
+MTPROTO_DC = "149.154.167.50"
+MTPROTO_DC4 = "149.154.167.91"
+MTPROTO_IMPOSTOR = "149.154.167.51"
+MTPROTO_DCS: Mapping[str, str] = MappingProxyType(
+    {MTPROTO_DC: "normal", MTPROTO_DC4: "normal", MTPROTO_IMPOSTOR: "wrong_nonce"}
+)
+#: A DC address where nothing listens (an outage: the internet namespace's kernel resets).
+MTPROTO_GONE = "149.154.167.52"
+#: The plain intermediate transport's tag, the first 4 bytes of its first segment (nft value,
+#: wire order; docs/mtproto.md).
+INTERMEDIATE_TAG = "0xeeeeeeee"
+#: The obfuscated form's first segment: a 64-byte init + the 44-byte framed req_pq_multi,
+#: no fixed byte. Its IPv4 length with TCP timestamps (doff 8: a 32-byte TCP header).
+OBFUSCATED_PAYLOAD = 64 + 44
+OBFUSCATED_IP_LENGTH = 20 + 32 + OBFUSCATED_PAYLOAD
+
 #: The zone every honest resolver serves (A records only; AAAA gets NOERROR/no data).
 ZONE: Mapping[str, str] = MappingProxyType(
     {
@@ -274,6 +309,9 @@ ZONE: Mapping[str, str] = MappingProxyType(
         "storage.signal.lab": OUTAGE_ADDRESS,
         "blocked.lab": SINKHOLE,
         **{server_name: address for _, address, server_name in PROVIDERS},
+        STUN_RELAY_HOST: STUN_RELAY,
+        **STUN_PUBLIC,
+        STUN_LOSSY_HOST: STUN_LOSSY,
     }
 )
 #: What the censoring resolvers say instead: an address, or None for NXDOMAIN.
@@ -380,6 +418,36 @@ TECHNIQUES: Mapping[str, str] = MappingProxyType(
             f"({FORGED_TARGET}, media.whatsapp.lab), whose certificate is for another name: "
             "the TLS handshake fails with a hostname mismatch"
         ),
+        "stun-drop": (
+            f"nft `ip daddr {STUN_RELAY} udp dport {STUN_PORT} drop` in forward: the relay's "
+            "STUN (the call path) vanishes; TCP, other UDP and the public STUN servers pass"
+        ),
+        "stun-loss": (
+            "not censorship: the relay ignores the first copy of every STUN transaction (a "
+            "lost datagram); the client's retransmission is answered"
+        ),
+        "mtproto-dpi": (
+            f"nft `tcp dport {MTPROTO_PORT} @ih,0,32 {INTERMEDIATE_TAG} reject with tcp reset` "
+            "in forward: a segment opening with the plain intermediate transport's tag is reset "
+            "(to any address); the obfuscated form, with no fixed byte, passes"
+        ),
+        "mtproto-length": (
+            f"nft `ip daddr {TELEGRAM_PREFIX} tcp dport {MTPROTO_PORT} ip length "
+            f"{OBFUSCATED_IP_LENGTH} tcp doff 8 reject with tcp reset` in forward: a segment "
+            f"of exactly {OBFUSCATED_PAYLOAD} payload bytes to Telegram's prefix (the "
+            "obfuscated opening) is reset; added at run time with "
+            "`lab.technique(mtproto_length_reset())`"
+        ),
+        "mtproto-impostor": (
+            "the DC look-alike answers resPQ with another nonce than the request's, as only "
+            "something answering in the DC's place does"
+        ),
+        "udp-blackout": (
+            "nft `ip daddr . udp dport != { <public resolvers> . 53 } ip saddr . udp sport != "
+            "{ <the same> } drop` in forward: no UDP at all but DNS with the lab's public "
+            "resolvers; added at run time with "
+            "`lab.technique(udp_blackout(isp))`"
+        ),
         "dns-foreign": (
             f"the censoring resolver (on `dnsint`: every plain resolver) answers a real, "
             f"global address that does not serve the name ({INJECTED_TARGET}: refused), as "
@@ -451,10 +519,46 @@ RULES: tuple[Rule, ...] = (
     ),
     # QUIC blocking: UDP 443 to one service address vanishes, TCP 443 passes
     Rule("isp-censor", "quic-drop", "forward", f"ip daddr {QUIC_ADDRESS} udp dport 443 drop"),
+    # The call path: the relay's STUN dropped (UDP has no reset), TCP and other UDP pass
+    Rule(
+        "isp-censor",
+        "stun-drop",
+        "forward",
+        f"ip daddr {STUN_RELAY} udp dport {STUN_PORT} drop",
+    ),
+    # DPI on Telegram's protocol: the plain intermediate tag opening a segment is reset
+    Rule(
+        "isp-censor",
+        "mtproto-dpi",
+        "forward",
+        f"tcp dport {MTPROTO_PORT} @ih,0,32 {INTERMEDIATE_TAG} reject with tcp reset",
+    ),
     # Transparent DNS interception
     Rule("isp-dnsint", "dns-interception", "dstnat", "udp dport 53 dnat ip to {isp}:53"),
     Rule("isp-dnsint", "dns-interception", "dstnat", "tcp dport 53 dnat ip to {isp}:53"),
 )
+
+
+def mtproto_length_reset(isp: str = "isp-censor") -> Rule:
+    """`mtproto-length`: the ISP resets a segment to Telegram's prefix, port 443, whose
+    payload is exactly the obfuscated opening's 108 bytes (IPv4 length 160 with the 32-byte
+    TCP header of a connection with timestamps, as Linux makes by default). nft has no
+    payload-length or entropy expression, so the length comes through the IP length and the
+    TCP header size. Not in `RULES`: `with lab.technique(mtproto_length_reset()): ...`."""
+    text = (
+        f"ip daddr {TELEGRAM_PREFIX} tcp dport {MTPROTO_PORT} ip length {OBFUSCATED_IP_LENGTH} "
+        "tcp doff 8 reject with tcp reset"
+    )
+    return Rule(isp, "mtproto-length", "forward", text)
+
+
+def udp_blackout(isp: str) -> Rule:
+    """`udp-blackout`: the ISP forwards no UDP at all but DNS (port 53) to the lab's public
+    resolvers and their answers; its own resolver (local, not forwarded) still answers. Not
+    in `RULES`: `with lab.technique(udp_blackout("isp-clean")): ...`."""
+    allowed = ", ".join(f"{address} . 53" for _, address, _ in PROVIDERS)
+    text = f"ip daddr . udp dport != {{ {allowed} }} ip saddr . udp sport != {{ {allowed} }} drop"
+    return Rule(isp, "udp-blackout", "forward", text)
 
 
 def icmp_filter(router: str) -> Rule:
@@ -650,6 +754,34 @@ def _endpoints() -> dict[str, dict[str, Any]]:
         ),
         "canary": _endpoint("canary", "example.lab", "93.184.216.34", 443, "https", http3=True),
         "canary-http": _endpoint("canary", "example.lab", "93.184.216.34", 80, "http"),
+        # STUN (UDP 3478) and MTProto (TCP 443): tests/test_lab_protocols.py
+        "messenger-stun": _endpoint(
+            "messenger", STUN_RELAY_HOST, STUN_RELAY, STUN_PORT, "stun", censor="stun-drop"
+        ),
+        "whatsapp-relay": _endpoint(
+            "whatsapp", STUN_LOSSY_HOST, STUN_LOSSY, STUN_PORT, "stun", everywhere="stun-loss"
+        ),
+        **{
+            f"stun-{host.split('.')[-2]}": _endpoint("canary", host, address, STUN_PORT, "stun")
+            for host, address in STUN_PUBLIC.items()
+        },
+        "telegram-mtproto": _endpoint(
+            "telegram", None, MTPROTO_DC, MTPROTO_PORT, "mtproto", censor="mtproto-dpi", dc=2
+        ),
+        "telegram-mtproto4": _endpoint(
+            "telegram", None, MTPROTO_DC4, MTPROTO_PORT, "mtproto", censor="mtproto-dpi", dc=4
+        ),
+        "telegram-impostor": _endpoint(
+            "telegram",
+            None,
+            MTPROTO_IMPOSTOR,
+            MTPROTO_PORT,
+            "mtproto",
+            everywhere="mtproto-impostor",
+        ),
+        "telegram-mtproto-gone": _endpoint(
+            "telegram", None, MTPROTO_GONE, MTPROTO_PORT, "mtproto", everywhere="outage"
+        ),
     }
 
 
@@ -872,6 +1004,9 @@ class Lab:
         self.private_root_file = directory / "private-root.pem"
         self.endpoints["signal-cdsi"]["ca_file"] = str(self.private_root_file)
         self.resolvers: dict[str, dict[str, Any]] = {}
+        #: What serves the relay and the public STUN look-alikes: "coturn" (Debian's
+        #: turnserver, a real STUN server), or "fake" (the lab's own responder) without it.
+        self.stun_server = "coturn" if shutil.which("turnserver") else "fake"
         self._servers: list[ServerProcess] = []
         self._spawned: list[subprocess.Popen[Any]] = []
         self._closed = False
@@ -1021,6 +1156,7 @@ class Lab:
                 batch[role] += commands
         addresses = {SILENT, OUTAGE_ADDRESS, *WEB_HOSTS, *PRIVATE_ROOT_HOSTS, *TELEGRAM_DCS}
         addresses |= {a for a, _ in TCP_LISTENERS} | {a for _, a, _ in PROVIDERS}
+        addresses |= {STUN_RELAY, STUN_LOSSY, *STUN_PUBLIC.values(), *MTPROTO_DCS, MTPROTO_GONE}
         batch["internet"] += [f"addr add {a}/32 dev lo" for a in sorted(addresses)]
         # In this order: each batch configures the veth ends the ones before it created.
         for role in ROLES:
@@ -1254,6 +1390,7 @@ class Lab:
             "zone": self.zone,
             "isp_zone": self.isp_zone,
             "lies": self.lies,
+            "stun_server": self.stun_server,
             "techniques": self.techniques,
             "rules": [
                 {"isp": r.isp, "technique": r.technique, "chain": r.chain, "rule": r.text}
@@ -1324,7 +1461,36 @@ class Lab:
                 )
         for address, port in TCP_LISTENERS:
             listeners.append({"kind": "tcp", "address": address, "port": port})
+        listeners += self._stun_listeners()
+        for address, mode in MTPROTO_DCS.items():
+            listeners.append(
+                {"kind": "mtproto", "address": address, "port": MTPROTO_PORT, "mode": mode}
+            )
         return {"listeners": listeners}
+
+    def _stun_listeners(self) -> list[dict[str, Any]]:
+        """The relay and the public STUN look-alikes: one coturn (a real STUN server) on all
+        three addresses, or the lab's own responder where `turnserver` is not installed
+        (`Lab.stun_server` says which); the lossy relay is always the lab's own."""
+        real = [STUN_RELAY, *STUN_PUBLIC.values()]
+        lossy = {"kind": "stun", "address": STUN_LOSSY, "port": STUN_PORT, "drop_first": True}
+        turnserver = shutil.which("turnserver")
+        if turnserver is None:
+            self.stun_server = "fake"
+            return [{"kind": "stun", "address": address, "port": STUN_PORT} for address in real] + [
+                lossy
+            ]
+        self.stun_server = "coturn"
+        home = self.directory / "coturn"
+        home.mkdir(exist_ok=True)
+        coturn = {
+            "kind": "coturn",
+            "binary": turnserver,
+            "addresses": real,
+            "port": STUN_PORT,
+            "directory": str(home),
+        }
+        return [coturn, lossy]
 
     def _isp_spec(self, u: Uplink) -> dict[str, Any]:
         resolver: dict[str, Any] = {
