@@ -280,6 +280,17 @@ CASES = [
         {relay(X): Verdict.UDP_DOWN, relay(C): Verdict.OK},
     ),
     Case(
+        "22 the UDP canary of the network has no result yet (a first round): nothing is "
+        "called blocked, a network without UDP cannot be ruled out",
+        [
+            stun(relay(X), ErrorKind.TIMEOUT),
+            stun(relay(C)),
+            stun(udp_canary(C)),
+            *tcp_canaries(C, X),
+        ],
+        {relay(X): Verdict.DOWN, relay(C): Verdict.OK},
+    ),
+    Case(
         "1 a network whose UDP canary fails while its TCP canary works is up, not down",
         [
             stun(relay(X), ErrorKind.TIMEOUT),

@@ -23,7 +23,9 @@ def path_said(path: PathObservation | None) -> str:
         last = path.router(path.hop - 1) if path.hop > 1 else None
         here = path.router(path.hop)
         addresses = ", ".join(
-            f"hop {n} {a}" for n, a in ((path.hop - 1, last), (path.hop, here)) if a
+            f"hop {n} {a}"
+            for n, a in ((path.hop - 1, last), (path.hop, here))
+            if a and a not in path.detail  # the detail may name them already
         )
         where = f"; interference at hop {path.hop}" + (f" ({addresses})" if addresses else "")
     return f"{path.detail}{where}"

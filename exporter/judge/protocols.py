@@ -30,10 +30,15 @@ def _where(peer: Observation, obs: Observation) -> str:
 
 
 def stun_finding(
-    obs: Observation, others: list[Observation], path: PathObservation | None, *, udp_up: bool
+    obs: Observation,
+    others: list[Observation],
+    path: PathObservation | None,
+    *,
+    udp_up: bool | None,
 ) -> Finding:
     """Rule 22: the STUN Binding request (the call path) failed; every check before it
-    (DNS) passed."""
+    (DNS) passed. `udp_up`: whether the network's UDP canaries got through (None: none has
+    a result yet, so a network without UDP cannot be ruled out)."""
     error = obs.error
     stun = obs.stun
     detail = f" ({stun.detail})" if stun is not None and stun.detail else ""
@@ -49,6 +54,13 @@ def stun_finding(
             verdict=Verdict.UDP_BLOCKED,
             reason=f"the STUN request got a wrong answer{detail}: something answered in the "
             "server's place (tampering)" + path_note(path),
+        )
+    if udp_up is None:
+        return Finding(
+            verdict=Verdict.DOWN,
+            reason=f"the STUN request failed ({error}), and no UDP canary of this network has "
+            "a result yet: a network without UDP cannot be ruled out, so nothing is called "
+            "blocked" + path_note(path),
         )
     if not udp_up:
         return Finding(

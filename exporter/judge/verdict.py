@@ -161,7 +161,9 @@ def judge(
             verified=verified[_group_key(key)],
             reference=references.get(key),
             vouched_pages=vouched_pages,
-            udp_up=network_udp.get(key.network, True),
+            # With UDP canaries configured but none heard from on this network yet (a first
+            # round still localising them), whether UDP works there is not known.
+            udp_up=network_udp.get(key.network, None if udp_canaries else True),
             answered=answered,
         )
     judgement = Judgement(
@@ -298,7 +300,7 @@ def classify(
     verified: frozenset[str] = frozenset(),
     reference: ResponseShape | None = None,
     vouched_pages: frozenset[TupleKey] = frozenset(),
-    udp_up: bool = True,
+    udp_up: bool | None = True,
     answered: Answered = frozenset(),
 ) -> Finding:
     """The verdict of one tuple. `peers` are the tuples of the same endpoint and family in the
@@ -308,8 +310,9 @@ def classify(
     family completed a verified handshake with this round (on any network); `reference` the
     tuple's own last passing plain-HTTP page (an earlier round); `vouched_pages` the tuples
     of the round whose plain-HTTP page is known to be the service's (`vouched`); `udp_up`
-    False when every UDP canary of the network failed; `answered` where an MTProto exchange
-    got its answer this round (`exporter.judge.protocols`)."""
+    False when every UDP canary of the network failed, None when none has a result yet;
+    `answered` where an MTProto exchange got its answer this round
+    (`exporter.judge.protocols`)."""
     if setup_problem is not None:
         return Finding(
             verdict=Verdict.SETUP_ERROR,

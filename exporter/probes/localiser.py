@@ -10,6 +10,9 @@ from exporter.model.observation import PathObservation, PathOutcome, Phase
 from exporter.probes.network import Dialer
 from exporter.probes.path import localise
 
+#: network, address, port, phase, variant
+_Key = tuple[str, str, int, Phase, str]
+
 
 class Localiser:
     """Localisation under the budget of `config.localisation`: at most once per network,
@@ -22,15 +25,25 @@ class Localiser:
     def __init__(self, options: Localisation, interval: float) -> None:
         self._options = options
         self._every = options.interval if options.interval is not None else interval
-        self._found: dict[tuple[str, str, int, Phase], tuple[float, PathObservation]] = {}
+        self._found: dict[_Key, tuple[float, PathObservation]] = {}
         #: The localisations running now, by key; each caller awaits the same one.
-        self._running: dict[tuple[str, str, int, Phase], asyncio.Task[PathObservation]] = {}
+        self._running: dict[_Key, asyncio.Task[PathObservation]] = {}
 
     async def run(
-        self, dialer: Dialer, phase: Phase, address: str, port: int, payload: bytes = b""
+        self,
+        dialer: Dialer,
+        phase: Phase,
+        address: str,
+        port: int,
+        payload: bytes = b"",
+        *,
+        variant: str = "",
     ) -> PathObservation:
+        """Where the exchange ends. `variant` tells apart exchanges of one phase that a
+        censor may treat differently (MTProto's two forms to one data centre): each is
+        localised, and reused, on its own."""
         now = asyncio.get_running_loop().time()
-        key = (dialer.name, address, port, phase)
+        key = (dialer.name, address, port, phase, variant)
         found = self._found.get(key)
         if found is not None and now - found[0] < self._every:
             return found[1]
@@ -52,9 +65,9 @@ class Localiser:
         return await asyncio.shield(task)
 
     async def _measure(
-        self, key: tuple[str, str, int, Phase], dialer: Dialer, payload: bytes, now: float
+        self, key: _Key, dialer: Dialer, payload: bytes, now: float
     ) -> PathObservation:
-        _, address, port, phase = key
+        _, address, port, phase, _variant = key
         try:
             async with asyncio.timeout(self._options.timeout):
                 result = await localise(

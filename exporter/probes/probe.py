@@ -203,7 +203,8 @@ class Prober:
             return None
         phase, address, payload = what
         port = target.endpoint.port
-        path = await self._localiser.run(dialer, phase, address, port, payload)
+        variant = target.endpoint.mtproto.transport.value if phase is Phase.MTPROTO else ""
+        path = await self._localiser.run(dialer, phase, address, port, payload, variant=variant)
         log.add(f"path ({phase} to {address}:{port}): {path.outcome}: {path.detail}")
         answer = self._answers.get(target.key)
         if phase is Phase.HTTP and answer is not None:
