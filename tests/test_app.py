@@ -376,3 +376,37 @@ async def test_a_service_blocked_on_a_network_is_logged_exported_and_its_start_k
     assert 4 * 60 <= over["blocked_seconds"] <= ended - since  # the shutdown included
     judged = [r for r in caplog.records if r.msg == "round judged"]
     assert {getattr(r, "fields", {})["services_blocked"] for r in judged} == {0, 1}
+
+
+async def test_a_failing_round_is_a_few_lines_at_info_not_one_per_probe(
+    make_app: AppFactory, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A dead uplink under many tuples: at info the log says what changed (the network went
+    down) and the round's counts, a line each, however many tuples failed; each failure is
+    at debug. Two rounds of 2 x 3 tuples failing on one network: no line per probe."""
+    caplog.set_level(logging.DEBUG, logger="exporter")
+    app, _ = make_app(
+        BLOCKS_YAML,
+        error=lambda t: ErrorKind.TIMEOUT if t.key.network == "censor" else None,
+    )
+    await app.start()
+    try:
+        for _ in range(2):
+            rounds = app.scheduler.stats().rounds_total
+            await clock.run_until(
+                lambda rounds=rounds: app.scheduler.stats().rounds_total > rounds, limit=120.0
+            )
+    finally:
+        await app.stop()
+    failed = [r for r in caplog.records if r.msg == "probe failed"]
+    assert len(failed) >= 6  # every censor tuple, each round: at debug
+    assert {r.levelno for r in failed} == {logging.DEBUG}
+    info = [r.msg for r in caplog.records if r.levelno >= logging.INFO]
+    per_round = [
+        m
+        for m in info
+        if m not in ("starting", "listening", "ready: every tuple was probed", "stopping")
+    ]
+    assert per_round.count("network down") == 1  # said once, when it happened
+    assert per_round.count("round judged") >= 2
+    assert set(per_round) <= {"network down", "round judged"}, info

@@ -233,9 +233,13 @@ def test_once_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ]
     assert data[1]["failed_phase"] == "connect"
     assert data[2]["phases_ms"]["tls"] == 30.0
-    # the failure was logged at info, on stderr
-    assert 'msg="probe failed"' in captured.err
-    assert "endpoint=dc1" in captured.err
+    # each probe is logged at debug only: nothing of it at the default level
+    assert 'msg="probe failed"' not in captured.err
+    main(["--config.file", path, "--log.level", "debug", "once", "--format", "json"],
+         prober_factory=make)  # fmt: skip
+    debug = capsys.readouterr().err
+    assert 'msg="probe failed"' in debug
+    assert "endpoint=dc1" in debug
 
 
 def test_once_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -405,7 +405,7 @@ def _fail_e3(target: Target) -> ErrorKind | None:
     return ErrorKind.REFUSED if target.key.endpoint == "e3" else None
 
 
-async def test_failed_probes_are_logged_at_info(
+async def test_failed_probes_are_logged_at_debug(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="exporter")
@@ -416,7 +416,7 @@ async def test_failed_probes_are_logged_at_info(
         await clock.advance(10.0)
     failed = [r for r in caplog.records if r.getMessage() == "probe failed"]
     assert len(failed) == 1
-    assert failed[0].levelno == logging.INFO
+    assert failed[0].levelno == logging.DEBUG
     assert getattr(failed[0], "fields", {}) == {
         "service": "svc",
         "endpoint": "e3",

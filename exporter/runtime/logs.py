@@ -2,8 +2,8 @@
 
 Structured fields travel in `LogRecord.fields`, set with `extra=fields(k=v, ...)`:
 
-    log.info("probe failed", extra=fields(**observation_fields(obs)))
-    -> ts=2024-05-01T10:00:00.123Z level=info logger=exporter.runtime.scheduler msg="probe failed"
+    log.debug("probe failed", extra=fields(**observation_fields(obs)))
+    -> ts=2024-05-01T10:00:00.123Z level=debug logger=exporter.runtime.scheduler msg="probe failed"
        service=telegram endpoint=web ... result=timeout phase=connect
 
 Secrets: a `Proxy` given as a field value is written as its `redacted_url`, and nothing here

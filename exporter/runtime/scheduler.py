@@ -455,11 +455,12 @@ class Scheduler:
 
     def _complete(self, obs: Observation) -> None:
         self._store.record(obs)
-        if obs.success:
-            if self._log.isEnabledFor(logging.DEBUG):  # the fields cost more than the check
-                self._log.debug("probe succeeded", extra=fields(**observation_fields(obs)))
-        else:
-            self._log.info("probe failed", extra=fields(**observation_fields(obs)))
+        # Each probe at debug only: at info the exporter says what changed (a network down, a
+        # service blocked, a set-up error, each round's counts), not every failure of a
+        # round (a dead uplink would write one line per tuple per round).
+        if self._log.isEnabledFor(logging.DEBUG):  # the fields cost more than the check
+            message = "probe succeeded" if obs.success else "probe failed"
+            self._log.debug(message, extra=fields(**observation_fields(obs)))
         if not self._ready:
             self._unprobed.discard(obs.key)
             self._check_ready()
