@@ -5,7 +5,9 @@ Flags may come before or after the subcommand (`--config.file x check` and
 so tests run it in-process; the prober factory and config loader can be injected.
 
 Exit status: 0 on success, 1 on an invalid config or an address that cannot be listened on,
-2 on bad usage (argparse), 130 on Ctrl-C during `once`.
+2 on bad usage (argparse), 130 on Ctrl-C during `once`. `once` says what it found, for
+scripts and cron jobs (`ONCE_EXIT`): 0 every service reachable, 1 something blocked, 2 no
+blocking but an outage, a failure or a network down, 3 an invalid config.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from exporter.config.matrix import RESOLVER_CHECK_SERVICE, expand, skipped
 from exporter.config.model import Config
 from exporter.config.web import WebConfig
 from exporter.config.web import load as load_web_config
+from exporter.judge.summary import NOT_SERVICES
 from exporter.judge.verdict import judge_round
+from exporter.model.judgement import BLOCKED, Judgement, Verdict
 from exporter.runtime.app import (
     App,
     ConfigLoader,
@@ -175,7 +179,9 @@ def parse_args(argv: Sequence[str]) -> Options:
         web_config_file=(
             str(ns["web_config_file"]) if ns.get("web_config_file") is not None else None
         ),
-        log_level=str(ns.get("log_level", "info")),
+        # `once` prints its results and is quiet otherwise: warnings and errors only, unless
+        # asked (logs go to stderr either way, never into the table).
+        log_level=str(ns.get("log_level", "warn" if ns.get("command") == "once" else "info")),
         log_format=str(ns.get("log_format", "logfmt")),
         output_format=str(ns.get("output_format", "text")),
     )
@@ -237,6 +243,42 @@ def web_summary(path: str, web_config: WebConfig) -> str:
     return f"{path}: OK, {what}, {auth}"
 
 
+#: `once`'s exit status by what it found (docs/deployment.md, "Scripts and cron").
+ONCE_EXIT: dict[str, int] = {"ok": 0, "blocked": 1, "failing": 2, "config": 3}
+
+
+def once_outcome(judgement: Judgement) -> tuple[int, str]:
+    """`once`'s exit status and summary line for a judged round: blocked wins over an
+    outage, which wins over all reachable. Canaries and resolver checks are no service: they
+    count only through the networks they find down."""
+    verdicts = [f.verdict for k, f in judgement.findings.items() if k.service not in NOT_SERVICES]
+    blocked = sorted(
+        {
+            f"{k.service} on {k.network}: {f.verdict}"
+            for k, f in judgement.findings.items()
+            if k.service not in NOT_SERVICES and f.blocked
+        }
+    )
+    failing = sum(1 for v in verdicts if v is not Verdict.OK and v not in BLOCKED)
+    down = sorted(n for n, up in judgement.network_up.items() if not up)
+    parts = [f"{len(verdicts)} tuples", f"{verdicts.count(Verdict.OK)} ok"]
+    if blocked:
+        parts.append(f"{sum(1 for v in verdicts if v in BLOCKED)} blocked")
+    if failing:
+        parts.append(f"{failing} failing (outage, failure or network down)")
+    if down:
+        parts.append(f"networks down: {', '.join(down)}")
+    line = f"once: {', '.join(parts)}"
+    if blocked:
+        status = ONCE_EXIT["blocked"]
+        line += "; blocked: " + "; ".join(blocked)
+    elif failing or down:
+        status = ONCE_EXIT["failing"]
+    else:
+        status = ONCE_EXIT["ok"]
+    return status, f"{line}; exit {status}"
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -253,7 +295,7 @@ def main(
         config = _load(options, load_config)
         web_config = _load_web_config(options) if options.command != "once" else WebConfig()
         if config is None or web_config is None:
-            return 1
+            return ONCE_EXIT["config"] if options.command == "once" else 1
         if options.command == "check":
             _print(summary(options.config_file, config))
             for line in skipped(config):
@@ -263,16 +305,18 @@ def main(
             return 0
         if options.command == "once":
             observations = run_loop(probe_once(config, prober_factory=prober_factory))
-            findings = judge_round(
-                config, observations, setup_problems=setup_problems(config)
-            ).findings
+            judgement = judge_round(config, observations, setup_problems=setup_problems(config))
+            findings = judgement.findings
             shown = [o for o in observations if o.key.service != RESOLVER_CHECK_SERVICE]
+            status, line = once_outcome(judgement)
             if options.output_format == "json":
                 rows = [render.summary_json(o, findings.get(o.key)) for o in shown]
                 _print(json.dumps(rows, indent=1))
+                _print(line, err=True)  # stdout stays one JSON document
             else:
                 _print(render.text_table(shown, findings).rstrip("\n"))
-            return 0
+                _print(line)
+            return status
         settings = Settings(
             config_file=options.config_file,
             listen_host=options.listen_host,

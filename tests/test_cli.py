@@ -9,7 +9,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -177,9 +177,11 @@ def test_check_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 def test_once_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, CONFIG_YAML)
     make, built = factory(error=_refuse_dc1)
-    assert main(["once", "--config.file", path, "--log.level", "error"], prober_factory=make) == 0
+    # dc1 refused on the only network: an outage, not a block: exit 2
+    assert main(["once", "--config.file", path, "--log.level", "error"], prober_factory=make) == 2
     out = capsys.readouterr().out
-    lines = out.splitlines()
+    *lines, last = out.splitlines()
+    assert last == "once: 3 tuples, 2 ok, 1 failing (outage, failure or network down); exit 2"
     assert lines[0].split() == [
         "SERVICE",
         "ENDPOINT",
@@ -223,8 +225,9 @@ def test_once_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_once_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, CONFIG_YAML)
     make, _ = factory(error=_refuse_dc1)
-    assert main(["--config.file", path, "once", "--format", "json"], prober_factory=make) == 0
+    assert main(["--config.file", path, "once", "--format", "json"], prober_factory=make) == 2
     captured = capsys.readouterr()
+    assert captured.err.rstrip().endswith("; exit 2")  # the summary: stdout stays JSON
     data = json.loads(captured.out)
     assert [(d["service"], d["endpoint"], d["result"]) for d in data] == [
         ("signal", "chat", "success"),
@@ -245,7 +248,7 @@ def test_once_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_once_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, BAD_YAML)
     make, built = factory()
-    assert main(["once", "--config.file", path], prober_factory=make) == 1
+    assert main(["once", "--config.file", path], prober_factory=make) == 3  # ONCE_EXIT
     assert built == []
     assert "interval" in capsys.readouterr().err
 
@@ -369,3 +372,50 @@ def test_run_on_a_busy_port(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert status == 1
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
     assert built[0].closed
+
+
+TWO_NETWORKS = CONFIG_YAML.replace("  direct: {}\n", "  direct: {}\n  censor: {}\n")
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "summary"),
+    [
+        (None, 0, "once: 6 tuples, 6 ok; exit 0"),
+        (
+            # dc1 refused on censor only: it connects on direct, so censor blocks it
+            lambda t: (
+                ErrorKind.REFUSED if t.key.endpoint == "dc1" and t.key.network == "censor" else None
+            ),
+            1,
+            "once: 6 tuples, 5 ok, 1 blocked; blocked: telegram on censor: tcp_blocked; exit 1",
+        ),
+        (
+            lambda t: ErrorKind.TIMEOUT if t.key.network == "censor" else None,
+            2,
+            "once: 6 tuples, 3 ok, 3 failing (outage, failure or network down), "
+            "networks down: censor; exit 2",
+        ),
+    ],
+    ids=["all-ok", "blocked", "network-down"],
+)
+def test_once_exit_status_says_what_it_found(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    error: Callable[[Target], ErrorKind | None] | None,
+    status: int,
+    summary: str,
+) -> None:
+    path = write(tmp_path, TWO_NETWORKS)
+    make, _ = factory(error=error) if error is not None else factory()
+    assert main(["once", "--config.file", path], prober_factory=make) == status
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[-1] == summary
+    assert captured.err == ""  # quiet by default: no log line at all in a normal run
+
+
+def test_once_with_a_bad_config_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, BAD_YAML)
+    assert main(["once", "--config.file", path], prober_factory=factory()[0]) == 3
+    assert capsys.readouterr().err.splitlines() == expected_errors(path)
+    # `check` keeps 1 for the same file
+    assert main(["check", "--config.file", path]) == 1
