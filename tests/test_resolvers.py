@@ -30,7 +30,7 @@ from exporter.model.observation import ErrorKind
 from exporter.probes import dns as resolvers
 from exporter.probes.dns import doh, exchange, query
 from exporter.probes.dns import system as system_resolver
-from exporter.probes.dns.call import Trace
+from exporter.probes.dns.call import Trace, address_query
 from exporter.probes.network import Dialer
 from exporter.probes.tls import TlsContexts
 from tests.fakes.certs import Pki, make_pki
@@ -1139,3 +1139,24 @@ async def test_doh_http_exchange_returns_the_body() -> None:
     )
     peer = _ScriptedPeer(_DOH_HEAD + b"Content-Length: 3\r\n\r\nabc")
     assert await doh.http_post(peer, target, b"q") == b"abc"
+
+
+@pytest.mark.parametrize("rdtype", [dns.rdatatype.A, dns.rdatatype.AAAA])
+def test_a_query_from_its_template_is_what_dnspython_would_encode(
+    rdtype: dns.rdatatype.RdataType,
+) -> None:
+    """Built once per name and type, sent with a fresh ID: the same bytes as the message's
+    own encoding, and a transport changing one query's ID (DoQ sets 0) changes no other."""
+    first, first_wire = address_query("a.test", rdtype)
+    second, second_wire = address_query("a.test", rdtype)
+    assert first_wire == first.to_wire()
+    assert second_wire == second.to_wire()
+    assert first_wire[2:] == second_wire[2:]
+    ids = {address_query("a.test", rdtype)[0].id for _ in range(50)}
+    assert len(ids) > 40  # random, not a counter or a constant
+    first.id = 0
+    assert second.id != 0 or second_wire[:2] == b"\0\0"
+    assert address_query("a.test", rdtype)[0].to_wire()[2:] == first_wire[2:]
+    made = dns.message.make_query("a.test", rdtype, use_edns=0, payload=1232)
+    made.id = second.id
+    assert made.to_wire() == second_wire

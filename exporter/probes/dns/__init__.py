@@ -43,6 +43,7 @@ from exporter.probes.dns.call import (
     DohError,
     Trace,
     Transport,
+    address_query,
     endpoint_url,
 )
 from exporter.probes.dns.doh import DOH_BODY_LIMIT
@@ -117,7 +118,7 @@ async def query(
         rdtype = _ADDRESS_TYPES.get(qtype.upper())
         if rdtype is None:
             raise ValueError(f"query() asks for A or AAAA, not {qtype!r}; use exchange()")
-        message = dns.message.make_query(qname, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
+        message, wire = address_query(qname, rdtype)
         response = await _bounded_exchange(
             resolver,
             dialer,
@@ -126,6 +127,7 @@ async def query(
             timeout=timeout,
             resolv_conf=resolv_conf,
             trace=trace,
+            wire=wire,
         )
     except asyncio.CancelledError:
         raise
@@ -238,8 +240,11 @@ async def _bounded_exchange(
     timeout: float,  # noqa: ASYNC109  # the API's budget, applied with asyncio.timeout
     resolv_conf: str | None,
     trace: Trace,
+    wire: bytes | None = None,
 ) -> dns.message.Message:
-    """Run the resolver's transport under the `timeout` budget.
+    """Run the resolver's transport under the `timeout` budget (`wire`: the message's wire
+    form, when already made).
+
 
     Sockets are registered on an exit stack that unwinds *outside* the timeout scope: a reply
     that arrived in time is never lost to a slow close, and closing always happens, even on
@@ -256,6 +261,7 @@ async def _bounded_exchange(
             trace=trace,
             deadline=loop.time() + timeout,
             resolv_conf=resolv_conf,
+            wire=wire,
         )
         try:
             async with asyncio.timeout(timeout) as scope:

@@ -8,13 +8,17 @@ records what an observation reports on `call.trace`.
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import dns.entropy
 import dns.exception
 import dns.message
 import dns.query
+import dns.rdatatype
 
 from exporter.config.model import Resolver
 from exporter.probes.network import Dialer
@@ -92,6 +96,9 @@ class Call:
     trace: Trace
     deadline: float  # loop.time() at which the whole exchange gives up
     resolv_conf: str | None
+    #: The query's wire form when it was made from a template (`address_query`): the UDP
+    #: transport sends it as is instead of encoding the message again.
+    wire: bytes | None = None
 
 
 #: A transport: send the message to `call.resolver`, return its reply (raising on failure).
@@ -109,3 +116,24 @@ def address_of(resolver: Resolver) -> str:
     if not resolver.address:
         raise ValueError(f"resolver {resolver.name!r} ({resolver.type}) has no address")
     return resolver.address
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(qname: str, rdtype: dns.rdatatype.RdataType) -> tuple[dns.message.Message, bytes]:
+    """The A/AAAA query of a name, with ID 0, and its wire form: built once per name and
+    type (every round asks the same few hundred questions)."""
+    message = dns.message.make_query(qname, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
+    message.id = 0
+    return message, message.to_wire()
+
+
+def address_query(qname: str, rdtype: dns.rdatatype.RdataType) -> tuple[dns.message.Message, bytes]:
+    """A fresh query for `qname`/`rdtype` with its own random ID, and its wire form: the
+    template's (`_template`) with the ID in its first two bytes, as `to_wire()` would write
+    it. The message shares the template's sections, which nothing here changes; a transport
+    may still set its ID (DoQ sets 0). Saves building and encoding the query each time
+    (docs/benchmarks.md, "DNS at the wire")."""
+    template, wire = _template(qname, rdtype)
+    message = copy.copy(template)
+    message.id = dns.entropy.random_16()
+    return message, message.id.to_bytes(2, "big") + wire[2:]

@@ -73,6 +73,7 @@ async def system(call: Call, message: dns.message.Message) -> dns.message.Messag
                     trace=call.trace,
                     deadline=call.deadline,
                     resolv_conf=call.resolv_conf,
+                    wire=call.wire,
                 )
                 async with scope:
                     reply = await udp_then_tcp(

@@ -12,6 +12,7 @@ import contextlib
 import socket
 
 import dns.asyncquery
+import dns.inet
 import dns.message
 
 from exporter.probes.dns.call import Call, address_of, bad_response
@@ -62,18 +63,27 @@ async def udp_then_tcp(
     await loop.sock_connect(sock, (address, port))
     stamp_arrivals(sock)  # the reply's arrival, not the loop's wake-up, ends the exchange
     interval = resend_interval(deadline - loop.time())
-    resender = asyncio.create_task(_resend(sock, message.to_wire(), interval))
+    wire = call.wire if call.wire is not None else message.to_wire()
     # What the query advertised: EDNS payload, or DNS's 512 bytes without EDNS.
     datagrams = Datagrams(sock, max_reply=message.payload if message.edns >= 0 else 512)
+    resender: asyncio.Task[None] | None = None
     try:
-        reply = await dns.asyncquery.udp(
-            message,
-            address,
-            port=port,
-            sock=datagrams,
+        # The wire form as made (encoded once) and dnspython's receive side: what
+        # dns.asyncquery.udp does, without encoding the query again.
+        # As the kernel names the peer (IPv6: a 4-tuple), for the source check.
+        destination = dns.inet.low_level_address_tuple((address, port), sock.family)
+        await datagrams.sendto(wire, destination, None)
+        resender = asyncio.create_task(_resend(sock, wire, interval))
+        received = await dns.asyncquery.receive_udp(
+            datagrams,
+            destination,
             ignore_unexpected=True,
             raise_on_truncation=True,
+            query=message,
         )
+        reply: dns.message.Message = received[0]
+        if not message.is_response(reply):
+            raise bad_response("the reply does not answer the query")
         call.trace.arrived = datagrams.arrived  # the accepted reply: the last datagram read
         return reply
     except dns.message.Truncated as exc:
@@ -83,8 +93,9 @@ async def udp_then_tcp(
     finally:
         if call.trace.first_sent is None:
             call.trace.first_sent = datagrams.sent  # a lookup's time starts at its first query
-        resender.cancel()
-        await asyncio.wait([resender])  # never raises: a cancellation of ours propagates
+        if resender is not None:
+            resender.cancel()
+            await asyncio.wait([resender])  # never raises: a cancellation of ours propagates
     sock.close()
     return await tcp_to(call, message, address, port)
 
