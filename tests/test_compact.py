@@ -115,3 +115,10 @@ def test_strings_that_repeat_over_tuples_are_shared() -> None:
     assert b.tls is not None
     assert a.tls.version is b.tls.version
     assert a.tls.cipher is b.tls.cipher
+
+
+def test_judging_reads_the_observation_without_its_log() -> None:
+    obs = _observation()
+    judged = Kept.of(obs).observation(log=False)
+    assert judged.log == ()
+    assert judged == dataclasses.replace(obs, log=())

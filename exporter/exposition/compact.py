@@ -86,11 +86,13 @@ class Kept:
         body = b"" if http is None else _pack(http.body_head)
         return cls(bare, log, body)
 
-    def observation(self) -> Observation:
-        """The observation as it was recorded (a new object at each call: keep it to reuse)."""
+    def observation(self, *, log: bool = True) -> Observation:
+        """The observation as it was recorded (a new object at each call: keep it to reuse);
+        without its log lines unless `log` (judging a round never reads them, and a round
+        rebuilds every tuple's observation at once)."""
         bare = self.bare
-        log = tuple(json.loads(_unpack(self.log))) if self.log else ()
+        lines = tuple(json.loads(_unpack(self.log))) if log and self.log else ()
         http = bare.http
         if http is not None and self.body:
             http = dataclasses.replace(http, body_head=_unpack(self.body))
-        return dataclasses.replace(bare, log=log, http=http)
+        return dataclasses.replace(bare, log=lines, http=http)

@@ -94,6 +94,12 @@ class Series:
         return None if self.kept is None else self.kept.observation()
 
     @property
+    def judged(self) -> Observation | None:
+        """The last completed probe as a round's judgement reads it: whole but for its log
+        lines (rebuilt at each read)."""
+        return None if self.kept is None else self.kept.observation(log=False)
+
+    @property
     def finished(self) -> float | None:
         """When the last completed probe finished (unix seconds), without rebuilding it."""
         return None if self.kept is None else self.kept.bare.finished

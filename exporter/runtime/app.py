@@ -351,7 +351,7 @@ class App:
     def _judge(self) -> None:
         """After each round: judge every tuple against the others of the round."""
         snapshot = self.store.snapshot()
-        lasts = (s.last for s in snapshot.series.values())
+        lasts = (s.judged for s in snapshot.series.values())  # without log lines
         observations = [obs for obs in lasts if obs is not None]
         config = self.scheduler.config
         history = self.throughput_history
