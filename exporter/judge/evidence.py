@@ -3,7 +3,7 @@ the failure was put on the path, and the sentence that says where. Pure."""
 
 from __future__ import annotations
 
-from exporter.model.observation import PathObservation, PathOutcome
+from exporter.model.observation import Observation, PathObservation, PathOutcome
 
 
 def on_path(path: PathObservation | None) -> bool:
@@ -40,3 +40,13 @@ def path_note(path: PathObservation | None) -> str:
     if path.outcome is PathOutcome.INCONCLUSIVE:
         return f"; localisation inconclusive: {path.detail}"
     return f"; localised on the path: {path_said(path)}"
+
+
+def where(peer: Observation, obs: Observation) -> str:
+    """Where a control (`peer`) got further than `obs`, for a reason: another network,
+    another address on the same network, or another resolver."""
+    if peer.key.network != obs.key.network:
+        return f"on network {peer.key.network!r}"
+    if peer.address and peer.address != obs.address:
+        return f"to {peer.address} on the same network"
+    return f"through resolver {peer.key.resolver!r}"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from exporter.judge.evidence import on_path, path_note, path_said
+from exporter.judge.evidence import on_path, path_note, path_said, where
 from exporter.model.judgement import Finding, Verdict
 from exporter.model.observation import ErrorKind, MtprotoTransport, Observation, PathObservation
 
@@ -21,12 +21,28 @@ from exporter.model.observation import ErrorKind, MtprotoTransport, Observation,
 Answered = Collection[tuple[str, str, int, MtprotoTransport]]
 
 
-def _where(peer: Observation, obs: Observation) -> str:
-    if peer.key.network != obs.key.network:
-        return f"on network {peer.key.network!r}"
-    if peer.address and peer.address != obs.address:
-        return f"to {peer.address} on the same network"
-    return f"through resolver {peer.key.resolver!r}"
+def _wrong_answer(
+    obs: Observation,
+    others: list[Observation],
+    path: PathObservation | None,
+    *,
+    blocked: Verdict,
+    server: str,
+    detail: str,
+) -> Finding:
+    """A `bad_reply`: only an impostor answers so, unless every other network gets the same
+    (then the server itself does: `down`)."""
+    elsewhere = [p for p in others if p.key.network != obs.key.network]
+    if elsewhere and all(p.error is ErrorKind.BAD_REPLY for p in elsewhere):
+        return Finding(
+            verdict=Verdict.DOWN,
+            reason=f"the {server} answers wrongly{detail} on every healthy network: its own doing",
+        )
+    return Finding(
+        verdict=blocked,
+        reason=f"the {server}'s answer is not what it sends{detail}: something answered in "
+        "its place (tampering)" + path_note(path),
+    )
 
 
 def stun_finding(
@@ -43,17 +59,8 @@ def stun_finding(
     stun = obs.stun
     detail = f" ({stun.detail})" if stun is not None and stun.detail else ""
     if error is ErrorKind.BAD_REPLY:
-        elsewhere = [p for p in others if p.key.network != obs.key.network]
-        if elsewhere and all(p.error is ErrorKind.BAD_REPLY for p in elsewhere):
-            return Finding(
-                verdict=Verdict.DOWN,
-                reason=f"the STUN server answers wrongly{detail} on every healthy network: "
-                "the server's own doing",
-            )
-        return Finding(
-            verdict=Verdict.UDP_BLOCKED,
-            reason=f"the STUN request got a wrong answer{detail}: something answered in the "
-            "server's place (tampering)" + path_note(path),
+        return _wrong_answer(
+            obs, others, path, blocked=Verdict.UDP_BLOCKED, server="STUN server", detail=detail
         )
     if udp_up is None:
         return Finding(
@@ -74,7 +81,7 @@ def stun_finding(
         return Finding(
             verdict=Verdict.UDP_BLOCKED,
             reason=f"the STUN request failed ({error}) while it succeeded "
-            f"{_where(worked[0], obs)}: calls are blocked" + path_note(path),
+            f"{where(worked[0], obs)}: calls are blocked" + path_note(path),
         )
     if on_path(path):
         return Finding(
@@ -103,23 +110,19 @@ def mtproto_finding(
     detail = f" ({mtproto.detail})" if mtproto is not None and mtproto.detail else ""
     what = f"the MTProto exchange ({form} transport) failed ({error}) after TCP connected"
     if error is ErrorKind.BAD_REPLY:
-        elsewhere = [p for p in others if p.key.network != obs.key.network]
-        if elsewhere and all(p.error is ErrorKind.BAD_REPLY for p in elsewhere):
-            return Finding(
-                verdict=Verdict.DOWN,
-                reason=f"the data centre answers wrongly{detail} on every healthy network: "
-                "its own doing",
-            )
-        return Finding(
-            verdict=Verdict.PROTOCOL_BLOCKED,
-            reason=f"the data centre's answer is not Telegram's{detail}: something answered "
-            "in its place (tampering)" + path_note(path),
+        return _wrong_answer(
+            obs,
+            others,
+            path,
+            blocked=Verdict.PROTOCOL_BLOCKED,
+            server="data centre",
+            detail=detail,
         )
     worked = [p for p in others if p.mtproto is not None and p.mtproto.error is None]
     if worked:
         return Finding(
             verdict=Verdict.PROTOCOL_BLOCKED,
-            reason=f"{what}{detail}, while it succeeded {_where(worked[0], obs)}" + path_note(path),
+            reason=f"{what}{detail}, while it succeeded {where(worked[0], obs)}" + path_note(path),
         )
     other = (
         MtprotoTransport.INTERMEDIATE

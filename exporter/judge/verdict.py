@@ -25,7 +25,7 @@ from exporter.config.matrix import RESOLVER_CHECK_SERVICE
 from exporter.config.model import CANARY_SERVICE, Check, Config, Endpoint, Resolver
 from exporter.judge.answers import encrypted_prefixes, tamper_reason, verified_addresses
 from exporter.judge.difference import ResponseShape
-from exporter.judge.evidence import on_path, path_note, path_said
+from exporter.judge.evidence import on_path, path_note, path_said, where
 from exporter.judge.pages import References, blockpage_reason, changed_page, vouched
 from exporter.judge.protocols import Answered, answered_exchanges, mtproto_finding, stun_finding
 from exporter.judge.summary import service_states
@@ -402,10 +402,10 @@ def _connect_finding(
     error = obs.error
     got_further = [p for p in others if _phase_reached(p, Phase.CONNECT)]
     if got_further:
-        where = _where(got_further[0], obs)
+        control = where(got_further[0], obs)
         return Finding(
             verdict=Verdict.TCP_BLOCKED,
-            reason=f"TCP connect failed ({error}) while it succeeded {where}" + path_note(path),
+            reason=f"TCP connect failed ({error}) while it succeeded {control}" + path_note(path),
         )
     if on_path(path):
         return Finding(
@@ -431,7 +431,7 @@ def _certificate_finding(
         return Finding(
             verdict=Verdict.TLS_MITM,
             reason=f"certificate rejected: {error}{presented}, while it validates "
-            f"{_where(verified_elsewhere[0], obs)}" + path_note(path),
+            f"{where(verified_elsewhere[0], obs)}" + path_note(path),
         )
     if error is ErrorKind.CERT_UNKNOWN_AUTHORITY:
         # An outage does not present another authority's certificate for the name.
@@ -470,7 +470,7 @@ def _tls_finding(
         return Finding(
             verdict=Verdict.TLS_BLOCKED,
             reason=f"the handshake failed ({error}) while it succeeded "
-            f"{_where(verified_elsewhere[0], obs)}" + path_note(path),
+            f"{where(verified_elsewhere[0], obs)}" + path_note(path),
         )
     if on_path(path):
         return Finding(
@@ -511,7 +511,7 @@ def _http_finding(
     if worked:
         return Finding(
             verdict=Verdict.HTTP_FAILED,
-            reason=f"HTTP failed ({error}) while it succeeded {_where(worked[0], obs)}",
+            reason=f"HTTP failed ({error}) while it succeeded {where(worked[0], obs)}",
         )
     return Finding(
         verdict=Verdict.DOWN,
@@ -539,7 +539,7 @@ def _quic_finding(obs: Observation, others: list[Observation]) -> Finding:
             return Finding(
                 verdict=Verdict.HTTP_FAILED,
                 reason=f"the HTTP/3 request failed ({error}) after the QUIC handshake, while "
-                f"it succeeded {_where(passed[0], obs)}",
+                f"it succeeded {where(passed[0], obs)}",
             )
         return Finding(
             verdict=Verdict.DOWN,
@@ -550,18 +550,10 @@ def _quic_finding(obs: Observation, others: list[Observation]) -> Finding:
         return Finding(
             verdict=Verdict.QUIC_BLOCKED,
             reason=f"the QUIC handshake failed ({error}){tcp}, and it succeeded "
-            f"{_where(connected[0], obs)}",
+            f"{where(connected[0], obs)}",
         )
     return Finding(
         verdict=Verdict.DOWN,
         reason=f"the QUIC handshake fails ({error}) on every healthy network{tcp}: the service "
         "answers no QUIC here, or every network blocks it (a network where QUIC works tells)",
     )
-
-
-def _where(peer: Observation, obs: Observation) -> str:
-    if peer.key.network != obs.key.network:
-        return f"on network {peer.key.network!r}"
-    if peer.address and peer.address != obs.address:
-        return f"to {peer.address} on the same network"
-    return f"through resolver {peer.key.resolver!r}"
