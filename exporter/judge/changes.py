@@ -110,8 +110,8 @@ class Changes:
         self._order: deque[Change] = deque()
         #: Per tuple judged: its latest change (never dropped by the ring's bounds).
         self._current: dict[TupleKey, Change] = {}
-        #: Per tuple judged: when its first verdict was seen.
-        self._first: dict[TupleKey, float] = {}
+        #: When the first verdicts of the tuples were seen, the earliest and the latest.
+        self._first_seen: tuple[float, float] | None = None
         self._shifts: dict[Group, list[Shift]] = {}
 
     def record(self, findings: Mapping[TupleKey, Finding], now: float) -> list[Change]:
@@ -126,8 +126,9 @@ class Changes:
                 key=key, verdict=finding.verdict, previous=last, since=now, reason=finding.reason
             )
             self._current[key] = change
-            if last is None and key.service != RESOLVER_CHECK_SERVICE:
-                self._first[key] = now
+            if last is None:
+                seen = self._first_seen
+                self._first_seen = (seen[0], now) if seen else (now, now)
             ring = self._by_key.get(key)
             if ring is None:
                 ring = self._by_key[key] = deque()
@@ -181,7 +182,6 @@ class Changes:
             del self._by_key[key]
         for key in [k for k in self._current if k not in keep]:
             del self._current[key]
-            self._first.pop(key, None)
         groups = {group_of(k) for k in keep}
         for group in [g for g in self._shifts if g not in groups]:
             del self._shifts[group]
@@ -213,12 +213,14 @@ class Changes:
 
     def firsts(self) -> Firsts:
         """How many tuples have been judged (each a first verdict; resolver checks left
-        out), whatever the ring kept."""
-        times = self._first.values()
+        out), whatever the ring kept. The times are the earliest and latest first verdicts
+        seen, also of tuples a reload removed since. O(tuples): for a page, not a round."""
+        count = sum(1 for k in self._current if k.service != RESOLVER_CHECK_SERVICE)
+        seen = self._first_seen
         return Firsts(
-            count=len(self._first),
-            earliest=min(times) if times else None,
-            latest=max(times) if times else None,
+            count=count,
+            earliest=seen[0] if seen and count else None,
+            latest=seen[1] if seen and count else None,
         )
 
     def timeline(self, group: Group) -> tuple[Shift, ...]:

@@ -405,8 +405,17 @@ def probes_html(
     return _page("Probes", body)
 
 
+def _words(value: object) -> object:
+    """A list (an endpoint's checks) as comma-separated words, not a Python repr."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "(none)"
+    return value
+
+
 def _dl(items: Iterable[tuple[str, object]]) -> str:
-    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in items if v is not None)
+    rows = "".join(
+        f"<tr><th>{_e(k)}</th><td>{_e(_words(v))}</td></tr>" for k, v in items if v is not None
+    )
     return f"<table>{rows}</table>" if rows else "<p>(none)</p>"
 
 
@@ -519,7 +528,7 @@ def detail_html(
 ) -> str:
     """One probe in full, like blackbox_exporter's debug output."""
     key = obs.key
-    parts: list[str] = []
+    parts: list[str] = ['<p><a href="/">\u2190 status page</a></p>']
     parts.append(
         _dl(
             [
@@ -574,6 +583,6 @@ def detail_html(
     parts.append("<pre>" + _e("\n".join(obs.log)) + "</pre>" if obs.log else "<p>(empty)</p>")
     parts.append(
         f'<p><a href="/probes?{_e(probe_query(key))}&amp;format=json">JSON</a> · '
-        '<a href="/probes">all probes</a></p>'
+        '<a href="/probes">all probes</a> · <a href="/">status page</a></p>'
     )
     return _page("Probe " + " / ".join(key.labels()), "\n".join(parts))
