@@ -585,7 +585,7 @@ def test_canaries_and_resolvers_have_a_section_of_their_own() -> None:
         "telegram", "telegram \u00b7 protocol (MTProto)", "whatsapp",
     ]  # fmt: skip
     infra_rows = re.findall(r'<th scope="row">([^<]+)</th>', infra)
-    assert infra_rows[:2] == ["canary", "canary \u00b7 calls (STUN)"]
+    assert infra_rows[:2] == ["canary", "canary \u00b7 UDP (public STUN)"]
     assert "resolver system" in infra_rows
     assert (
         '<td class="blocked" data-resolver="system" data-network="default">'

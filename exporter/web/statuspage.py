@@ -420,6 +420,8 @@ def _cell(
 
 
 def _row_name(service: str, aspect: str) -> str:
+    if service == CANARY_SERVICE and aspect == "calls":
+        return "canary \u00b7 UDP (public STUN)"  # the network's UDP, no service's calls
     return f"{service} \u00b7 {ASPECTS[aspect][2]}" if aspect else service
 
 
