@@ -21,6 +21,8 @@ SYSTEM_PACKAGES=(
     fonts-dejavu-core  # a font with the page's icons (✓ ✗ ↓), so they render
     gzip           # a second gzip reader of /metrics (tests/test_deflate.py)
     coturn         # turnserver: a real STUN server for the stun check (tests/test_stun.py)
+    nginx          # real HTTPS targets (TLS 1.2/1.3, RSA and ECDSA) for benchmarks/fair.py
+    unbound        # a real DNS server answering those targets' names for benchmarks/fair.py
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -146,3 +146,42 @@ def test_quick_protocols_benchmark_measures_every_check(tmp_path: Path) -> None:
         assert row["probes_per_second"]["min"] > 0, (name, row)
     assert len(results["rows"]) == 4 * results["runs"]
     assert "| stun: " in proc.stdout  # the markdown table
+
+
+@pytest.mark.skipif(
+    not all(
+        Path(p).exists()
+        for p in ("/usr/sbin/nginx", "/usr/sbin/unbound", "/usr/bin/prometheus", str(BLACKBOX))
+    ),
+    reason="benchmarks/fair.py needs nginx, unbound, prometheus and blackbox_exporter",
+)
+def test_quick_fair_benchmark_measures_every_row(tmp_path: Path) -> None:
+    """benchmarks/fair.py, tiny: blackbox_exporter driven by a real Prometheus, by the threaded
+    loop and by load.py, and the exporter, all probing nginx (TLS 1.2 and 1.3, RSA and ECDSA)
+    through unbound; every row measured its own CPU on probes that all succeeded."""
+    out = tmp_path / "fair.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.fair", "--quick", "--out", str(out), "--markdown"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    summary = results["summary"]
+    sides = ["blackbox-prometheus", "blackbox-threaded", "blackbox-aiohttp", "exporter"]
+    assert set(summary) == set(sides)
+    assert {r["side"] for r in results["rows"]} == set(sides)
+    for side in sides:
+        row = summary[side]
+        assert row["probes"] > 0, (side, row)
+        assert row["success_ratio"] == 1.0, (side, row)
+        assert row["cpu_ms_per_probe"]["min"] > 0, (side, row)
+        assert row["targets_ms_per_probe"]["median"] >= 0, (side, row)
+    for side in sides[:3]:
+        assert summary[side]["exporter_ratio"] > 0, side
+        assert summary[side]["driver_ms_per_probe"]["median"] >= 0, side
+    assert "| blackbox (Prometheus) |" in proc.stdout  # the markdown table
+    assert "| exporter |" in proc.stdout
