@@ -37,7 +37,7 @@ from aiohttp import web
 
 from exporter.probes.network import namespace
 from tests import monitoring
-from tests.lab.topology import Lab, Rule
+from tests.lab.topology import STUN_PUBLIC, Lab, Rule
 
 pytest_plugins = ("tests.lab.conftest_plugin",)
 # Each test waits on the pipeline a few times (WAIT each at most): more than the suite's 120 s.
@@ -93,7 +93,11 @@ def exporter_config(lab: Lab) -> dict[str, Any]:
         "networks": {
             name: {"source_address": lab.networks[name]["source_address"]} for name in NETWORKS
         },
-        "canaries": {"example": https("example.lab")},
+        "canaries": {
+            "example": https("example.lab"),
+            # a UDP canary (a public STUN look-alike): the calls panel has a stun row
+            "stun": {"address": STUN_PUBLIC["stun.l.google.lab"], "port": 3478, "checks": ["stun"]},
+        },
         "services": {
             "telegram": {"endpoints": {"dc": {"address": "91.108.56.100", "port": 443}}},
             "whatsapp": {"endpoints": {"chat": {"address": "13.248.0.20", "port": 5222}}},

@@ -1739,7 +1739,9 @@ def test_shipped_config_loads() -> None:
     telegram = config.services["telegram"].endpoints
     assert telegram["web"].checks == DEFAULT_CHECKS
     for name, endpoint in telegram.items():
-        if name != "web":
+        if Check.MTPROTO in endpoint.checks:
+            assert endpoint.checks == (Check.TCP, Check.MTPROTO)  # Telegram's own protocol
+        elif name != "web":
             assert endpoint.checks == (Check.TCP, Check.HTTP)
             assert endpoint.http.method == "POST"
             assert all(endpoint.http.status_ok(s) for s in (101, 200, 302, 404, 501))
@@ -1759,7 +1761,7 @@ def test_shipped_config_verdict_keys() -> None:
     resolvers = config.resolvers
     # the canaries: every network, every resolver but the silent one
     canaries = config.services[CANARY_SERVICE].endpoints
-    assert set(canaries) == {"example", "apple"}
+    assert set(canaries) == {"example", "apple", "stun-google", "stun-cloudflare"}
     dns_resolvers = tuple(name for name in resolvers if name != "nobody")
     for endpoint in canaries.values():
         assert endpoint.resolvers == dns_resolvers
