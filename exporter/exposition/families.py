@@ -5,6 +5,7 @@ and labels are a contract: docs/metrics.md."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from prometheus_client.metrics_core import (
@@ -270,46 +271,52 @@ def global_families(
     ]
 
 
+def _per_network(
+    name: str, documentation: str, values: Mapping[str, float], networks: set[str]
+) -> Metric:
+    """A gauge labelled by network, one sample per network probed, in name order."""
+    family = GaugeMetricFamily(name, documentation, labels=("network",))
+    for network, value in sorted(values.items()):
+        if network in networks:
+            family.add_metric([network], value)
+    return family
+
+
 def network_families(snapshot: Snapshot, networks: set[str]) -> list[Metric]:
     """Per network probed: up, set-up error, UDP up, down since when."""
     judgement = snapshot.judgement
-    network_up = GaugeMetricFamily(
-        "messaging_network_up",
-        "Whether any canary succeeded on the network in the last round (without canaries: "
-        "any probe).",
-        labels=("network",),
-    )
-    for network, up in sorted(judgement.network_up.items()):
-        if network in networks:
-            network_up.add_metric([network], 1.0 if up else 0.0)
-    setup_error = GaugeMetricFamily(
-        "messaging_network_setup_error",
-        "1 when the exporter cannot use the network as configured (its namespace, interface "
-        "or source address is gone, or its proxy fails): a set-up error, not a shutdown.",
-        labels=("network",),
-    )
-    for network in sorted(set(judgement.network_up) | set(judgement.network_setup)):
-        if network in networks:
-            setup_error.add_metric([network], 1.0 if network in judgement.network_setup else 0.0)
-    udp_up = GaugeMetricFamily(
-        "messaging_network_udp_up",
-        "Whether any UDP canary (a public STUN server) answered on the network in the last "
-        "round; 0: no UDP works there, so no call can (absent without UDP canaries).",
-        labels=("network",),
-    )
-    for network, up in sorted(judgement.network_udp.items()):
-        if network in networks:
-            udp_up.add_metric([network], 1.0 if up else 0.0)
-    down_since = GaugeMetricFamily(
-        "messaging_network_down_since_timestamp_seconds",
-        "Wall clock time of the first round that judged the network down (a shutdown or a "
-        "dead uplink), unix seconds; absent while the network is up.",
-        labels=("network",),
-    )
-    for network, since in sorted(snapshot.network_down_since.items()):
-        if network in networks:
-            down_since.add_metric([network], since)
-    return [network_up, setup_error, udp_up, down_since]
+    setup = judgement.network_setup
+    return [
+        _per_network(
+            "messaging_network_up",
+            "Whether any canary succeeded on the network in the last round (without canaries: "
+            "any probe).",
+            {n: 1.0 if up else 0.0 for n, up in judgement.network_up.items()},
+            networks,
+        ),
+        _per_network(
+            "messaging_network_setup_error",
+            "1 when the exporter cannot use the network as configured (its namespace, "
+            "interface or source address is gone, or its proxy fails): a set-up error, not a "
+            "shutdown.",
+            {n: 1.0 if n in setup else 0.0 for n in set(judgement.network_up) | set(setup)},
+            networks,
+        ),
+        _per_network(
+            "messaging_network_udp_up",
+            "Whether any UDP canary (a public STUN server) answered on the network in the last "
+            "round; 0: no UDP works there, so no call can (absent without UDP canaries).",
+            {n: 1.0 if up else 0.0 for n, up in judgement.network_udp.items()},
+            networks,
+        ),
+        _per_network(
+            "messaging_network_down_since_timestamp_seconds",
+            "Wall clock time of the first round that judged the network down (a shutdown or a "
+            "dead uplink), unix seconds; absent while the network is up.",
+            snapshot.network_down_since,
+            networks,
+        ),
+    ]
 
 
 def resolver_families(snapshot: Snapshot, networks: set[str]) -> list[Metric]:
