@@ -355,15 +355,15 @@ def test_stream_reads_carry_the_arrival_stamp_on_asyncio_and_uvloop() -> None:
 
 
 def test_udp_helpers_work_on_asyncio_and_uvloop() -> None:
-    """`sock_sendto`/`sock_recvfrom(_stamped)` stand in for the loop methods uvloop lacks: a
-    datagram goes out and one comes back, on both loops (MESSAGING_EXPORTER_LOOP=uvloop runs
-    the exporter on uvloop)."""
+    """`sock_send`/`sock_recv(from)_stamped` stand in for the loop methods uvloop lacks: a
+    datagram goes out on a connected socket and one comes back, on both loops
+    (MESSAGING_EXPORTER_LOOP=uvloop runs the exporter on uvloop)."""
     import asyncio
 
     from exporter.probes.network import (
-        sock_recvfrom,
+        sock_recv_stamped,
         sock_recvfrom_stamped,
-        sock_sendto,
+        sock_send,
         stamp_arrivals,
     )
     from exporter.runtime.app import loop_factory
@@ -377,14 +377,16 @@ def test_udp_helpers_work_on_asyncio_and_uvloop() -> None:
             b.setblocking(False)
             a.bind(("127.0.0.1", 0))
             b.bind(("127.0.0.1", 0))
-            receive = asyncio.create_task(sock_recvfrom(b, 100))  # waits: nothing sent yet
+            a.connect(b.getsockname())
+            b.connect(a.getsockname())
+            receive = asyncio.create_task(sock_recvfrom_stamped(b, 100))  # waits: none sent
             await asyncio.sleep(0)
-            await sock_sendto(a, b"ping", b.getsockname())
-            got, sender = await asyncio.wait_for(receive, 5)
+            await sock_send(a, b"ping")
+            got, sender, _ = await asyncio.wait_for(receive, 5)
             assert sender == a.getsockname()
-            await sock_sendto(b, b"pong", sender)
+            await sock_send(b, b"pong")
             assert stamp_arrivals(a)  # Linux on this machine's architecture
-            back, _, waited = await asyncio.wait_for(sock_recvfrom_stamped(a, 100), 5)
+            back, waited = await asyncio.wait_for(sock_recv_stamped(a, 100), 5)
             assert waited is not None
             assert 0.0 <= waited < 1.0  # the arrival stamp was read: a wait, not a date
             return got, back

@@ -6,10 +6,10 @@ what it is for and why no public name does it. `tests/test_compat.py` checks eve
 fails there, by name, not as a probe that quietly measures less.
 
 dnspython:
-- `dns._asyncbackend.DatagramSocket` / `StreamSocket`: the base classes of dnspython's async
-  socket interface. `dns.asyncquery.udp()` / `tcp()` accept a `sock=` of that type; the
-  probes subclass them to hand dnspython sockets made by the network's `Dialer` (netns,
-  interface, source address, proxy), bounded in size (`exporter.probes.dns.sockets`).
+- `dns._asyncbackend.StreamSocket`: the base class of dnspython's async stream socket
+  interface. `dns.asyncquery.tcp()` accepts a `sock=` of that type; the probes subclass it
+  to hand dnspython sockets made by the network's `Dialer` (netns, interface, source
+  address, proxy), bounded in size (`exporter.probes.dns.sockets`).
 - `dns.quic._asyncio.AsyncioQuicManager`: the QUIC connection factory behind DoQ and DoH3.
   `dns.quic` re-exports it only implicitly (mypy strict refuses that import); it is made
   here so that trust (`QuicConfiguration`) and the source address are the probe's.
@@ -45,7 +45,6 @@ from dns.quic._common import UnexpectedEOF
 __all__ = [
     "PRIVATE_NAMES",
     "AsyncioQuicManager",
-    "DatagramSocket",
     "StreamSocket",
     "UnexpectedEOF",
     "close_is_local",
@@ -54,7 +53,6 @@ __all__ = [
     "quic_version",
 ]
 
-DatagramSocket = dns._asyncbackend.DatagramSocket
 StreamSocket = dns._asyncbackend.StreamSocket
 
 #: Private attribute of dnspython's QUIC connection holding aioquic's `QuicConnection`.
@@ -67,7 +65,6 @@ AIOQUIC_VERSION: Final = "_version"
 #: (library, installed version, where the name lives, the name): module attributes are
 #: looked up on the module, instance attributes on a fresh instance (tests/test_compat.py).
 PRIVATE_NAMES: Final[tuple[tuple[str, str, str, str], ...]] = (
-    ("dnspython", dns.version.version, "dns._asyncbackend", "DatagramSocket"),
     ("dnspython", dns.version.version, "dns._asyncbackend", "StreamSocket"),
     ("dnspython", dns.version.version, "dns.quic._asyncio", "AsyncioQuicManager"),
     ("dnspython", dns.version.version, "dns.quic._common", "UnexpectedEOF"),

@@ -385,11 +385,12 @@ async def _ready(sock: socket.socket, *, write: bool) -> None:
             loop.remove_reader(fd)
 
 
-async def sock_sendto(sock: socket.socket, data: bytes, address: tuple[Any, ...]) -> int:
-    """`loop.sock_sendto` for every loop: uvloop does not implement it (uvloop 0.23)."""
+async def sock_send(sock: socket.socket, data: bytes) -> int:
+    """One datagram on a connected socket, waiting while the send buffer is full (on every
+    loop: uvloop lacks the loop's datagram methods, uvloop 0.23)."""
     while True:
         try:
-            return sock.sendto(data, address)
+            return sock.send(data)
         except (BlockingIOError, InterruptedError):
             await _ready(sock, write=True)
 
@@ -436,10 +437,10 @@ def stamp_age(ancillary: list[tuple[int, int, bytes]], now: float) -> float | No
 
 
 async def sock_recvfrom_stamped(sock: socket.socket, size: int) -> tuple[bytes, Any, float | None]:
-    """`sock_recvfrom`, and how long the datagram waited in the kernel before this read,
-    seconds: the wall clock now minus its arrival stamp (`stamp_arrivals`). That wait is the
-    event loop's lateness, not the network's; None without a stamp, 0.0 for a stamp from
-    the future (the wall clock stepped back)."""
+    """`loop.sock_recvfrom` on every loop (uvloop lacks it), and how long the datagram waited
+    in the kernel before this read, seconds: the wall clock now minus its arrival stamp
+    (`stamp_arrivals`). That wait is the event loop's lateness, not the network's; None
+    without a stamp, 0.0 for a stamp from the future (the wall clock stepped back)."""
     while True:
         try:
             data, ancillary, _flags, address = sock.recvmsg(size, _ANCILLARY_SIZE)
@@ -450,17 +451,9 @@ async def sock_recvfrom_stamped(sock: socket.socket, size: int) -> tuple[bytes, 
 
 
 async def sock_recv_stamped(sock: socket.socket, size: int) -> tuple[bytes, float | None]:
-    """`loop.sock_recv` on a stream socket, and how long the newest segment of what was read
-    waited in the kernel (as `sock_recvfrom_stamped`; TCP stamps each segment and reports
-    the last one read). None without a stamp, e.g. at the end of the stream."""
+    """`loop.sock_recv` on a stream or connected datagram socket, and how long the newest
+    segment of what was read (or the datagram) waited in the kernel (as
+    `sock_recvfrom_stamped`; TCP stamps each segment and reports the last one read). None
+    without a stamp, e.g. at the end of the stream."""
     data, _address, waited = await sock_recvfrom_stamped(sock, size)
     return data, waited if data else None
-
-
-async def sock_recvfrom(sock: socket.socket, size: int) -> tuple[bytes, Any]:
-    """`loop.sock_recvfrom` for every loop: uvloop does not implement it (uvloop 0.23)."""
-    while True:
-        try:
-            return sock.recvfrom(size)
-        except (BlockingIOError, InterruptedError):
-            await _ready(sock, write=False)

@@ -1,6 +1,6 @@
 """dnspython's async socket interface over sockets the probe made (the `Dialer`'s).
 
-`dns.asyncquery.udp()` / `tcp()` take a `sock=` of dnspython's socket types; these adapters
+`dns.asyncquery.tcp()` takes a `sock=` of dnspython's socket types; these adapters
 hand it the network's sockets, so a netns, interface, source address or proxy is honoured,
 and bound what a hostile resolver can make dnspython parse. None of them owns its socket:
 the exchange's exit stack closes it.
@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import Awaitable
 from typing import Any
 
 import dns.exception
 
-from exporter.probes.compat import DatagramSocket, StreamSocket
+from exporter.probes.compat import StreamSocket
 from exporter.probes.dns.call import MAX_STREAM_REPLY, bad_response
-from exporter.probes.network import sock_recvfrom_stamped, sock_sendto
 
 
 async def _bounded(awaitable: Awaitable[Any], seconds: float | None) -> Any:
@@ -31,44 +29,6 @@ async def _bounded(awaitable: Awaitable[Any], seconds: float | None) -> Any:
             return await awaitable
     except TimeoutError:
         raise dns.exception.Timeout(timeout=seconds) from None  # type: ignore[no-untyped-call]  # dnspython leaves it unannotated
-
-
-class Datagrams(DatagramSocket):
-    """A dialer UDP socket as dnspython's `DatagramSocket`. Does not own the socket.
-
-    A datagram larger than `max_reply` bytes raises BadResponse before dnspython parses it."""
-
-    def __init__(self, sock: socket.socket, *, max_reply: int = 65535) -> None:
-        super().__init__(sock.family, socket.SOCK_DGRAM)
-        self.sock = sock
-        self.max_reply = max_reply
-        #: Monotonic time of the first send, and the kernel's arrival time of the last
-        #: datagram read (None without an arrival stamp).
-        self.sent: float | None = None
-        self.arrived: float | None = None
-
-    async def sendto(self, what: bytes, destination: Any, seconds: float | None) -> int:
-        if self.sent is None:
-            self.sent = time.monotonic()
-        return int(await _bounded(sock_sendto(self.sock, what, destination), seconds))
-
-    async def recvfrom(self, size: int, seconds: float | None) -> tuple[bytes, Any]:
-        data, address, waited = await _bounded(sock_recvfrom_stamped(self.sock, size), seconds)
-        self.arrived = None if waited is None else time.monotonic() - waited
-        if len(data) > self.max_reply:
-            raise bad_response(
-                f"UDP reply of {len(data)} bytes, larger than the {self.max_reply} bytes asked"
-            )
-        return data, address
-
-    async def close(self) -> None:
-        pass  # the exchange's exit stack closes the socket
-
-    async def getpeername(self) -> Any:
-        return self.sock.getpeername()
-
-    async def getsockname(self) -> Any:
-        return self.sock.getsockname()
 
 
 def _within_stream_budget(received: int, data: bytes) -> int:

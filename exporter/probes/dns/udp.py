@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 
 import dns.asyncquery
-import dns.inet
 import dns.message
 
 from exporter.probes.dns.call import Call, address_of, bad_response
-from exporter.probes.dns.sockets import Datagrams, TcpStream
-from exporter.probes.network import family_of, stamp_arrivals
+from exporter.probes.dns.sockets import TcpStream
+from exporter.probes.network import family_of, sock_recv_stamped, sock_send, stamp_arrivals
 
 #: A UDP query with no reply is sent again (the same bytes, the same ID) after this fraction
 #: of the time it was given, and at most `UDP_RESEND_MAX` seconds, up to `UDP_SENDS` sends in
@@ -27,6 +27,9 @@ from exporter.probes.network import family_of, stamp_arrivals
 UDP_RESEND_FRACTION = 1 / 3
 UDP_RESEND_MAX = 1.0
 UDP_SENDS = 3
+#: Bytes asked of the socket per read: any datagram, so that one larger than the query
+#: advertised is seen whole and refused (not cut to size and parsed).
+MAX_DATAGRAM = 65535
 
 
 def resend_interval(seconds: float) -> float:
@@ -40,14 +43,11 @@ async def udp(call: Call, message: dns.message.Message) -> dns.message.Message:
     return await udp_then_tcp(call, message, address, port, call.deadline)
 
 
-async def _resend(sock: socket.socket, wire: bytes, interval: float) -> None:
-    """Send `wire` again every `interval` seconds, `UDP_SENDS - 1` times, until cancelled.
-    Best effort: a send that fails (ICMP unreachable reported on the socket, a full buffer)
-    is skipped; the receive side reports what the socket says."""
-    for _ in range(UDP_SENDS - 1):
-        await asyncio.sleep(interval)
-        with contextlib.suppress(OSError):
-            sock.send(wire)
+def _send_again(sock: socket.socket, wire: bytes) -> None:
+    """A resend, best effort: a send that fails (ICMP unreachable reported on the socket, a
+    full buffer) is skipped; the receive side reports what the socket says."""
+    with contextlib.suppress(OSError):
+        sock.send(wire)
 
 
 async def udp_then_tcp(
@@ -56,46 +56,48 @@ async def udp_then_tcp(
     """UDP, and TCP to the same address and port when the reply is truncated (TC).
 
     The query is sent again, unchanged, while no reply has come (`resend_interval` of the
-    time left until `deadline`, loop time), so a lost datagram is not a failed lookup."""
+    time left until `deadline`, loop time), so a lost datagram is not a failed lookup.
+
+    The exchange is dnspython's wire level over the dialer's own socket: the query's bytes
+    as made (`address_query`), the reply parsed by `dns.message.from_wire` and matched by
+    `Message.is_response`. The socket is connected, so the kernel delivers datagrams from the
+    resolver's address and port only: the first datagram read is the reply, or the failure
+    (docs/benchmarks.md, "DNS at the wire")."""
     loop = asyncio.get_running_loop()
     sock = call.dialer.udp_socket(family_of(address))
     call.cleanup.callback(sock.close)
-    await loop.sock_connect(sock, (address, port))
+    sock.connect((address, port))  # UDP: sets the peer (and its filter), never waits
     stamp_arrivals(sock)  # the reply's arrival, not the loop's wake-up, ends the exchange
     interval = resend_interval(deadline - loop.time())
     wire = call.wire if call.wire is not None else message.to_wire()
     # What the query advertised: EDNS payload, or DNS's 512 bytes without EDNS.
-    datagrams = Datagrams(sock, max_reply=message.payload if message.edns >= 0 else 512)
-    resender: asyncio.Task[None] | None = None
+    max_reply = message.payload if message.edns >= 0 else 512
+    resends: list[asyncio.TimerHandle] = []
     try:
-        # The wire form as made (encoded once) and dnspython's receive side: what
-        # dns.asyncquery.udp does, without encoding the query again.
-        # As the kernel names the peer (IPv6: a 4-tuple), for the source check.
-        destination = dns.inet.low_level_address_tuple((address, port), sock.family)
-        await datagrams.sendto(wire, destination, None)
-        resender = asyncio.create_task(_resend(sock, wire, interval))
-        received = await dns.asyncquery.receive_udp(
-            datagrams,
-            destination,
-            ignore_unexpected=True,
-            raise_on_truncation=True,
-            query=message,
-        )
-        reply: dns.message.Message = received[0]
+        if call.trace.first_sent is None:  # a lookup's time starts at its first query
+            call.trace.first_sent = time.monotonic()
+        await sock_send(sock, wire)
+        resends = [
+            loop.call_later(interval * n, _send_again, sock, wire) for n in range(1, UDP_SENDS)
+        ]
+        data, waited = await sock_recv_stamped(sock, MAX_DATAGRAM)
+        arrived = None if waited is None else time.monotonic() - waited
+        if len(data) > max_reply:
+            raise bad_response(
+                f"UDP reply of {len(data)} bytes, larger than the {max_reply} bytes asked"
+            )
+        reply = dns.message.from_wire(data, raise_on_truncation=True)
         if not message.is_response(reply):
             raise bad_response("the reply does not answer the query")
-        call.trace.arrived = datagrams.arrived  # the accepted reply: the last datagram read
+        call.trace.arrived = arrived  # the accepted reply's arrival
         return reply
     except dns.message.Truncated as exc:
         partial = exc.message()  # type: ignore[no-untyped-call]  # dnspython leaves it unannotated
         if not message.is_response(partial):
             raise bad_response("truncated reply does not answer the query") from exc
     finally:
-        if call.trace.first_sent is None:
-            call.trace.first_sent = datagrams.sent  # a lookup's time starts at its first query
-        if resender is not None:
-            resender.cancel()
-            await asyncio.wait([resender])  # never raises: a cancellation of ours propagates
+        for handle in resends:
+            handle.cancel()
     sock.close()
     return await tcp_to(call, message, address, port)
 
