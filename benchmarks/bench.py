@@ -116,10 +116,14 @@ class Lab:
 
 
 async def _start(
-    argv: list[str], *, stdout: int | None = subprocess.DEVNULL, env: dict[str, str] | None = None
+    argv: list[str],
+    *,
+    stdout: int | None = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
 ) -> Any:
     return await asyncio.create_subprocess_exec(
-        *argv, stdout=stdout, stderr=subprocess.DEVNULL, cwd=ROOT, env=env
+        *argv, stdout=stdout, stderr=subprocess.DEVNULL, cwd=cwd, env=env
     )
 
 
@@ -237,16 +241,30 @@ def blackbox_targets(n: int, timing: int) -> list[str]:
 
 
 class Exporter:
-    def __init__(self, lab: Lab, config: Path, *, pin: bool) -> None:
+    """`python -m exporter` on `config`; for an A/B run, from the tree `code` (a checkout of
+    other code) instead of this one, and with the interpreter command `python` instead of
+    the lab's (e.g. one in a chroot of another distribution, for another OpenSSL)."""
+
+    def __init__(
+        self,
+        lab: Lab,
+        config: Path,
+        *,
+        pin: bool,
+        code: Path | None = None,
+        python: Sequence[str] = (),
+    ) -> None:
         self.lab = lab
         self.config = config
         self.pin = pin
+        self.code = code
+        self.python = list(python) or [lab.python]
         self.proc: Any = None
         self.url = f"http://{lab.exporter_listen}"
 
     async def __aenter__(self) -> Exporter:
         argv = [
-            self.lab.python,
+            *self.python,
             "-m",
             "exporter",
             f"--config.file={self.config}",
@@ -256,7 +274,7 @@ class Exporter:
         if self.pin:
             argv = ["taskset", "-c", "1", *argv]
         env = {**os.environ, "MESSAGING_EXPORTER_LOOP": self.lab.loop}
-        self.proc = await _start(argv, env=env)
+        self.proc = await _start(argv, env=env, cwd=self.code or ROOT)
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         for _ in range(600):
             with contextlib.suppress(aiohttp.ClientError):

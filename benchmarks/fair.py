@@ -41,6 +41,7 @@ import os
 import queue
 import random
 import re
+import shlex
 import shutil
 import ssl
 import statistics
@@ -61,6 +62,7 @@ import dns.message
 import trustme
 
 from benchmarks.bench import (
+    ROOT,
     Blackbox,
     Exporter,
     Lab,
@@ -86,6 +88,7 @@ LABELS = {
     "blackbox-threaded": "blackbox (threaded loop)",
     "blackbox-aiohttp": "blackbox (aiohttp load.py)",
     "exporter": "exporter",
+    "baseline": "exporter (baseline tree)",
 }
 
 
@@ -500,11 +503,14 @@ async def blackbox_turn(
 
 
 async def exporter_turn(
-    lab: Lab, servers: Servers, args: argparse.Namespace, turn: int
+    lab: Lab, servers: Servers, args: argparse.Namespace, turn: int, *, side: str = "exporter"
 ) -> dict[str, Any]:
-    """As `benchmarks.bench.exporter_window`, with the servers' CPU over the same window."""
+    """As `benchmarks.bench.exporter_window`, with the servers' CPU over the same window; the
+    `baseline` side runs the exporter of the `--baseline` tree."""
     config = exporter_config(lab, args.tuples, args.interval, 0)
-    async with Exporter(lab, config, pin=False) as ex:
+    code = Path(args.baseline) if side == "baseline" else None
+    python = shlex.split(args.baseline_python or "") if side == "baseline" else []
+    async with Exporter(lab, config, pin=False, code=code, python=python) as ex:
         await ex.wait_ready(args.interval * 3 + 30)
         await asyncio.sleep(_settle(args))
         pids = {"nginx": servers.nginx_pids(), "unbound": [servers.unbound_pid]}
@@ -523,7 +529,7 @@ async def exporter_turn(
     return {
         "turn": turn,
         **_row(
-            "exporter",
+            side,
             m1["cpu"] - m0["cpu"],
             m1["t"] - m0["t"],
             m1["probes"] - m0["probes"],
@@ -542,7 +548,7 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for side in SIDES:
+    for side in (*SIDES, "baseline"):
         mine = [r for r in rows if r["side"] == side and r["probes"]]
         if not mine:
             continue
@@ -560,7 +566,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out[side] = s
     if "exporter" in out:
         ex = out["exporter"]["cpu_ms_per_probe"]["median"]
-        for side in SIDES[:3]:
+        for side in (*SIDES[:3], "baseline"):
             if side in out:
                 out[side]["exporter_ratio"] = ex / out[side]["cpu_ms_per_probe"]["median"]
                 # the same ratio turn by turn (the exporter's turn beside this side's)
@@ -598,8 +604,8 @@ async def _turn(
     edit."""
     for attempt in range(4):
         try:
-            if side == "exporter":
-                return await exporter_turn(lab, servers, args, turn)
+            if side in ("exporter", "baseline"):
+                return await exporter_turn(lab, servers, args, turn, side=side)
             return await blackbox_turn(side, lab, servers, args, turn)
         except RuntimeError as exc:
             if attempt == 3:
@@ -638,8 +644,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with _lab(args) as lab, Servers(lab, args.tuples) as servers:
         results.update(pinned=lab.pin, tuples=args.tuples, interval=args.interval)
         results.update(window=args.window, warmup=args.warmup, variants=VARIANTS)
+        results.update(alternations=args.alternations, sides=list(args.sides))
+        sides = args.sides
         for turn in range(args.alternations):
-            order = SIDES[turn % len(SIDES) :] + SIDES[: turn % len(SIDES)]
+            order = sides[turn % len(sides) :] + sides[: turn % len(sides)]
             for side in order:
                 row = await _turn(side, lab, servers, args, turn)
                 rows.append(row)
@@ -666,14 +674,14 @@ def markdown(results: dict[str, Any]) -> str:
         f"the turns' ends (median {load['median']:.2f}).",
         "",
         f"{results['tuples']} targets every {results['interval']:g} s, "
-        f"{len(results['rows']) // len(SIDES)} alternations of {results['window']:g} s turns; "
+        f"{results['alternations']} alternations of {results['window']:g} s turns; "
         "medians over the turns, the range in parentheses:",
         "",
         "| side | CPU ms per probe | probes/s | success | exporter ÷ this (turn by turn) | "
         "driver CPU ms per probe (not counted) | nginx + unbound ms per probe |",
         "|---|---|---|---|---|---|---|",
     ]
-    for side in SIDES:
+    for side in (*SIDES, "baseline"):
         s = results["summary"].get(side)
         if s is None:
             continue
@@ -705,8 +713,37 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a few seconds, tiny (the smoke test)")
     p.add_argument("--out", help="write the JSON results here")
     p.add_argument("--markdown", action="store_true", help="print a markdown table too")
+    p.add_argument(
+        "--sides",
+        default=",".join(SIDES),
+        help=f"comma-separated, of {', '.join(SIDES)} (default: all)",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also run the exporter of this checkout (a `git worktree` of other code), "
+        "alternated with this one: an A/B of a change",
+    )
+    p.add_argument(
+        "--baseline-python",
+        metavar="COMMAND",
+        help="the interpreter command of the baseline side (default: this one), e.g. "
+        "'chroot /opt/trixie env PYTHONPATH=/work/main /opt/venv/bin/python' for the same "
+        "code on another distribution's Python and OpenSSL",
+    )
     p.add_argument("--threaded-driver", metavar="SPEC", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    sides = tuple(s.strip() for s in args.sides.split(",") if s.strip())
+    unknown = sorted(set(sides) - set(SIDES))
+    if unknown or not sides:
+        p.error(f"--sides: {', '.join(unknown) or 'none'}: not of {', '.join(SIDES)}")
+    if args.baseline is None and args.baseline_python:
+        args.baseline = str(ROOT)  # this code, on the other interpreter
+    if args.baseline is not None:
+        if not (Path(args.baseline) / "exporter" / "__main__.py").is_file():
+            p.error(f"--baseline: {args.baseline} holds no exporter/__main__.py")
+        sides = (*sides, "baseline")
+    args.sides = sides
     if args.quick:
         args.tuples, args.interval, args.window, args.warmup = 20, 1.0, 2.0, 1.5
         args.alternations, args.wait_load = 1, 0.0

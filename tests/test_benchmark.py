@@ -185,3 +185,49 @@ def test_quick_fair_benchmark_measures_every_row(tmp_path: Path) -> None:
         assert summary[side]["driver_ms_per_probe"]["median"] >= 0, side
     assert "| blackbox (Prometheus) |" in proc.stdout  # the markdown table
     assert "| exporter |" in proc.stdout
+
+
+@pytest.mark.skipif(
+    not all(Path(p).exists() for p in ("/usr/sbin/nginx", "/usr/sbin/unbound")),
+    reason="benchmarks/fair.py needs nginx and unbound",
+)
+def test_quick_fair_benchmark_alternates_a_baseline_tree(tmp_path: Path) -> None:
+    """`--baseline DIR` runs that checkout's exporter as a row of its own beside this one's,
+    with the ratio turn by turn: here this very tree, so both rows probe alike."""
+    out = tmp_path / "fair.json"
+    argv = ["--quick", "--sides", "exporter", "--baseline", str(ROOT), "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.fair", *argv, "--markdown"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["sides"] == ["exporter", "baseline"]
+    assert {r["side"] for r in results["rows"]} == {"exporter", "baseline"}
+    baseline = results["summary"]["baseline"]
+    assert baseline["success_ratio"] == 1.0, baseline
+    assert baseline["exporter_ratio"] > 0, baseline
+    assert "| exporter (baseline tree) |" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--sides", "exporter,nginx"], "--sides: nginx: not of blackbox-prometheus"),
+        (["--sides", ","], "--sides: none: not of"),
+        (["--baseline", "/nonexistent"], "--baseline: /nonexistent holds no exporter/__main__.py"),
+    ],
+)
+def test_fair_benchmark_refuses_bad_sides_and_baselines(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.fair import parse_args
+
+    with pytest.raises(SystemExit) as exc:
+        parse_args(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
