@@ -88,7 +88,7 @@ LABELS = {
     "blackbox-threaded": "blackbox (threaded loop)",
     "blackbox-aiohttp": "blackbox (aiohttp load.py)",
     "exporter": "exporter",
-    "baseline": "exporter (baseline tree)",
+    "baseline": "exporter (baseline)",
 }
 
 
@@ -645,6 +645,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results.update(pinned=lab.pin, tuples=args.tuples, interval=args.interval)
         results.update(window=args.window, warmup=args.warmup, variants=VARIANTS)
         results.update(alternations=args.alternations, sides=list(args.sides))
+        if args.baseline is not None:
+            python = args.baseline_python or sys.executable
+            results["baseline"] = {"tree": args.baseline, "python": python}
         sides = args.sides
         for turn in range(args.alternations):
             order = sides[turn % len(sides) :] + sides[: turn % len(sides)]
@@ -697,6 +700,9 @@ def markdown(results: dict[str, Any]) -> str:
             f"{s['probes_per_second']['median']:.1f} | {s['success_ratio']:.1%} | {ratio} | "
             f"{driver} | {_cell(s['targets_ms_per_probe'])} |"
         )
+    if "baseline" in results:
+        b = results["baseline"]
+        out += ["", f"{LABELS['baseline']}: the exporter of `{b['tree']}`, run by `{b['python']}`."]
     return "\n".join(out) + "\n"
 
 

@@ -211,7 +211,9 @@ def test_quick_fair_benchmark_alternates_a_baseline_tree(tmp_path: Path) -> None
     baseline = results["summary"]["baseline"]
     assert baseline["success_ratio"] == 1.0, baseline
     assert baseline["exporter_ratio"] > 0, baseline
-    assert "| exporter (baseline tree) |" in proc.stdout
+    assert results["baseline"] == {"tree": str(ROOT), "python": sys.executable}
+    assert "| exporter (baseline) |" in proc.stdout
+    assert f"exporter (baseline): the exporter of `{ROOT}`" in proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -231,3 +233,43 @@ def test_fair_benchmark_refuses_bad_sides_and_baselines(
         parse_args(argv)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    not all(Path(p).exists() for p in ("/usr/sbin/nginx", "/usr/sbin/unbound")),
+    reason="benchmarks/interpreters.py needs nginx and unbound",
+)
+def test_quick_interpreters_benchmark_measures_each_interpreter(tmp_path: Path) -> None:
+    """benchmarks/interpreters.py, tiny: the probe loop on this interpreter and on another
+    command (here the same one through `env`), each in a process of its own, every probe a
+    success on the real nginx and unbound targets."""
+    out = tmp_path / "interpreters.json"
+    other = f"env {sys.executable}"
+    argv = ["--quick", "--python", other, "--out", str(out), "--markdown"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.interpreters", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert [r["interpreter"] for r in results["rows"]] == [sys.executable, other]
+    for row in results["rows"]:
+        assert row["successes"] == row["probes"] > 0, row
+        assert row["cpu_ms_per_probe"] > 0, row
+    summary = results["summary"]
+    assert summary[sys.executable]["ratio_to_this"] == 1.0
+    assert summary[other]["ratio_to_this"] > 0
+    assert f"| {sys.version.split()[0]} |" in proc.stdout  # the markdown table
+
+
+def test_interpreters_benchmark_refuses_bad_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.interpreters import parse_args
+
+    with pytest.raises(SystemExit) as exc:
+        parse_args(["--probes", "0"])
+    assert exc.value.code == 2
+    assert "--probes: 0 is not a positive count" in capsys.readouterr().err
