@@ -25,17 +25,23 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_quick_benchmark_measures_every_part(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
+def run_benchmark(module: str, *argv: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`python -m benchmarks.<module> argv...` from the checkout; it must exit 0."""
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench", "--quick", "--out", str(out), "--markdown"],
+        [sys.executable, "-m", f"benchmarks.{module}", *argv],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=100,
+        timeout=timeout,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_quick_benchmark_measures_every_part(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    proc = run_benchmark("bench", "--quick", "--out", str(out), "--markdown", timeout=100)
     results = json.loads(out.read_text())
     assert results["blackbox"] is BLACKBOX.exists(), "blackbox_exporter installed but not run"
 
@@ -79,15 +85,7 @@ def test_quick_localisation_benchmark_measures_both_sides(tmp_path: Path) -> Non
     resetting router are tcp_blocked and TTL-limited packets were sent; without, they are down
     and none were."""
     out = tmp_path / "localisation.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.localisation", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_benchmark("localisation", "--quick", "--out", str(out), timeout=120)
     results = json.loads(out.read_text())
     on, off = results["rows"]
     failing = results["failing_tuples"]
@@ -104,14 +102,7 @@ def test_quick_localisation_benchmark_measures_both_sides(tmp_path: Path) -> Non
 def test_exposition_benchmark_renders_the_same_text_both_ways() -> None:
     """benchmarks/exposition.py on a small store: both renderers measured, on texts of the
     same length (byte for byte equal is tests/test_collector.py's)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.exposition", "--tuples", "40", "--scrapes", "1"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    proc = run_benchmark("exposition", "--tuples", "40", "--scrapes", "1", timeout=120)
     rows = json.loads(proc.stdout[: proc.stdout.rindex("]") + 1])
     (row,) = rows
     assert row["tuples"] == 40
@@ -127,15 +118,7 @@ def test_quick_protocols_benchmark_measures_every_check(tmp_path: Path) -> None:
     """benchmarks/protocols.py, tiny: the stun check against coturn, and tcp alone and
     tcp + mtproto in both forms against the look-alike data centre, every probe answered."""
     out = tmp_path / "protocols.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.protocols", "--quick", "--out", str(out), "--markdown"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=100,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_benchmark("protocols", "--quick", "--out", str(out), "--markdown", timeout=100)
     results = json.loads(out.read_text())
     summary = results["summary"]
     assert set(summary) == {"stun", "tcp", "mtproto-obfuscated", "mtproto-intermediate"}
@@ -160,15 +143,7 @@ def test_quick_fair_benchmark_measures_every_row(tmp_path: Path) -> None:
     loop and by load.py, and the exporter, all probing nginx (TLS 1.2 and 1.3, RSA and ECDSA)
     through unbound; every row measured its own CPU on probes that all succeeded."""
     out = tmp_path / "fair.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.fair", "--quick", "--out", str(out), "--markdown"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=150,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_benchmark("fair", "--quick", "--out", str(out), "--markdown", timeout=150)
     results = json.loads(out.read_text())
     summary = results["summary"]
     sides = ["blackbox-prometheus", "blackbox-threaded", "blackbox-aiohttp", "exporter"]
@@ -196,15 +171,7 @@ def test_quick_fair_benchmark_alternates_a_baseline_tree(tmp_path: Path) -> None
     with the ratio turn by turn: here this very tree, so both rows probe alike."""
     out = tmp_path / "fair.json"
     argv = ["--quick", "--sides", "exporter", "--baseline", str(ROOT), "--out", str(out)]
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.fair", *argv, "--markdown"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=150,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_benchmark("fair", *argv, "--markdown", timeout=150)
     results = json.loads(out.read_text())
     assert results["sides"] == ["exporter", "baseline"]
     assert {r["side"] for r in results["rows"]} == {"exporter", "baseline"}
@@ -246,15 +213,7 @@ def test_quick_interpreters_benchmark_measures_each_interpreter(tmp_path: Path) 
     out = tmp_path / "interpreters.json"
     other = f"env {sys.executable}"
     argv = ["--quick", "--python", other, "--out", str(out), "--markdown"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.interpreters", *argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=150,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_benchmark("interpreters", *argv, timeout=150)
     results = json.loads(out.read_text())
     assert [r["interpreter"] for r in results["rows"]] == [sys.executable, other]
     for row in results["rows"]:
