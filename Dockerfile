@@ -23,8 +23,8 @@
 # wheel, a clean venv, the entrypoint started, /metrics and /-/healthy scraped) and lints this
 # file with hadolint.
 
-# Debian 13's OpenSSL 3.5 under Python 3.13: ~10 % less CPU per probe than Python 3.11 on
-# Debian 12's OpenSSL 3.0, the same code (docs/benchmarks.md, "Closing the gap").
+# Debian 13's OpenSSL 3.5 under Python 3.13: ~10 % less CPU on the probe path than Python
+# 3.11 on Debian 12's OpenSSL 3.0, the same code (docs/benchmarks.md, "Closing the gap").
 ARG PYTHON_IMAGE=python:3.13-slim-trixie
 
 # ---- build: the wheel, installed into a venv that the final stage copies as is
