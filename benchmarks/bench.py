@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -875,15 +875,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def report(
+    results: dict[str, Any], *, out: str | Path | None, table: Callable[[Any], str] | None
+) -> None:
+    """A benchmark's results as JSON on stdout (and in `out`), then `table(results)`, its
+    markdown, when asked for."""
+    text = json.dumps(results, indent=1)
+    if out:
+        Path(out).write_text(text)
+    print(text)
+    if table is not None:
+        print(table(results))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    results = asyncio.run(run(args))
-    text = json.dumps(results, indent=1)
-    if args.out:
-        Path(args.out).write_text(text)
-    print(text)
-    if args.markdown:
-        print(markdown(results))
+    report(asyncio.run(run(args)), out=args.out, table=markdown if args.markdown else None)
     return 0
 
 

@@ -72,6 +72,7 @@ from benchmarks.bench import (
     cpu_seconds,
     exporter_config,
     machine,
+    report,
 )
 from benchmarks.targets import BODY, HTTPS_PORT, ZONE
 
@@ -90,6 +91,8 @@ LABELS = {
     "exporter": "exporter",
     "baseline": "exporter (baseline)",
 }
+#: Every row a run can have: the sides, and the `--baseline` tree's exporter.
+ROWS = (*SIDES, "baseline")
 
 
 def _children(pid: int) -> list[int]:
@@ -548,7 +551,7 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for side in (*SIDES, "baseline"):
+    for side in ROWS:
         mine = [r for r in rows if r["side"] == side and r["probes"]]
         if not mine:
             continue
@@ -684,7 +687,7 @@ def markdown(results: dict[str, Any]) -> str:
         "driver CPU ms per probe (not counted) | nginx + unbound ms per probe |",
         "|---|---|---|---|---|---|---|",
     ]
-    for side in (*SIDES, "baseline"):
+    for side in ROWS:
         s = results["summary"].get(side)
         if s is None:
             continue
@@ -769,13 +772,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("benchmarks.fair: run as root (port 53, mount namespaces)", file=sys.stderr)
         return 2
-    results = asyncio.run(run(args))
-    text = json.dumps(results, indent=1)
-    if args.out:
-        Path(args.out).write_text(text)
-    print(text)
-    if args.markdown:
-        print(markdown(results))
+    report(asyncio.run(run(args)), out=args.out, table=markdown if args.markdown else None)
     return 0
 
 

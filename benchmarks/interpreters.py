@@ -30,7 +30,6 @@ import platform
 import random
 import shlex
 import ssl
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -135,14 +134,10 @@ def turn(prefix: Sequence[str], config: Path, args: argparse.Namespace) -> dict[
     return row
 
 
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     # The servers' side, imported here: the loop above needs none of it.
     from benchmarks.bench import Lab, exporter_config
-    from benchmarks.fair import VARIANTS, Servers
+    from benchmarks.fair import VARIANTS, Servers, _stats
 
     interpreters = [[sys.executable], *(shlex.split(p) for p in args.python)]
     results: dict[str, Any] = {
@@ -240,13 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(json.dumps(row))
         return 0
-    results = asyncio.run(run(args))
-    text = json.dumps(results, indent=1)
-    print(text)
-    if args.out is not None:
-        args.out.write_text(text)
-    if args.markdown:
-        print(markdown(results))
+    from benchmarks.bench import report  # not in the loop's interpreters (see the imports)
+
+    report(asyncio.run(run(args)), out=args.out, table=markdown if args.markdown else None)
     return 0
 
 

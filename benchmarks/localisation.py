@@ -36,7 +36,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks.bench import cpu_seconds
+from benchmarks.bench import cpu_seconds, report
 from benchmarks.targets import HTTPS_PORT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -291,13 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("benchmarks.localisation: run as root (it makes network namespaces)", file=sys.stderr)
         return 1
     args = parse_args(argv)
-    results = asyncio.run(benchmark(args))
-    text = json.dumps(results, indent=1)
-    print(text)
-    if args.out is not None:
-        args.out.write_text(text)
-    if args.markdown:
-        print(markdown(results))
+    report(asyncio.run(benchmark(args)), out=args.out, table=markdown if args.markdown else None)
     return 0
 
 

@@ -38,7 +38,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import json
 import os
 import platform
 import shutil
@@ -56,6 +55,7 @@ from typing import Any
 
 from aioice import stun
 
+from benchmarks.bench import report
 from exporter.config.loader import parse_yaml
 from exporter.config.matrix import Target, expand
 from exporter.model.observation import Phase
@@ -412,13 +412,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    results = asyncio.run(benchmark(args))
-    text = json.dumps(results, indent=1)
-    print(text)
-    if args.out is not None:
-        args.out.write_text(text)
-    if args.markdown:
-        print(markdown(results))
+    report(asyncio.run(benchmark(args)), out=args.out, table=markdown if args.markdown else None)
     return 0
 
 
