@@ -439,3 +439,19 @@ async def test_run_twice_is_refused(clock: FakeClock) -> None:
         await clock.settle()
         with pytest.raises(RuntimeError, match="already running"):
             await scheduler.run()
+
+
+async def test_a_probe_in_flight_costs_two_tasks_and_no_timer_task(clock: FakeClock) -> None:
+    """The safety limit and the dispatcher's sleep are timers on the clock, not tasks: while a
+    probe runs, the only tasks are the dispatcher, the probe's and its prober call's."""
+    config = make_config(endpoints=1, interval=60.0)
+    prober = FakeProber(clock=clock, hang=lambda t: True)
+    scheduler, _ = build(config, prober, clock)
+    async with running(scheduler) as dispatcher:
+        await clock.run_until(lambda: len(prober.calls) == 1, limit=60.0)
+        tasks = asyncio.all_tasks() - {asyncio.current_task(), dispatcher}
+        assert sorted(t.get_coro().__qualname__ for t in tasks) == [  # type: ignore[union-attr]
+            "FakeProber.probe",
+            "Scheduler._run_probe",
+        ]
+        assert clock.sleepers == 2  # the safety limit and the dispatcher's wait for the next round

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Protocol
+
+
+class Timer(Protocol):
+    """A pending `Clock.call_later`."""
+
+    def cancel(self) -> object:
+        """Never call it (a no-op once it was called)."""
+        ...
 
 
 class Clock(Protocol):
@@ -27,9 +36,16 @@ class Clock(Protocol):
         """Return after `seconds` of `monotonic()` time (at once when `seconds <= 0`)."""
         ...
 
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> Timer:
+        """Call `callback` on the event loop after `seconds` of `monotonic()` time: a wait
+        that something else usually ends first (a probe's safety limit, the dispatcher's
+        sleep) costs a timer, not a task of its own."""
+        ...
+
 
 class SystemClock:
-    """The real clock: `time.monotonic`, `time.time`, `asyncio.sleep`."""
+    """The real clock: `time.monotonic`, `time.time`, `asyncio.sleep`, the loop's timers
+    (`time.monotonic` too)."""
 
     __slots__ = ()
 
@@ -41,3 +57,6 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> Timer:
+        return asyncio.get_running_loop().call_later(max(0.0, seconds), callback)

@@ -42,6 +42,16 @@ class FakeClock:
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
         await fut  # cancelling the sleeper cancels fut; advance() skips it
 
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> asyncio.Future[None]:
+        """A sleeper whose wake-up calls `callback`; cancelling the returned future drops it."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(lambda f: None if f.cancelled() else callback())
+        if seconds <= 0:
+            fut.set_result(None)  # called on the loop's next turn, as a real timer would be
+        else:
+            heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
+        return fut
+
     @property
     def sleepers(self) -> int:
         """Sleepers still parked."""
