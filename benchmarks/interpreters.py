@@ -42,6 +42,7 @@ from typing import Any
 # hold the exporter's runtime packages and nothing else.
 from exporter.config.loader import load
 from exporter.config.matrix import expand
+from exporter.config.model import Config
 from exporter.probes.probe import Prober
 from exporter.runtime import garbage
 
@@ -52,13 +53,27 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 async def probe_loop(
-    config_path: Path, probes: int, warmup: int, rate: float, concurrency: int
+    config_path: Path,
+    probes: int,
+    warmup: int,
+    rate: float,
+    concurrency: int,
+    *,
+    scheduled: bool = False,
 ) -> dict[str, Any]:
     """`warmup` then `probes` full probes of the config's tuples round robin, dispatched at
-    `rate` per second; CPU seconds of this process over the measured ones."""
+    `rate` per second (or by the exporter's scheduler: `scheduled`); CPU seconds of this
+    process over the measured ones."""
     config = load(config_path)
     targets = expand(config)
     prober = Prober(config)
+    if scheduled:
+        try:
+            with garbage.full_passes_off():
+                measured = await scheduled_loop(config, prober, probes, warmup)
+        finally:
+            await prober.aclose()
+        return _row(probes, *measured, dispatch="scheduler")
     loop = asyncio.get_running_loop()
     semaphore = asyncio.Semaphore(concurrency)
     ok = 0
@@ -91,7 +106,65 @@ async def probe_loop(
             cpu, wall = time.process_time() - cpu0, loop.time() - t0
     finally:
         await prober.aclose()
+    return _row(probes, ok, cpu, wall, dispatch="loop")
+
+
+async def scheduled_loop(
+    config: Config, prober: Prober, probes: int, warmup: int
+) -> tuple[int, float, float]:
+    """The probes as a running exporter makes and keeps them: its `Scheduler` spreading the
+    config's tuples over its interval, its `Store` and the collector's text made as each probe
+    is recorded (no web server, no scrape, no round's judgement). (successes, CPU seconds,
+    wall seconds) over the `probes` recorded after `warmup`."""
+    from exporter.exposition.collector import Collector
+    from exporter.exposition.families import ReloadStatus
+    from exporter.exposition.store import Series, Store
+    from exporter.runtime.clock import SystemClock
+    from exporter.runtime.scheduler import Scheduler
+
+    loop = asyncio.get_running_loop()
+    store = Store(phase_histograms=config.metrics.phase_histograms)
+    scheduler = Scheduler(
+        config=config,
+        targets=expand(config),
+        prober=prober,
+        store=store,
+        clock=SystemClock(),
+        rng=random.Random(0),
+    )
+    status = ReloadStatus(successful=True, last_success_timestamp=time.time())
+    collector = Collector(
+        store=store, scheduler_stats=scheduler.stats, reload_status=lambda: status
+    )
+    collector.expect(target.key for target in scheduler.targets())
+    warm, done = asyncio.Event(), asyncio.Event()
+    recorded = ok = 0
+
+    def count(series: Series) -> None:
+        nonlocal recorded, ok
+        recorded += 1
+        if recorded > warmup:
+            ok += series.kept is not None and series.kept.bare.success
+        if recorded == warmup:
+            warm.set()
+        if recorded == warmup + probes:
+            done.set()
+
+    store.subscribe(count)
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await warm.wait()
+        cpu0, t0 = time.process_time(), loop.time()
+        await done.wait()
+        return ok, time.process_time() - cpu0, loop.time() - t0
+    finally:
+        task.cancel()
+        await asyncio.wait({task})
+
+
+def _row(probes: int, ok: int, cpu: float, wall: float, *, dispatch: str) -> dict[str, Any]:
     return {
+        "dispatch": dispatch,
         "python": platform.python_version(),
         "openssl": ssl.OPENSSL_VERSION,
         "probes": probes,
@@ -115,6 +188,7 @@ def _loop_argv(prefix: Sequence[str], config: Path, args: argparse.Namespace) ->
         f"--warmup={args.warmup}",
         f"--rate={args.rate:g}",
         f"--concurrency={args.concurrency}",
+        *(["--scheduled"] if args.scheduled else []),
     ]
 
 
@@ -155,7 +229,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             pin=False,
         )
         async with Servers(lab, args.tuples):
-            config = exporter_config(lab, args.tuples, 10.0, 0)
+            config = exporter_config(lab, args.tuples, args.tuples / args.rate, 0)
             for n in range(args.runs):
                 shift = n % len(interpreters)
                 for prefix in interpreters[shift:] + interpreters[:shift]:
@@ -212,6 +286,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--runs", type=int, default=4)
     p.add_argument("--wrap", metavar="PREFIX", help="run each loop under this command")
+    p.add_argument(
+        "--scheduled",
+        action="store_true",
+        help="probe through the exporter's scheduler, store and collector, as a running "
+        "exporter does (the --rate is then the config's: --tuples over its interval)",
+    )
     p.add_argument("--quick", action="store_true", help="a few seconds (the smoke test)")
     p.add_argument("--out", type=Path, help="write the JSON results here")
     p.add_argument("--markdown", action="store_true", help="print a markdown table too")
@@ -231,7 +311,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.loop is not None:
         row = asyncio.run(
-            probe_loop(args.loop, args.probes, args.warmup, args.rate, args.concurrency)
+            probe_loop(
+                args.loop,
+                args.probes,
+                args.warmup,
+                args.rate,
+                args.concurrency,
+                scheduled=args.scheduled,
+            )
         )
         print(json.dumps(row))
         return 0

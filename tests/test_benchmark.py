@@ -217,12 +217,28 @@ def test_quick_interpreters_benchmark_measures_each_interpreter(tmp_path: Path) 
     results = json.loads(out.read_text())
     assert [r["interpreter"] for r in results["rows"]] == [sys.executable, other]
     for row in results["rows"]:
+        assert row["dispatch"] == "loop"
         assert row["successes"] == row["probes"] > 0, row
         assert row["cpu_ms_per_probe"] > 0, row
     summary = results["summary"]
     assert summary[sys.executable]["ratio_to_this"] == 1.0
     assert summary[other]["ratio_to_this"] > 0
     assert f"| {sys.version.split()[0]} |" in proc.stdout  # the markdown table
+
+
+@pytest.mark.skipif(
+    not all(Path(p).exists() for p in ("/usr/sbin/nginx", "/usr/sbin/unbound")),
+    reason="benchmarks/interpreters.py needs nginx and unbound",
+)
+def test_quick_interpreters_benchmark_through_the_scheduler(tmp_path: Path) -> None:
+    """`--scheduled`: the probes dispatched by the exporter's scheduler and kept by its store
+    and collector, every one counted and a success."""
+    out = tmp_path / "interpreters.json"
+    run_benchmark("interpreters", "--quick", "--scheduled", "--out", str(out), timeout=150)
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["dispatch"] == "scheduler"
+    assert row["successes"] == row["probes"] > 0, row
+    assert row["cpu_ms_per_probe"] > 0, row
 
 
 def test_interpreters_benchmark_refuses_bad_counts(capsys: pytest.CaptureFixture[str]) -> None:
