@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.exposition.deflate import (
+    STORED_BELOW,
     Column,
     Deflated,
     Row,
@@ -34,6 +35,7 @@ TEXTS = [
     b'messaging_probe_success{endpoint="web",family="4"} 1.0\n' * 300,
     os.urandom(200_000),  # incompressible: stored blocks, more than one
     bytes(range(256)) * 1000,
+    b'messaging_probe_success{endpoint="web",family="4",network="default"} 1.0\n',
 ]
 
 
@@ -54,6 +56,23 @@ def test_a_member_of_many_pieces_reads_back_with_python_and_checks_crc_and_size(
     assert reader.decompress(body) == expected
     assert reader.eof
     assert reader.unused_data == b""
+
+
+def test_a_short_text_is_stored_and_a_longer_one_compressed() -> None:
+    """A line is kept as a stored block (no compressor made), five bytes over its text; the
+    text of many lines is compressed."""
+    line = TEXTS[-1]
+    segment, crc, size = deflate(line)
+    assert len(line) < STORED_BELOW
+    assert (segment[0], segment[5:], crc, size) == (0, line, zlib.crc32(line), len(line))
+    many = line * 10
+    assert len(many) >= STORED_BELOW
+    assert len(deflate(many)[0]) < len(many) // 3
+    edge = b"x" * (STORED_BELOW - 1)
+    assert len(deflate(edge)[0]) == STORED_BELOW + 4
+    assert gzip.decompress(gzip_member(runs([deflate(t) for t in (line, many, edge)]))) == (
+        line + many + edge
+    )
 
 
 def test_a_corrupt_trailer_is_caught() -> None:
