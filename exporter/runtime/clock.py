@@ -17,7 +17,7 @@ class Timer(Protocol):
     """A pending `Clock.call_later`."""
 
     def cancel(self) -> object:
-        """Never call it (a no-op once it was called)."""
+        """Drop the call if it has not happened yet (no effect after it has)."""
         ...
 
 

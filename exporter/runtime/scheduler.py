@@ -402,7 +402,7 @@ class Scheduler:
         self._calls[call] = prober
         call.add_done_callback(self._call_ended)
         # Whichever ends `ended` first, the call or the safety timer: a future and a timer,
-        # not a timer task and `asyncio.wait` (a third of the scheduler's cost per probe).
+        # not a timer task raced with `asyncio.wait` (docs/benchmarks.md has the cost).
         ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def end(_: object = None) -> None:
