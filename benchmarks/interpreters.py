@@ -41,7 +41,7 @@ from typing import Any
 # Only what the loop needs at the top: it runs on other interpreters, whose environment may
 # hold the exporter's runtime packages and nothing else.
 from exporter.config.loader import load
-from exporter.config.matrix import expand
+from exporter.config.matrix import Target, expand
 from exporter.config.model import Config
 from exporter.probes.probe import Prober
 from exporter.runtime import garbage
@@ -70,7 +70,7 @@ async def probe_loop(
     if scheduled:
         try:
             with garbage.full_passes_off():
-                measured = await scheduled_loop(config, prober, probes, warmup)
+                measured = await scheduled_loop(config, targets, prober, probes, warmup)
         finally:
             await prober.aclose()
         return _row(probes, *measured, dispatch="scheduler")
@@ -110,7 +110,7 @@ async def probe_loop(
 
 
 async def scheduled_loop(
-    config: Config, prober: Prober, probes: int, warmup: int
+    config: Config, targets: Sequence[Target], prober: Prober, probes: int, warmup: int
 ) -> tuple[int, float, float]:
     """The probes as a running exporter makes and keeps them: its `Scheduler` spreading the
     config's tuples over its interval, its `Store` and the collector's text made as each probe
@@ -126,7 +126,7 @@ async def scheduled_loop(
     store = Store(phase_histograms=config.metrics.phase_histograms)
     scheduler = Scheduler(
         config=config,
-        targets=expand(config),
+        targets=targets,
         prober=prober,
         store=store,
         clock=SystemClock(),
