@@ -450,6 +450,7 @@ async def test_a_probe_in_flight_costs_two_tasks_and_no_timer_task(clock: FakeCl
     async with running(scheduler) as dispatcher:
         await clock.run_until(lambda: len(prober.calls) == 1, limit=60.0)
         tasks = asyncio.all_tasks() - {asyncio.current_task(), dispatcher}
+        # typeshed types a coroutine without __qualname__, which every coroutine has
         assert sorted(t.get_coro().__qualname__ for t in tasks) == [  # type: ignore[union-attr]
             "FakeProber.probe",
             "Scheduler._run_probe",
