@@ -80,6 +80,28 @@ def test_quick_benchmark_measures_every_part(tmp_path: Path) -> None:
     assert "| exporter |" in proc.stdout  # the markdown table
 
 
+def test_bench_matrix_is_judged_a_working_one(tmp_path: Path) -> None:
+    """The targets answer loopback addresses, which the judgement calls bogons: the benchmark's
+    config declares them the service's own, so that a probe that passed is judged `ok` (the
+    path a real matrix mostly takes), not `dns_tampered`."""
+    from benchmarks.bench import Lab, exporter_config
+    from exporter.config.loader import load
+    from exporter.config.matrix import expand
+    from exporter.judge.verdict import judge_round
+    from exporter.model.judgement import Verdict
+    from tests.fakes import observations as fake
+    from tests.fakes.certs import make_pki
+
+    make_pki(tmp_path)
+    lab = Lab(directory=tmp_path, base="127.77.9", python=sys.executable, pin=False)
+    config = load(exporter_config(lab, 4, 10.0, 0, resolvers=2, phase_histograms="endpoint"))
+    keys = [t.key for t in expand(config)]
+    assert len(keys) == 4, keys
+    observations = [fake.ok(k, answers=(lab.https[i % 2],)) for i, k in enumerate(keys)]
+    findings = judge_round(config, observations).findings
+    assert {k: f.verdict for k, f in findings.items()} == dict.fromkeys(keys, Verdict.OK)
+
+
 def test_quick_localisation_benchmark_measures_both_sides(tmp_path: Path) -> None:
     """benchmarks/localisation.py on a tiny matrix: with localisation the tuples behind the
     resetting router are tcp_blocked and TTL-limited packets were sent; without, they are down
