@@ -26,7 +26,7 @@ from exporter.config.model import CANARY_SERVICE, Check, Config, Endpoint, Resol
 from exporter.judge.answers import encrypted_prefixes, tamper_reason, verified_addresses
 from exporter.judge.difference import ResponseShape
 from exporter.judge.evidence import on_path, path_note, path_said, where
-from exporter.judge.pages import References, blockpage_reason, changed_page, vouched
+from exporter.judge.pages import PageScans, References, blockpage_reason, changed_page, vouched
 from exporter.judge.protocols import Answered, answered_exchanges, mtproto_finding, stun_finding
 from exporter.judge.summary import service_states
 from exporter.judge.throttling import Baselines, throttle_reason
@@ -136,6 +136,7 @@ def judge(
     vouched_pages = frozenset(k for k, o in observations.items() if vouched(o, references.get(k)))
 
     endpoints = {(e.service, e.name): e for e in config.endpoints()}
+    scans: PageScans = {}
     findings: dict[TupleKey, Finding] = {}
     for key, obs in observations.items():
         group = by_group[_group_key(key)]
@@ -165,6 +166,7 @@ def judge(
             # round still localising them), whether UDP works there is not known.
             udp_up=network_udp.get(key.network, None if udp_canaries else True),
             answered=answered,
+            scans=scans,
         )
     judgement = Judgement(
         findings=MappingProxyType(findings),
@@ -302,6 +304,7 @@ def classify(
     vouched_pages: frozenset[TupleKey] = frozenset(),
     udp_up: bool | None = True,
     answered: Answered = frozenset(),
+    scans: PageScans | None = None,
 ) -> Finding:
     """The verdict of one tuple. `peers` are the tuples of the same endpoint and family in the
     same round on networks that are up (the tuple itself may be among them); `baselines` the
@@ -312,7 +315,8 @@ def classify(
     of the round whose plain-HTTP page is known to be the service's (`vouched`); `udp_up`
     False when every UDP canary of the network failed, None when none has a result yet;
     `answered` where an MTProto exchange got its answer this round
-    (`exporter.judge.protocols`)."""
+    (`exporter.judge.protocols`); `scans` the blockpage patterns' answers for the pages
+    already judged this round (`exporter.judge.pages.blockpage_reason`)."""
     if setup_problem is not None:
         return Finding(
             verdict=Verdict.SETUP_ERROR,
@@ -338,7 +342,7 @@ def classify(
     if tamper is not None:
         return Finding(verdict=Verdict.DNS_TAMPERED, reason=tamper)
     if obs.success:
-        return _passed(obs, others, config, baselines or {}, reference, vouched_pages)
+        return _passed(obs, others, config, baselines or {}, reference, vouched_pages, scans)
     phase = obs.failed_phase
     path = obs.path if obs.path is not None and obs.path.phase is phase else None
     if phase == Phase.DNS:
@@ -365,9 +369,10 @@ def _passed(
     baselines: Baselines,
     reference: ResponseShape | None,
     vouched_pages: frozenset[TupleKey],
+    scans: PageScans | None,
 ) -> Finding:
     """Rules 8-9: every check passed; a blockpage or a throttled download still count."""
-    blockpage = blockpage_reason(obs, config)
+    blockpage = blockpage_reason(obs, config, scans)
     if blockpage is not None:
         return Finding(verdict=Verdict.HTTP_BLOCKPAGE, reason=blockpage)
     changed = changed_page(obs, others, reference, vouched_pages)
