@@ -106,7 +106,9 @@ class Changes:
             raise ValueError("per_tuple and total must be >= 1")
         self._per_tuple = per_tuple
         self._total = total
-        self._by_key: dict[TupleKey, deque[Change]] = {}
+        #: Per tuple, its changes oldest first: lists, not deques (a deque's first block is
+        #: ~600 bytes, and up to `total` tuples hold a few changes each).
+        self._by_key: dict[TupleKey, list[Change]] = {}
         self._order: deque[Change] = deque()
         #: Per tuple judged: its latest change (never dropped by the ring's bounds).
         self._current: dict[TupleKey, Change] = {}
@@ -131,17 +133,17 @@ class Changes:
                 self._first_seen = (seen[0], now) if seen else (now, now)
             ring = self._by_key.get(key)
             if ring is None:
-                ring = self._by_key[key] = deque()
+                ring = self._by_key[key] = []
             ring.append(change)
             self._order.append(change)
             if len(ring) > self._per_tuple:
-                self._forget(ring.popleft())
+                self._forget(ring.pop(0))
             new.append(change)
         while len(self._order) > self._total:
             old = self._order.popleft()
             ring = self._by_key.get(old.key)
             if ring and ring[0] is old:
-                ring.popleft()
+                del ring[0]
                 if not ring:
                     del self._by_key[old.key]
         self._record_states(findings, now)
