@@ -37,7 +37,15 @@ def _fresh(text: str) -> str:
     return "".join(list(text))
 
 
-def _observation(*, lines: tuple[str, ...] = LINES, body: bytes = PAGE) -> Observation:
+HEADERS = (("server", "nginx"), ("content-type", "text/html"))
+
+
+def _observation(
+    *,
+    lines: tuple[str, ...] = LINES,
+    body: bytes = PAGE,
+    headers: tuple[tuple[str, str], ...] = HEADERS,
+) -> Observation:
     return Observation(
         key=KEY,
         started=1.0,
@@ -58,16 +66,22 @@ def _observation(*, lines: tuple[str, ...] = LINES, body: bytes = PAGE) -> Obser
             method="GET",
             url=_fresh("https://web.telegram.org/"),
             status=200,
-            headers=((_fresh("server"), _fresh("nginx")), (_fresh("content-type"), "text/html")),
+            headers=tuple((_fresh(name), _fresh(value)) for name, value in headers),
             body_head=body,
         ),
         log=lines,
     )
 
 
-@given(st.lists(st.text(max_size=200), max_size=60), st.binary(max_size=4096))
-def test_any_observation_reads_back_as_recorded(lines: list[str], body: bytes) -> None:
-    obs = _observation(lines=tuple(lines), body=body)
+@given(
+    st.lists(st.text(max_size=200), max_size=60),
+    st.binary(max_size=4096),
+    st.lists(st.tuples(st.text(max_size=20), st.text(max_size=40)), max_size=30),
+)
+def test_any_observation_reads_back_as_recorded(
+    lines: list[str], body: bytes, headers: list[tuple[str, str]]
+) -> None:
+    obs = _observation(lines=tuple(lines), body=body, headers=tuple(headers))
     assert Kept.of(obs).observation() == obs
 
 
@@ -78,13 +92,15 @@ def test_an_observation_without_http_or_log_reads_back() -> None:
     assert kept.observation() == obs
 
 
-def test_the_bare_observation_answers_all_but_the_log_and_body() -> None:
+def test_the_bare_observation_answers_all_but_the_log_body_and_headers() -> None:
     obs = _observation()
     bare = Kept.of(obs).bare
     assert bare.log == ()
     assert bare.http is not None
+    assert obs.http is not None
     assert bare.http.body_head == b""
-    assert dataclasses.replace(bare.http, body_head=PAGE) == obs.http
+    assert bare.http.headers == ()
+    assert dataclasses.replace(bare.http, body_head=PAGE, headers=obs.http.headers) == obs.http
     assert bare.finished == obs.finished
     assert bare.tls == obs.tls
 
@@ -98,15 +114,26 @@ def test_log_and_page_are_kept_in_less_than_half_their_size() -> None:
     assert len(kept.body) < len(PAGE) / 2
 
 
+def test_headers_are_kept_flat_in_less_than_half_the_pairs_size() -> None:
+    """A real response has 10-20 headers: a tuple per pair would cost more than the flat
+    tuple that keeps their (shared) strings."""
+    headers = tuple((f"x-header-{i}", "value") for i in range(16))
+    obs = _observation(headers=headers)
+    assert obs.http is not None
+    pairs = sys.getsizeof(obs.http.headers) + sum(sys.getsizeof(p) for p in obs.http.headers)
+    assert sys.getsizeof(Kept.of(obs).headers) < pairs / 2
+
+
 def test_strings_that_repeat_over_tuples_are_shared() -> None:
     """Two tuples' observations, built from separate reads, keep one copy of each string."""
-    a, b = Kept.of(_observation()).bare, Kept.of(_observation()).bare
+    kept_a, kept_b = Kept.of(_observation()), Kept.of(_observation())
+    assert len(kept_a.headers) == 2 * len(HEADERS)
+    for text_a, text_b in zip(kept_a.headers, kept_b.headers, strict=True):
+        assert text_a is text_b
+    a, b = kept_a.bare, kept_b.bare
     assert a.http is not None
     assert b.http is not None
     assert a.http.url is b.http.url
-    for (name_a, value_a), (name_b, value_b) in zip(a.http.headers, b.http.headers, strict=True):
-        assert name_a is name_b
-        assert value_a is value_b
     assert a.dns is not None
     assert b.dns is not None
     assert a.dns.server is b.dns.server

@@ -3,8 +3,10 @@ for as long as the tuple is probed, and few of them are ever read whole (`/probe
 
 The rest of the exporter sees plain observations. Only here are the log lines and the body's
 first bytes deflated (zlib-ng at level 1: a few microseconds, where the standard library's
-zlib spends ~50 us setting up its state) and the strings that repeat over thousands of tuples
-(header names and values, URLs, DNS servers, TLS versions and ciphers) interned. What this
+zlib spends ~50 us setting up its state), the response headers kept as one flat tuple (a pair
+costs a 56-byte tuple; a real response has 10-20 headers) and the strings that repeat over
+thousands of tuples (header names and values, URLs, DNS servers, TLS versions and ciphers)
+interned. What this
 saves at 10,000 tuples is in docs/benchmarks.md and docs/exposition.md.
 
 Invariant: `Kept.of(obs).observation() == obs` for every observation.
@@ -56,20 +58,26 @@ def _tls(tls: TlsObservation | None) -> TlsObservation | None:
 
 
 def _http(http: HttpObservation) -> HttpObservation:
-    headers = tuple((sys.intern(name), sys.intern(value)) for name, value in http.headers)
-    return dataclasses.replace(http, url=sys.intern(http.url), headers=headers, body_head=b"")
+    return dataclasses.replace(http, url=sys.intern(http.url), headers=(), body_head=b"")
+
+
+def _flat(headers: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    return tuple(sys.intern(text) for pair in headers for text in pair)
 
 
 @dataclass(frozen=True, slots=True)
 class Kept:
-    """One observation as kept: `bare` without its log and body head (strings interned),
-    which are kept deflated beside it. `bare` answers every question but those two."""
+    """One observation as kept: `bare` without its log, body head and response headers
+    (strings interned); the first two are kept deflated beside it, the headers flat. `bare`
+    answers every question but those three."""
 
     bare: Observation
     #: The log lines as deflated JSON (any character may be in a line).
     log: bytes
     #: The body's first bytes, deflated.
     body: bytes
+    #: The response headers, flat: name, value, name, value...
+    headers: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, obs: Observation) -> Kept:
@@ -83,8 +91,9 @@ class Kept:
             http=None if http is None else _http(http),
         )
         log = _pack(json.dumps(obs.log).encode()) if obs.log else b""
-        body = b"" if http is None else _pack(http.body_head)
-        return cls(bare, log, body)
+        if http is None:
+            return cls(bare, log, b"")
+        return cls(bare, log, _pack(http.body_head), _flat(http.headers) if http.headers else ())
 
     def observation(self, *, log: bool = True) -> Observation:
         """The observation as it was recorded (a new object at each call: keep it to reuse);
@@ -93,6 +102,11 @@ class Kept:
         bare = self.bare
         lines = tuple(json.loads(_unpack(self.log))) if log and self.log else ()
         http = bare.http
-        if http is not None and self.body:
-            http = dataclasses.replace(http, body_head=_unpack(self.body))
+        if http is not None and (self.body or self.headers):
+            flat = self.headers
+            http = dataclasses.replace(
+                http,
+                body_head=_unpack(self.body),
+                headers=tuple(zip(flat[::2], flat[1::2], strict=True)),
+            )
         return dataclasses.replace(bare, log=lines, http=http)
