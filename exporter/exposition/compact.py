@@ -6,8 +6,7 @@ first bytes deflated (zlib-ng at level 1: a few microseconds, where the standard
 zlib spends ~50 us setting up its state), the response headers kept as one flat tuple (a pair
 costs a 56-byte tuple; a real response has 10-20 headers) and the strings that repeat over
 thousands of tuples (header names and values, URLs, DNS servers, TLS versions and ciphers)
-interned. What this
-saves at 10,000 tuples is in docs/benchmarks.md and docs/exposition.md.
+interned. What this saves at 10,000 tuples is in docs/benchmarks.md and docs/exposition.md.
 
 Invariant: `Kept.of(obs).observation() == obs` for every observation.
 """
