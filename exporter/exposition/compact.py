@@ -92,7 +92,7 @@ class Kept:
         log = _pack(json.dumps(obs.log).encode()) if obs.log else b""
         if http is None:
             return cls(bare, log, b"")
-        return cls(bare, log, _pack(http.body_head), _flat(http.headers) if http.headers else ())
+        return cls(bare, log, _pack(http.body_head), _flat(http.headers))
 
     def observation(self, *, log: bool = True) -> Observation:
         """The observation as it was recorded (a new object at each call: keep it to reuse);
