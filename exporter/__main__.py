@@ -2,4 +2,5 @@
 
 from exporter.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # importing the module (pkgutil, pydoc, a test) must not start it
+    raise SystemExit(main())

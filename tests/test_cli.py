@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+import exporter.cli
 from exporter import __version__
 from exporter.cli import main, parse_args
 from exporter.config.loader import ConfigErrors, load
@@ -419,3 +421,19 @@ def test_once_with_a_bad_config_exits_3(tmp_path: Path, capsys: pytest.CaptureFi
     assert capsys.readouterr().err.splitlines() == expected_errors(path)
     # `check` keeps 1 for the same file
     assert main(["check", "--config.file", path]) == 1
+
+
+def test_importing_the_main_module_does_not_start_the_exporter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pkgutil's walks, pydoc and tests import `exporter.__main__`; only `-m` may run it."""
+    calls: list[tuple[object, ...]] = []
+
+    def recorded(*argv: object) -> int:
+        calls.append(argv)
+        return 0
+
+    monkeypatch.setattr(exporter.cli, "main", recorded)
+    monkeypatch.delitem(sys.modules, "exporter.__main__", raising=False)
+    importlib.import_module("exporter.__main__")
+    assert calls == []
