@@ -1228,6 +1228,87 @@ def test_a_canary_failing_only_at_dns_says_nothing_about_the_network() -> None:
     assert judgement.findings[key(X, "google")].verdict is Verdict.TCP_BLOCKED
 
 
+def _one_uplink_round(*canaries: Observation) -> dict[TupleKey, Observation]:
+    """One network (X): the service reset by a censor at 2 s while another resolver's probe
+    reached another address there, plus the given canary probes."""
+    observations = [
+        _at(failed(key(X, "isp"), Phase.CONNECT, ErrorKind.RESET), 2.0, 2.1),
+        _at(ok(key(X, "google"), answers=(REAL_OTHER,)), 2.5, 2.6),
+        *canaries,
+    ]
+    return {o.key: o for o in observations}
+
+
+def _canary(
+    resolver: str, endpoint: str, start: float, error: ErrorKind | None = None, *, family: int = 4
+) -> Observation:
+    k = dataclasses.replace(key(X, resolver, "canary", endpoint), family=family)
+    obs = ok(k) if error is None else failed(k, Phase.CONNECT, error)
+    return _at(obs, start, start + (0.1 if error is None else 4.0))
+
+
+def test_one_canary_operator_down_all_round_is_not_the_network() -> None:
+    """example's operator is out for the whole round (its probes, last in the round, time
+    out) while the other canary works: the network is up and the reset is judged, not hidden
+    as network_down (config.yaml: two operators, so that one's outage is not the network's)."""
+    judgement = judge(
+        lab_config(networks=(X,)),
+        _one_uplink_round(
+            *(_canary(r, "apple", 0.5 + i) for i, r in enumerate(("isp", "google", "doh"))),
+            *(
+                _canary(r, "example", 3.0 + i, ErrorKind.TIMEOUT)
+                for i, r in enumerate(("isp", "google", "doh"))
+            ),
+        ),
+    )
+    assert judgement.network_up[X] is True
+    assert judgement.findings[key(X, "isp")].verdict is Verdict.TCP_BLOCKED
+
+
+def test_one_lost_canary_probe_is_not_the_network() -> None:
+    """The round's last canary probe timed out once; every other probe of it and of the other
+    canary worked."""
+    judgement = judge(
+        lab_config(networks=(X,)),
+        _one_uplink_round(
+            *(_canary(r, "apple", 0.5 + i) for i, r in enumerate(("isp", "google", "doh"))),
+            _canary("isp", "example", 3.0),
+            _canary("google", "example", 3.5),
+            _canary("doh", "example", 4.0, ErrorKind.TIMEOUT),
+        ),
+    )
+    assert judgement.network_up[X] is True
+    assert judgement.findings[key(X, "isp")].verdict is Verdict.TCP_BLOCKED
+
+
+def test_canaries_of_an_ip_family_the_uplink_lacks_are_not_the_network() -> None:
+    """ip_families [4, 6] on an uplink whose IPv6 is black-holed: every IPv6 canary probe
+    fails (and comes last in its canary's order), every IPv4 one works."""
+    canaries = [
+        _canary(r, c, start, None if family == 4 else ErrorKind.TIMEOUT, family=family)
+        for c, base in (("apple", 0.5), ("example", 3.0))
+        for i, r in enumerate(("isp", "google", "doh"))
+        for family, start in ((4, base + i), (6, base + i + 0.5))
+    ]
+    judgement = judge(lab_config(networks=(X,)), _one_uplink_round(*canaries))
+    assert judgement.network_up[X] is True
+    assert judgement.findings[key(X, "isp")].verdict is Verdict.TCP_BLOCKED
+
+
+def test_uplink_cut_in_the_canaries_window_is_network_down() -> None:
+    """Both canaries worked, then the uplink went away: the latest probe of each failed (and
+    the service's failure, probed before the last of them, is the network's too)."""
+    canaries = [
+        _canary("isp", "apple", 0.5),
+        _canary("google", "apple", 1.5, ErrorKind.TIMEOUT),
+        _canary("isp", "example", 1.0),
+        _canary("google", "example", 2.2, ErrorKind.TIMEOUT),
+    ]
+    judgement = judge(lab_config(networks=(X,)), _one_uplink_round(*canaries))
+    assert judgement.network_up[X] is False
+    assert judgement.findings[key(X, "isp")].verdict is Verdict.NETWORK_DOWN
+
+
 def test_quic_blocked_keeps_the_evidence() -> None:
     observations = [
         with_quic(ok(key(X, "google")), ErrorKind.TIMEOUT),

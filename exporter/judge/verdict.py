@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -151,10 +152,7 @@ def judge(
             # A failure probed while a canary of the same network was failing too (the
             # uplink went down mid-round) says nothing about the service.
             network_up=network_up.get(key.network, True)
-            and not (
-                obs.error is not None
-                and canary_failed.get(key.network, float("-inf")) >= obs.started
-            ),
+            and not _failed_meanwhile(obs, canary_failed.get(key.network, [])),
             resolver_up=resolver_up.get((key.network, key.resolver), True),
             config=config,
             baselines=baselines,
@@ -210,13 +208,27 @@ def _network_up(config: Config, by_network: Mapping[str, list[Observation]]) -> 
         if not any(_got_through(o) for o in judged):
             result[network] = False
             continue
-        # Some canary worked this round; the network is up unless the most recent canary
-        # that got past DNS (a dead resolver says nothing about the path) failed: the
-        # uplink went away during the round.
-        reached = [o for o in canaries if o.failed_phase is not Phase.DNS]
-        latest = max(reached, key=lambda o: o.finished, default=None)
-        result[network] = latest is None or _got_through(latest)
+        # Some canary worked this round; the network is up unless the uplink went away
+        # during the round: the latest probe of every canary that worked failed.
+        working = _working_canaries(canaries)
+        result[network] = not working or any(
+            _got_through(max(probes, key=lambda o: o.started)) for probes in working.values()
+        )
     return result
+
+
+def _working_canaries(
+    canaries: Iterable[Observation],
+) -> dict[tuple[str, int], list[Observation]]:
+    """A network's canary probes that got past DNS (a dead resolver says nothing about the
+    path), by canary and IP family, for the canaries that got through at least once this
+    round. A canary that never did (its operator's outage, an IP family the uplink lacks) is
+    left out: its failures are its own, and the other canary decides."""
+    groups: dict[tuple[str, int], list[Observation]] = defaultdict(list)
+    for o in canaries:
+        if o.failed_phase is not Phase.DNS:
+            groups[(o.key.endpoint, o.key.family)].append(o)
+    return {g: probes for g, probes in groups.items() if any(_got_through(o) for o in probes)}
 
 
 def _udp_canary(obs: Observation, udp_canaries: set[str]) -> bool:
@@ -233,20 +245,25 @@ def _udp_up(by_network: Mapping[str, list[Observation]], udp_canaries: set[str])
     return result
 
 
-def _canary_failures(by_network: Mapping[str, list[Observation]]) -> dict[str, float]:
-    """Per network, when (unix seconds) the last canary failed past DNS this round."""
-    result: dict[str, float] = {}
+def _canary_failures(by_network: Mapping[str, list[Observation]]) -> dict[str, list[float]]:
+    """Per network, when (unix seconds, sorted) probes of the canaries that worked this round
+    started and then failed past DNS: the path failed then, not the canary's operator."""
+    result: dict[str, list[float]] = {}
     for network, obs in by_network.items():
-        failed = [
-            o.finished
-            for o in obs
-            if o.key.service == CANARY_SERVICE
-            and not _got_through(o)
-            and o.failed_phase is not Phase.DNS
-        ]
+        working = _working_canaries(o for o in obs if o.key.service == CANARY_SERVICE)
+        failed = [o.started for probes in working.values() for o in probes if not _got_through(o)]
         if failed:
-            result[network] = max(failed)
+            result[network] = sorted(failed)
     return result
+
+
+def _failed_meanwhile(obs: Observation, canary_failures: list[float]) -> bool:
+    """Whether `obs` failed while a canary probe started during it failed too: the uplink
+    went away while it ran. One lost canary probe marks only the probes it overlapped."""
+    if obs.error is None:
+        return False
+    first = bisect.bisect_left(canary_failures, obs.started)
+    return first < len(canary_failures) and canary_failures[first] <= obs.finished
 
 
 def _resolver_up(observations: Iterable[Observation]) -> dict[tuple[str, str], bool]:
