@@ -3,9 +3,11 @@ namespace, one judged round, verdicts asserted on a real scrape of /metrics.
 
 What it separates (no `expected_networks` anywhere, so only the controls decide):
 - a server chaining to a private root (Signal-style) is `ok` when that root is added
-  (`extra_ca_file`) and `tls_mitm` everywhere without it: a certificate from an authority
-  the endpoint does not trust is interception on its own (docs/verdicts.md, rule 15), which
-  is why the shipped config trusts Signal's roots for Signal's endpoints;
+  (`extra_ca_file`) and `down` everywhere without it, never blocked: the server presents its
+  own certificate, for its own names, which is what a root the service moved to looks like
+  when the endpoint's trust lacks it (docs/verdicts.md, rule 15; OONI's ts-029 saw Signal's
+  root change make every measurement look blocked). The shipped config trusts Signal's
+  roots for Signal's endpoints so that Signal is measured at all;
 - geo-DNS, where the ISP resolver answers another real site of the service than the public
   ones (another /24), is `ok`: both sites complete a handshake verified for the name;
 - a forged answer (another real server, whose certificate is for another name) and an
@@ -127,8 +129,8 @@ def _cases() -> dict[tuple[str, str, str, str], str]:
         for resolver in resolvers:
             # A private root, added: fine through every resolver that answers.
             cases[("signal", "cdsi-pinned", network, resolver)] = "ok"
-            # ... not added: another authority's certificate for the name, on its own.
-            cases[("signal", "cdsi-public", network, resolver)] = "tls_mitm"
+            # ... not added: the server's own certificate on a root the trust lacks.
+            cases[("signal", "cdsi-public", network, resolver)] = "down"
     for network, resolver in sorted(SILENT_HERE):
         cases[("signal", "cdsi-pinned", network, resolver)] = "dns_failed"
     # Geo-DNS: the ISP resolvers' site and the public resolvers' site share no /24, and both
@@ -170,21 +172,21 @@ def test_verdict(
 
 
 def test_nothing_blocked_on_the_clean_network(metrics: Metrics) -> None:
-    """Geo-DNS and private roots that are configured are never blocking on a clean path
-    (cdsi-public, whose root is left out on purpose, is the one interception)."""
+    """Geo-DNS, private roots that are configured and one that is not are never blocking on
+    a clean path."""
     clean = [
         (labels["service"], labels["endpoint"], labels["resolver"], value)
         for labels, value in metrics["messaging_probe_blocked"]
-        if labels["network"] == "clean" and labels["endpoint"] != "cdsi-public"
+        if labels["network"] == "clean"
     ]
     assert clean
     assert [c for c in clean if c[3] != 0.0] == []
 
 
-def test_an_untrusted_root_is_interception_with_its_evidence(lab: Lab, metrics: Metrics) -> None:
-    """cdsi-public fails on the certificate everywhere: `tls_mitm` and blocked, the reason
+def test_a_root_the_endpoint_lacks_is_down_with_its_evidence(lab: Lab, metrics: Metrics) -> None:
+    """cdsi-public fails on the certificate everywhere: `down`, never blocked, the reason
     naming the presented certificate's issuer and SHA-256 (what a user compares with the
-    real one)."""
+    real one) and the endpoint's roots as the likely cause."""
     public = [
         (labels, value)
         for labels, value in metrics["messaging_probe_blocked"]
@@ -193,15 +195,16 @@ def test_an_untrusted_root_is_interception_with_its_evidence(lab: Lab, metrics: 
         and labels["resolver"] in ANSWERING[labels["network"]]
     ]
     assert {labels["network"] for labels, _ in public} == set(NETWORKS)
-    assert {value for _, value in public} == {1.0}
+    assert {value for _, value in public} == {0.0}
     for network in NETWORKS:
         detail = probe(lab, "signal", "cdsi-public", network, "google")
-        assert detail["verdict"] == "tls_mitm", detail
+        assert detail["verdict"] == "down", detail
         assert detail["result"] == "cert_unknown_authority", detail
         sha256 = detail["tls"]["certificate"]["sha256"]
         assert len(sha256) == 64, detail
         assert sha256 in detail["verdict_reason"], detail
         assert "does not trust" in detail["verdict_reason"], detail
+        assert "extra_ca_file" in detail["verdict_reason"], detail
 
 
 def test_geo_answers_are_two_real_sites_in_different_slash_24s(

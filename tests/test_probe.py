@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import pytest
+import trustme
 from cryptography import x509
 
 from exporter import __version__
@@ -1107,6 +1108,44 @@ async def test_silent_control_leaves_the_real_handshake_its_time(pki: Pki) -> No
     assert obs.control is not None
     assert obs.control.error is ErrorKind.TIMEOUT
     assert 0.45 < obs.phases[Phase.TOTAL] < 1.0
+
+
+@pytest.mark.parametrize(
+    ("names", "verdict"),
+    [
+        # An interceptor mints a certificate for whatever name is asked, the control's too.
+        ((HOST, CONTROL), Verdict.TLS_MITM),
+        # A server on a root the endpoint lacks presents its own certificate, for its names.
+        ((HOST,), Verdict.DOWN),
+    ],
+    ids=["minted-for-any-name", "the-server's-own-on-an-unknown-root"],
+)
+async def test_an_untrusted_control_certificate_is_read_and_tells_minted_from_own(
+    names: tuple[str, ...], verdict: Verdict
+) -> None:
+    """Both handshakes fail verification (an authority the endpoint does not trust); the
+    control's certificate is read through an unverified handshake, and whom it names decides
+    between interception and a root the endpoint's trust lacks (docs/verdicts.md, rule 15)."""
+    ctx = peers.server_context(trustme.CA(), *names)
+    async with Peer(peers.http(tls=ctx)) as peer:
+        obs = await run(with_control(endpoint(peer.port, HTTPS)))
+    assert (obs.error, obs.failed_phase) == (ErrorKind.CERT_UNKNOWN_AUTHORITY, Phase.TLS)
+    control = obs.control
+    assert control is not None
+    assert control.error is ErrorKind.CERT_UNKNOWN_AUTHORITY
+    assert control.certificate is not None
+    assert control.certificate.verified is False
+    assert set(control.certificate.sans) == set(names)
+    finding = classify(
+        obs,
+        endpoint=None,
+        resolver=None,
+        peers=[obs],
+        network_up=True,
+        resolver_up=True,
+        config=parse_yaml("services: {s: {endpoints: {e: {host: example.org, port: 443}}}}"),
+    )
+    assert finding.verdict is verdict, finding.reason
 
 
 async def test_no_control_without_tls() -> None:

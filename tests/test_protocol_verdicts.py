@@ -239,6 +239,30 @@ CASES = [
         {relay(X): Verdict.DOWN, relay(C): Verdict.DOWN},
     ),
     Case(
+        "12a one uplink, the STUN request lost once while another resolver's probe got an answer "
+        "from the same relay address: a passing failure, not blocked",
+        [
+            stun(relay(X, "isp"), ErrorKind.TIMEOUT),
+            stun(relay(X, "doh")),
+            stun(udp_canary(X)),
+            *tcp_canaries(X),
+        ],
+        {relay(X, "isp"): Verdict.DOWN, relay(X, "doh"): Verdict.OK},
+        lambda: config((X,)),
+    ),
+    Case(
+        "22 one uplink, the STUN request to one site dropped while another site of the relay "
+        "(another resolver's answer, proven by its STUN answer) answered: calls blocked",
+        [
+            stun(relay(X, "doh"), ErrorKind.TIMEOUT),
+            stun(relay(X, "isp"), address=ANYCAST),
+            stun(udp_canary(X)),
+            *tcp_canaries(X),
+        ],
+        {relay(X, "doh"): Verdict.UDP_BLOCKED, relay(X, "isp"): Verdict.OK},
+        lambda: config((X,)),
+    ),
+    Case(
         "22 one uplink, the STUN request dropped at hop 2 while the trace passes: calls blocked",
         [
             stun(relay(X), ErrorKind.TIMEOUT, path=located(PathOutcome.DROPPED, Phase.STUN)),

@@ -19,6 +19,7 @@ from exporter.judge.difference import ResponseShape
 from exporter.judge.verdict import judge
 from exporter.model.judgement import BLOCKED, Verdict
 from exporter.model.observation import (
+    ConnectAttempt,
     ErrorKind,
     HttpObservation,
     Observation,
@@ -93,6 +94,15 @@ def with_quic(
             error=error,
             duration=0.02,
         ),
+    )
+
+
+def connect_failed(k: TupleKey, error: ErrorKind, address: str = REAL) -> Observation:
+    """A connect that failed as a probe records it: no connected address, the attempt kept."""
+    return dataclasses.replace(
+        failed(k, Phase.CONNECT, error),
+        address=None,
+        connects=(ConnectAttempt(address=address, port=443, error=error),),
     )
 
 
@@ -198,6 +208,49 @@ PATH_CASES = [
         lambda: lab_config(networks=(X,)),
     ),
     Case(
+        "12a one uplink: the connect timed out while another resolver's probe connected to the "
+        "same address on this network: a passing failure (a blip), down, not blocked",
+        [
+            connect_failed(key(X, "isp"), ErrorKind.TIMEOUT),
+            ok(key(X, "google")),
+            *canaries_ok(X),
+        ],
+        {key(X, "isp"): Verdict.DOWN, key(X, "google"): Verdict.OK},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "13 one uplink: the same with a reset from hop 2 localised: the path's evidence wins",
+        [
+            located(connect_failed(key(X, "isp"), ErrorKind.REFUSED), BEFORE),
+            ok(key(X, "google")),
+            *canaries_ok(X),
+        ],
+        {key(X, "isp"): Verdict.TCP_BLOCKED},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "13 one uplink: the connect to one address failed while another resolver's probe "
+        "connected to another address on this network: tcp_blocked",
+        [
+            connect_failed(key(X, "isp"), ErrorKind.TIMEOUT),
+            ok(key(X, "google"), answers=(REAL_OTHER,)),
+            *canaries_ok(X),
+        ],
+        {key(X, "isp"): Verdict.TCP_BLOCKED},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "12a one uplink: the handshake timed out while another resolver's probe completed a "
+        "verified handshake with the same address on this network: a passing failure, down",
+        [
+            failed(key(X, "isp"), Phase.TLS, ErrorKind.TIMEOUT),
+            ok(key(X, "google")),
+            *canaries_ok(X),
+        ],
+        {key(X, "isp"): Verdict.DOWN},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
         "18 one uplink: the ClientHello reset by hop 1 is tls_blocked",
         [
             located(failed(key(X, "google"), Phase.TLS, ErrorKind.RESET), BEFORE, hop=1),
@@ -219,23 +272,70 @@ PATH_CASES = [
         {key(X, "google"): Verdict.DOWN},
         lambda: lab_config(networks=(X,)),
     ),
-    Case(
-        "15 an unknown authority is tls_mitm on its own, with no control at all",
-        [
-            failed(
-                key(X, "google"),
-                Phase.TLS,
-                ErrorKind.CERT_UNKNOWN_AUTHORITY,
-                tls=TlsObservation(
-                    server_name="web.telegram.lab",
-                    certificate=cert("Evil CA", verified=False),
-                    error=ErrorKind.CERT_UNKNOWN_AUTHORITY,
+    *(
+        Case(
+            f"15 one uplink, an unknown authority everywhere, the control SNI {said}: {verdict}",
+            [
+                failed(
+                    key(X, "google"),
+                    Phase.TLS,
+                    ErrorKind.CERT_UNKNOWN_AUTHORITY,
+                    tls=TlsObservation(
+                        server_name="web.telegram.lab",
+                        certificate=cert("Evil CA", verified=False),
+                        error=ErrorKind.CERT_UNKNOWN_AUTHORITY,
+                    ),
+                    control=control,
                 ),
+                *canaries_ok(X),
+            ],
+            {key(X, "google"): verdict},
+            lambda: lab_config(networks=(X,)),
+        )
+        for said, control, verdict in [
+            (
+                "got a trusted chain for its own name: the certificate swapped by name",
+                TlsObservation(server_name="example.com", certificate=cert("Lab CA")),
+                Verdict.TLS_MITM,
             ),
-            *canaries_ok(X),
-        ],
-        {key(X, "google"): Verdict.TLS_MITM},
-        lambda: lab_config(networks=(X,)),
+            (
+                "got a trusted chain for another name (a hostname mismatch): swapped by name",
+                TlsObservation(server_name="example.com", error=ErrorKind.CERT_HOSTNAME),
+                Verdict.TLS_MITM,
+            ),
+            (
+                "got an untrusted certificate for the control name itself: minted, tls_mitm",
+                TlsObservation(
+                    server_name="example.com",
+                    error=ErrorKind.CERT_UNKNOWN_AUTHORITY,
+                    certificate=dataclasses.replace(
+                        cert("Evil CA", verified=False), sans=("example.com",)
+                    ),
+                ),
+                Verdict.TLS_MITM,
+            ),
+            (
+                "got the server's own untrusted certificate (its names): a root the trust "
+                "lacks (the service moved to a new one), down",
+                TlsObservation(
+                    server_name="example.com",
+                    error=ErrorKind.CERT_UNKNOWN_AUTHORITY,
+                    certificate=cert("Lab Private Root", verified=False),
+                ),
+                Verdict.DOWN,
+            ),
+            (
+                "got an unknown authority, its certificate unread: down",
+                TlsObservation(server_name="example.com", error=ErrorKind.CERT_UNKNOWN_AUTHORITY),
+                Verdict.DOWN,
+            ),
+            (
+                "was reset: nothing tells, down",
+                TlsObservation(server_name="example.com", error=ErrorKind.RESET),
+                Verdict.DOWN,
+            ),
+            ("not configured: nothing tells, down", None, Verdict.DOWN),
+        ]
     ),
     Case(
         "16 a wrong name everywhere is still down; from a hop before the destination, MITM",
@@ -1320,4 +1420,18 @@ def test_quic_blocked_keeps_the_evidence() -> None:
     assert finding.reason == (
         "the QUIC handshake failed (timeout) while TCP+TLS to the same address worked, and it "
         "succeeded on network 'clean'"
+    )
+
+
+def test_a_passing_failure_names_the_probe_that_got_through() -> None:
+    observations = [connect_failed(key(X, "isp"), ErrorKind.TIMEOUT), ok(key(X, "google"))]
+    judgement = judge(
+        lab_config(networks=(X,)), {o.key: o for o in [*observations, *canaries_ok(X)]}
+    )
+    finding = judgement.findings[key(X, "isp")]
+    assert not finding.blocked
+    assert finding.reason == (
+        f"TCP connect failed (timeout) while a probe through resolver 'google' got through to "
+        f"{REAL} on the same network in the same round: a passing failure (a lost packet, a "
+        "blip), not a block of the address"
     )

@@ -50,3 +50,22 @@ def where(peer: Observation, obs: Observation) -> str:
     if peer.address and peer.address != obs.address:
         return f"to {peer.address} on the same network"
     return f"through resolver {peer.key.resolver!r}"
+
+
+def same_way(
+    peer: Observation, obs: Observation, failed_on: frozenset[str], address: str | None
+) -> bool:
+    """Whether `peer` (which got further) went the very way `obs` failed: the same network,
+    to an address `obs` failed on. Such a peer is no control: it shows that address open on
+    that network in the round, so `obs`'s failure passed (a lost packet, a blip); only
+    another network or another address on the same one can show a block."""
+    return peer.key.network == obs.key.network and address is not None and address in failed_on
+
+
+def passed_there(what: str, error: object, peer: Observation, address: str) -> str:
+    """The reason of a failure that `same_way` shows passing."""
+    return (
+        f"{what} failed ({error}) while a probe through resolver {peer.key.resolver!r} got "
+        f"through to {address} on the same network in the same round: a passing failure (a "
+        "lost packet, a blip), not a block of the address"
+    )

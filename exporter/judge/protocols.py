@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from exporter.judge.evidence import on_path, path_note, path_said, where
+from exporter.judge.evidence import on_path, passed_there, path_note, path_said, same_way, where
 from exporter.model.judgement import Finding, Verdict
 from exporter.model.observation import ErrorKind, MtprotoTransport, Observation, PathObservation
 
@@ -76,7 +76,18 @@ def stun_finding(
             "public STUN server) on this network: UDP is blocked or broken here generally, "
             "which says nothing of this service's calls" + path_note(path),
         )
+    failed_on = frozenset([stun.address] if stun is not None else [])
     worked = [p for p in others if p.stun is not None and p.stun.error is None]
+    same = [p for p in worked if same_way(p, obs, failed_on, p.stun.address if p.stun else None)]
+    if same and not on_path(path):
+        return Finding(
+            verdict=Verdict.DOWN,
+            reason=passed_there("the STUN request", error, same[0], stun.address if stun else "")
+            + path_note(path),
+        )
+    worked = [
+        p for p in worked if not same_way(p, obs, failed_on, p.stun.address if p.stun else None)
+    ]
     if worked:
         return Finding(
             verdict=Verdict.UDP_BLOCKED,

@@ -26,18 +26,20 @@ from exporter.config.matrix import RESOLVER_CHECK_SERVICE
 from exporter.config.model import CANARY_SERVICE, Check, Config, Endpoint, Resolver
 from exporter.judge.answers import encrypted_prefixes, tamper_reason, verified_addresses
 from exporter.judge.difference import ResponseShape
-from exporter.judge.evidence import on_path, path_note, path_said, where
+from exporter.judge.evidence import on_path, passed_there, path_note, path_said, same_way, where
 from exporter.judge.pages import PageScans, References, blockpage_reason, changed_page, vouched
 from exporter.judge.protocols import Answered, answered_exchanges, mtproto_finding, stun_finding
 from exporter.judge.summary import service_states
 from exporter.judge.throttling import Baselines, throttle_reason
 from exporter.model.judgement import Finding, Judgement, Verdict
 from exporter.model.observation import (
+    Certificate,
     ErrorKind,
     Observation,
     PathObservation,
     PathOutcome,
     Phase,
+    TlsObservation,
     TupleKey,
 )
 
@@ -422,7 +424,18 @@ def _connect_finding(
 ) -> Finding:
     """Rules 13-14: TCP connect failed."""
     error = obs.error
+    failed_on = frozenset(c.address for c in obs.connects if c.error is not None) or frozenset(
+        [obs.address] if obs.address else []
+    )
     got_further = [p for p in others if _phase_reached(p, Phase.CONNECT)]
+    same = [p for p in got_further if same_way(p, obs, failed_on, p.address)]
+    if same and not on_path(path):
+        return Finding(
+            verdict=Verdict.DOWN,
+            reason=passed_there("TCP connect", error, same[0], same[0].address or "")
+            + path_note(path),
+        )
+    got_further = [p for p in got_further if not same_way(p, obs, failed_on, p.address)]
     if got_further:
         control = where(got_further[0], obs)
         return Finding(
@@ -455,22 +468,63 @@ def _certificate_finding(
             reason=f"certificate rejected: {error}{presented}, while it validates "
             f"{where(verified_elsewhere[0], obs)}" + path_note(path),
         )
-    if error is ErrorKind.CERT_UNKNOWN_AUTHORITY:
-        # An outage does not present another authority's certificate for the name.
+    swapped = _swapped(obs.control) if error is ErrorKind.CERT_UNKNOWN_AUTHORITY else None
+    if swapped is not None:
         return Finding(
             verdict=Verdict.TLS_MITM,
-            reason=f"a certificate from an authority the endpoint does not trust"
-            f"{presented}" + path_note(path),
+            reason=f"a certificate from an authority the endpoint does not trust{presented}, "
+            f"while {swapped}" + path_note(path),
         )
     if on_path(path):
         return Finding(
             verdict=Verdict.TLS_MITM,
             reason=f"certificate rejected: {error}{presented}: {path_said(path)}",
         )
+    if error is ErrorKind.CERT_UNKNOWN_AUTHORITY:
+        # Everywhere, and no control got a trusted chain from the address: a root the
+        # service moved to that the endpoint's trust lacks (OONI's ts-029 saw Signal's do
+        # this) looks exactly so, and is not blocking.
+        return Finding(
+            verdict=Verdict.DOWN,
+            reason=f"a certificate from an authority the endpoint does not trust{presented} "
+            "on every healthy network and through every resolver, and no control SNI got a "
+            "trusted one from the address: the endpoint's roots (tls.ca_file, extra_ca_file) "
+            "may lack one the service moved to; an interception of the whole address would "
+            "look the same" + path_note(path),
+        )
     return Finding(
         verdict=Verdict.DOWN,
         reason=f"the certificate is rejected ({error}) on every healthy network" + path_note(path),
     )
+
+
+def _swapped(control: TlsObservation | None) -> str | None:
+    """What the control handshake (another name, the same address) shows of an interceptor,
+    when the real name got a certificate from an authority the endpoint does not trust:
+    a chain the endpoint trusts (a hostname mismatch is only checked once the chain
+    verified), so the certificate was swapped for the real name on the way; or an untrusted
+    certificate naming the control name itself, minted for whatever name is asked, which no
+    messaging server holds. Neither holds for a root the service moved to that the
+    endpoint's trust lacks: the server then presents its own certificate, for its names."""
+    if control is None:
+        return None
+    sni = control.server_name
+    if control.error in (None, ErrorKind.CERT_HOSTNAME):
+        return f"the control SNI {sni!r} to the same address got a chain the endpoint trusts"
+    cert = control.certificate
+    if control.error in CERT_ERRORS and cert is not None and sni and _names(cert, sni):
+        return (
+            f"the control SNI {sni!r} to the same address got a certificate for that very "
+            f"name from an untrusted authority ({cert.issuer!r}): minted for any name asked"
+        )
+    return None
+
+
+def _names(certificate: Certificate, name: str) -> bool:
+    """Whether `certificate` is for `name`: a SAN, or a wildcard for its parent."""
+    name = name.lower().rstrip(".")
+    wildcard = "*." + name.partition(".")[2]
+    return any(san.lower() in (name, wildcard) for san in certificate.sans)
 
 
 def _tls_finding(
@@ -488,6 +542,17 @@ def _tls_finding(
             reason=f"the handshake failed ({error}) while the control SNI "
             f"{control.server_name!r} to the same address got a server reply" + path_note(path),
         )
+    failed_on = frozenset([obs.address] if obs.address else [])
+    same = [p for p in verified_elsewhere if same_way(p, obs, failed_on, p.address)]
+    if same and not on_path(path):
+        return Finding(
+            verdict=Verdict.DOWN,
+            reason=passed_there("the TLS handshake", error, same[0], same[0].address or "")
+            + path_note(path),
+        )
+    verified_elsewhere = [
+        p for p in verified_elsewhere if not same_way(p, obs, failed_on, p.address)
+    ]
     if verified_elsewhere:
         return Finding(
             verdict=Verdict.TLS_BLOCKED,
@@ -567,7 +632,14 @@ def _quic_finding(obs: Observation, others: list[Observation]) -> Finding:
             verdict=Verdict.DOWN,
             reason=f"the HTTP/3 request fails ({error}) on every healthy network",
         )
+    failed_on = frozenset([quic.address] if quic is not None else [])
     connected = [p for p in others if p.quic is not None and p.quic.connected]
+    same = [p for p in connected if same_way(p, obs, failed_on, p.quic.address if p.quic else None)]
+    if same:
+        return Finding(
+            verdict=Verdict.DOWN,
+            reason=passed_there("the QUIC handshake", error, same[0], quic.address if quic else ""),
+        )
     if connected:
         return Finding(
             verdict=Verdict.QUIC_BLOCKED,
