@@ -217,6 +217,18 @@ CASES = [
         lambda: config((X,)),
     ),
     Case(
+        "6 an outage of the relay: nothing answers STUN anywhere, and the ISP's resolver "
+        "answered another site than DoH: nothing proves either answer; down, not tampered",
+        [
+            stun(relay(X, "isp"), ErrorKind.TIMEOUT, address=ANYCAST),
+            stun(relay(X, "doh"), ErrorKind.TIMEOUT),
+            stun(udp_canary(X)),
+            *tcp_canaries(X),
+        ],
+        {relay(X, "isp"): Verdict.DOWN, relay(X, "doh"): Verdict.DOWN},
+        lambda: config((X,)),
+    ),
+    Case(
         "22 the relay drops STUN on one network while it answers on another: calls blocked",
         [
             stun(relay(X), ErrorKind.TIMEOUT),

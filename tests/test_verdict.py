@@ -100,7 +100,7 @@ def with_quic(
 def connect_failed(k: TupleKey, error: ErrorKind, address: str = REAL) -> Observation:
     """A connect that failed as a probe records it: no connected address, the attempt kept."""
     return dataclasses.replace(
-        failed(k, Phase.CONNECT, error),
+        failed(k, Phase.CONNECT, error, answers=(address,)),
         address=None,
         connects=(ConnectAttempt(address=address, port=443, error=error),),
     )
@@ -903,6 +903,17 @@ CASES = [
             *canaries_ok(X),
         ],
         {key(X, "google"): Verdict.DNS_TAMPERED, key(X, "doh"): Verdict.OK},
+    ),
+    Case(
+        "6 an outage: no handshake completes anywhere, and the ISP's resolver answered another "
+        "/24 than DoH (a CDN's other site): nothing proves either answer, so neither is a lie "
+        "by comparison; down, not tampered",
+        [
+            connect_failed(key(X, "isp"), ErrorKind.TIMEOUT, address="76.223.0.99"),
+            connect_failed(key(X, "doh"), ErrorKind.TIMEOUT),
+            *canaries_ok(X),
+        ],
+        {key(X, "isp"): Verdict.DOWN, key(X, "doh"): Verdict.DOWN},
     ),
     Case(
         "6 a handshake that completed without verification vouches for nothing",

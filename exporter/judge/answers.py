@@ -89,6 +89,10 @@ def tamper_reason(
     if resolver is not None and not resolver.encrypted and encrypted_prefixes:
         if any(a in verified for a in dns.answers):
             return None  # another site of the same name (geo-DNS): it proved it serves it
+        if _can_vouch(endpoint) and not any(prefix_of(a) in encrypted_prefixes for a in verified):
+            # Nothing proved the encrypted resolvers' answers either (an outage: no handshake
+            # completes anywhere): two unproven answers, neither a lie by comparison.
+            return None
         mine = {p for p in (prefix_of(a) for a in dns.answers) if p is not None}
         if mine.isdisjoint(encrypted_prefixes):
             return (
@@ -96,6 +100,11 @@ def tamper_reason(
                 "answered in the same round" + _unproven(endpoint)
             )
     return None
+
+
+def _can_vouch(endpoint: Endpoint | None) -> bool:
+    """Whether a probe of `endpoint` can prove an address serves the name (`verified_addresses`)."""
+    return endpoint is not None and (Check.TLS in endpoint.checks or Check.STUN in endpoint.checks)
 
 
 def _unproven(endpoint: Endpoint | None) -> str:
