@@ -185,10 +185,14 @@ def test_one_uplink_each_technique_is_blocking_with_the_hop(
 
 
 def test_one_uplink_a_rogue_ca_is_interception_on_its_own(censored: Seen) -> None:
+    """No control SNI and no other network: localisation places the certificate's sender
+    before the destination, which tells the interceptor from a root the endpoint lacks (the
+    server's own certificate, `down`; docs/verdicts.md, rules 15-16)."""
     assert verdict_of(censored.metrics, "messenger", "api", "censor", "google") == "tls_mitm"
     found = censored.details[("messenger", "api")]
     assert found["result"] == "cert_unknown_authority"
     assert "SHA-256" in found["verdict_reason"]
+    assert "interference at hop" in found["verdict_reason"], found["verdict_reason"]
 
 
 @pytest.mark.parametrize("endpoint", ["storage", "gone"])

@@ -294,14 +294,16 @@ PATH_CASES = [
         )
         for said, control, verdict in [
             (
-                "got a trusted chain for its own name: the certificate swapped by name",
+                "got a trusted chain for its own name (a CDN that also serves it): proves "
+                "nothing of the real name's root, down",
                 TlsObservation(server_name="example.com", certificate=cert("Lab CA")),
-                Verdict.TLS_MITM,
+                Verdict.DOWN,
             ),
             (
-                "got a trusted chain for another name (a hostname mismatch): swapped by name",
+                "got a trusted chain for another name (a CDN's public default certificate, its "
+                "customer's on a private root, as Signal's): down",
                 TlsObservation(server_name="example.com", error=ErrorKind.CERT_HOSTNAME),
-                Verdict.TLS_MITM,
+                Verdict.DOWN,
             ),
             (
                 "got an untrusted certificate for the control name itself: minted, tls_mitm",

@@ -468,12 +468,12 @@ def _certificate_finding(
             reason=f"certificate rejected: {error}{presented}, while it validates "
             f"{where(verified_elsewhere[0], obs)}" + path_note(path),
         )
-    swapped = _swapped(obs.control) if error is ErrorKind.CERT_UNKNOWN_AUTHORITY else None
-    if swapped is not None:
+    minted = _minted(obs.control) if error is ErrorKind.CERT_UNKNOWN_AUTHORITY else None
+    if minted is not None:
         return Finding(
             verdict=Verdict.TLS_MITM,
             reason=f"a certificate from an authority the endpoint does not trust{presented}, "
-            f"while {swapped}" + path_note(path),
+            f"while {minted}" + path_note(path),
         )
     if on_path(path):
         return Finding(
@@ -481,16 +481,16 @@ def _certificate_finding(
             reason=f"certificate rejected: {error}{presented}: {path_said(path)}",
         )
     if error is ErrorKind.CERT_UNKNOWN_AUTHORITY:
-        # Everywhere, and no control got a trusted chain from the address: a root the
-        # service moved to that the endpoint's trust lacks (OONI's ts-029 saw Signal's do
-        # this) looks exactly so, and is not blocking.
+        # Everywhere, no control shows an interceptor and localisation did not place it: a
+        # root the service moved to that the endpoint's trust lacks (OONI's ts-029 saw
+        # Signal's do this) looks exactly so, and is not blocking.
         return Finding(
             verdict=Verdict.DOWN,
             reason=f"a certificate from an authority the endpoint does not trust{presented} "
-            "on every healthy network and through every resolver, and no control SNI got a "
-            "trusted one from the address: the endpoint's roots (tls.ca_file, extra_ca_file) "
-            "may lack one the service moved to; an interception of the whole address would "
-            "look the same" + path_note(path),
+            "on every healthy network and through every resolver, and no control SNI got one "
+            "minted for its own name: the endpoint's roots (tls.ca_file, tls.extra_ca_file) may "
+            "lack one the service moved to; an interception that spares the control name and "
+            "hides from localisation would look the same" + path_note(path),
         )
     return Finding(
         verdict=Verdict.DOWN,
@@ -498,19 +498,17 @@ def _certificate_finding(
     )
 
 
-def _swapped(control: TlsObservation | None) -> str | None:
-    """What the control handshake (another name, the same address) shows of an interceptor,
-    when the real name got a certificate from an authority the endpoint does not trust:
-    a chain the endpoint trusts (a hostname mismatch is only checked once the chain
-    verified), so the certificate was swapped for the real name on the way; or an untrusted
-    certificate naming the control name itself, minted for whatever name is asked, which no
-    messaging server holds. Neither holds for a root the service moved to that the
-    endpoint's trust lacks: the server then presents its own certificate, for its names."""
+def _minted(control: TlsObservation | None) -> str | None:
+    """What the control handshake (another name, the same address) shows of an interceptor
+    when the real name got a certificate from an authority the endpoint does not trust: an
+    untrusted certificate for the control name itself, minted for whatever name is asked,
+    which no messaging server holds. A server on a root the endpoint's trust lacks presents
+    its own certificate, for its own names; a chain the endpoint trusts for the control
+    proves nothing either way (a CDN's default certificate is public while its customer's
+    may chain to a private root, as Signal's do)."""
     if control is None:
         return None
     sni = control.server_name
-    if control.error in (None, ErrorKind.CERT_HOSTNAME):
-        return f"the control SNI {sni!r} to the same address got a chain the endpoint trusts"
     cert = control.certificate
     if control.error in CERT_ERRORS and cert is not None and sni and _names(cert, sni):
         return (
