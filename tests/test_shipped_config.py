@@ -27,7 +27,9 @@ from cryptography.hazmat.primitives import hashes
 from exporter.config.loader import load, parse_yaml
 from exporter.config.matrix import expand, skipped
 from exporter.config.model import Check
+from exporter.judge.throttling import throttle_reason
 from exporter.model.observation import MtprotoTransport
+from tests.fakes.observations import key, ok, with_rate
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config.yaml"
@@ -233,3 +235,16 @@ def test_meta_answers_are_expected_where_no_handshake_can_vouch() -> None:
             assert any(ipaddress.ip_address(address) in n for n in nets), address
         for address in ("10.10.34.35", "195.175.254.2", "5.3.3.17", "8.7.198.45"):
             assert not any(ipaddress.ip_address(address) in n for n in nets), address
+
+
+def test_the_shipped_throttling_floor_spares_a_busy_link_and_catches_a_censors_rate() -> None:
+    """One network: a download falling from ~2 MiB/s to 400 KiB/s (the box's own link busy)
+    is not `throttled`; one held at 17 KiB/s (Russia's 2021 throttling, ~140 kbit/s) is."""
+    config = load(str(CONFIG))
+    assert config.throttling.min_bytes_per_second == 64 * 1024
+    k = key("default", "cloudflare-doh", "signal", "updates")
+    baseline = {k: (2.0 * 1024 * 1024,) * 10}
+    busy = with_rate(ok(k), 400 * 1024)
+    censored = with_rate(ok(k), 17 * 1024)
+    assert throttle_reason(busy, [], baseline, config) is None
+    assert throttle_reason(censored, [], baseline, config) is not None
