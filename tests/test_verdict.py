@@ -251,6 +251,39 @@ PATH_CASES = [
         lambda: lab_config(networks=(X,)),
     ),
     Case(
+        "12a one uplink: an overloaded server times out one handshake while the control SNI "
+        "(made just before) got a reply and another resolver's probe completed the real one "
+        "with the same address: the name is not filtered there, down",
+        [
+            failed(
+                key(X, "isp"),
+                Phase.TLS,
+                ErrorKind.TIMEOUT,
+                control=TlsObservation(server_name="example.com", error=ErrorKind.CERT_HOSTNAME),
+            ),
+            ok(key(X, "google")),
+            *canaries_ok(X),
+        ],
+        {key(X, "isp"): Verdict.DOWN},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "17 one uplink: every probe of the name times out while the control SNI got a reply: "
+        "SNI filtering, tls_blocked",
+        [
+            failed(
+                key(X, r),
+                Phase.TLS,
+                ErrorKind.TIMEOUT,
+                control=TlsObservation(server_name="example.com", error=ErrorKind.CERT_HOSTNAME),
+            )
+            for r in ("isp", "google")
+        ]
+        + canaries_ok(X),
+        {key(X, "isp"): Verdict.TLS_BLOCKED, key(X, "google"): Verdict.TLS_BLOCKED},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
         "18 one uplink: the ClientHello reset by hop 1 is tls_blocked",
         [
             located(failed(key(X, "google"), Phase.TLS, ErrorKind.RESET), BEFORE, hop=1),

@@ -533,20 +533,22 @@ def _tls_finding(
     verified_elsewhere = [p for p in others if _phase_reached(p, Phase.TLS)]
     if error in CERT_ERRORS:
         return _certificate_finding(obs, verified_elsewhere, path)
+    failed_on = frozenset([obs.address] if obs.address else [])
+    same = [p for p in verified_elsewhere if same_way(p, obs, failed_on, p.address)]
+    if same and not on_path(path):
+        # Before the control's rule: the real name itself got through to this address on
+        # this network in the round, so no filter of the name holds there.
+        return Finding(
+            verdict=Verdict.DOWN,
+            reason=passed_there("the TLS handshake", error, same[0], same[0].address or "")
+            + path_note(path),
+        )
     control = obs.control
     if control is not None and (control.error is None or control.error in CERT_ERRORS):
         return Finding(
             verdict=Verdict.TLS_BLOCKED,
             reason=f"the handshake failed ({error}) while the control SNI "
             f"{control.server_name!r} to the same address got a server reply" + path_note(path),
-        )
-    failed_on = frozenset([obs.address] if obs.address else [])
-    same = [p for p in verified_elsewhere if same_way(p, obs, failed_on, p.address)]
-    if same and not on_path(path):
-        return Finding(
-            verdict=Verdict.DOWN,
-            reason=passed_there("the TLS handshake", error, same[0], same[0].address or "")
-            + path_note(path),
         )
     verified_elsewhere = [
         p for p in verified_elsewhere if not same_way(p, obs, failed_on, p.address)
