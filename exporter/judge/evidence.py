@@ -1,5 +1,6 @@
-"""Localisation's findings (exporter.probes.path) as evidence in a verdict's reason: whether
-the failure was put on the path, and the sentence that says where. Pure."""
+"""The evidence a verdict cites: localisation's findings (exporter.probes.path), whether the
+failure was put on the path and the sentence that says where; and which peer is a control
+(another network or another address) and which only shows the failure passing. Pure."""
 
 from __future__ import annotations
 
