@@ -4,6 +4,9 @@ failure was put on the path and the sentence that says where; and which peer is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from exporter.model.judgement import Finding, Verdict
 from exporter.model.observation import Observation, PathObservation, PathOutcome
 
 
@@ -54,19 +57,37 @@ def where(peer: Observation, obs: Observation) -> str:
 
 
 def same_way(
-    peer: Observation, obs: Observation, failed_on: frozenset[str], address: str | None
-) -> bool:
-    """Whether `peer` (which got further) went the very way `obs` failed: the same network,
-    to an address `obs` failed on. Such a peer is no control: it shows that address open on
-    that network in the round, so `obs`'s failure passed (a lost packet, a blip); only
-    another network or another address on the same one can show a block."""
-    return peer.key.network == obs.key.network and address is not None and address in failed_on
+    obs: Observation,
+    reached: list[Observation],
+    failed_on: frozenset[str],
+    address: Callable[[Observation], str | None],
+) -> tuple[list[Observation], list[Observation]]:
+    """The peers that got further than `obs` (`reached`), split: those that went the very way
+    `obs` failed (the same network, to an address `obs` failed on), and the controls (another
+    network, or another address on the same one). A peer of the first kind is no control: it
+    shows that address open on that network in the round, so `obs`'s failure passed (a lost
+    packet, a blip)."""
+    same: list[Observation] = []
+    controls: list[Observation] = []
+    for peer in reached:
+        where_to = address(peer)
+        went = peer.key.network == obs.key.network and where_to is not None
+        (same if went and where_to in failed_on else controls).append(peer)
+    return same, controls
 
 
-def passed_there(what: str, error: object, peer: Observation, address: str) -> str:
-    """The reason of a failure that `same_way` shows passing."""
-    return (
-        f"{what} failed ({error}) while a probe through resolver {peer.key.resolver!r} got "
-        f"through to {address} on the same network in the same round: a passing failure (a "
-        "lost packet, a blip), not a block of the address"
+def passed_there(
+    what: str,
+    obs: Observation,
+    peer: Observation,
+    address: str | None,
+    path: PathObservation | None = None,
+) -> Finding:
+    """The finding of a failure that `same_way` shows passing: `down`, never blocked."""
+    return Finding(
+        verdict=Verdict.DOWN,
+        reason=f"{what} failed ({obs.error}) while a probe through resolver "
+        f"{peer.key.resolver!r} got through to {address} on the same network in the same "
+        "round: a passing failure (a lost packet, a blip), not a block of the address"
+        + path_note(path),
     )

@@ -77,17 +77,10 @@ def stun_finding(
             "which says nothing of this service's calls" + path_note(path),
         )
     failed_on = frozenset([stun.address] if stun is not None else [])
-    worked = [p for p in others if p.stun is not None and p.stun.error is None]
-    same = [p for p in worked if same_way(p, obs, failed_on, p.stun.address if p.stun else None)]
+    reached = [p for p in others if p.stun is not None and p.stun.error is None]
+    same, worked = same_way(obs, reached, failed_on, lambda p: p.stun.address if p.stun else None)
     if same and not on_path(path):
-        return Finding(
-            verdict=Verdict.DOWN,
-            reason=passed_there("the STUN request", error, same[0], stun.address if stun else "")
-            + path_note(path),
-        )
-    worked = [
-        p for p in worked if not same_way(p, obs, failed_on, p.stun.address if p.stun else None)
-    ]
+        return passed_there("the STUN request", obs, same[0], stun.address if stun else None, path)
     if worked:
         return Finding(
             verdict=Verdict.UDP_BLOCKED,

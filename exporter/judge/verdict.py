@@ -71,6 +71,10 @@ def _phase_reached(obs: Observation, phase: Phase) -> bool:
     return order.index(phase) < order.index(failed) and phase in obs.phases
 
 
+def _address(obs: Observation) -> str | None:
+    return obs.address
+
+
 def _got_through(obs: Observation) -> bool:
     """Whether the probe's path worked: it succeeded, or only its quic or mtproto check
     failed (TCP got through before it). A network that blocks QUIC is not down."""
@@ -427,15 +431,10 @@ def _connect_finding(
     failed_on = frozenset(c.address for c in obs.connects if c.error is not None) or frozenset(
         [obs.address] if obs.address else []
     )
-    got_further = [p for p in others if _phase_reached(p, Phase.CONNECT)]
-    same = [p for p in got_further if same_way(p, obs, failed_on, p.address)]
+    reached = [p for p in others if _phase_reached(p, Phase.CONNECT)]
+    same, got_further = same_way(obs, reached, failed_on, _address)
     if same and not on_path(path):
-        return Finding(
-            verdict=Verdict.DOWN,
-            reason=passed_there("TCP connect", error, same[0], same[0].address or "")
-            + path_note(path),
-        )
-    got_further = [p for p in got_further if not same_way(p, obs, failed_on, p.address)]
+        return passed_there("TCP connect", obs, same[0], same[0].address, path)
     if got_further:
         control = where(got_further[0], obs)
         return Finding(
@@ -534,15 +533,11 @@ def _tls_finding(
     if error in CERT_ERRORS:
         return _certificate_finding(obs, verified_elsewhere, path)
     failed_on = frozenset([obs.address] if obs.address else [])
-    same = [p for p in verified_elsewhere if same_way(p, obs, failed_on, p.address)]
+    same, verified_elsewhere = same_way(obs, verified_elsewhere, failed_on, _address)
     if same and not on_path(path):
         # Before the control's rule: the real name itself got through to this address on
         # this network in the round, so no filter of the name holds there.
-        return Finding(
-            verdict=Verdict.DOWN,
-            reason=passed_there("the TLS handshake", error, same[0], same[0].address or "")
-            + path_note(path),
-        )
+        return passed_there("the TLS handshake", obs, same[0], obs.address, path)
     control = obs.control
     if control is not None and (control.error is None or control.error in CERT_ERRORS):
         return Finding(
@@ -550,9 +545,6 @@ def _tls_finding(
             reason=f"the handshake failed ({error}) while the control SNI "
             f"{control.server_name!r} to the same address got a server reply" + path_note(path),
         )
-    verified_elsewhere = [
-        p for p in verified_elsewhere if not same_way(p, obs, failed_on, p.address)
-    ]
     if verified_elsewhere:
         return Finding(
             verdict=Verdict.TLS_BLOCKED,
@@ -633,13 +625,12 @@ def _quic_finding(obs: Observation, others: list[Observation]) -> Finding:
             reason=f"the HTTP/3 request fails ({error}) on every healthy network",
         )
     failed_on = frozenset([quic.address] if quic is not None else [])
-    connected = [p for p in others if p.quic is not None and p.quic.connected]
-    same = [p for p in connected if same_way(p, obs, failed_on, p.quic.address if p.quic else None)]
+    reached = [p for p in others if p.quic is not None and p.quic.connected]
+    same, connected = same_way(
+        obs, reached, failed_on, lambda p: p.quic.address if p.quic else None
+    )
     if same:
-        return Finding(
-            verdict=Verdict.DOWN,
-            reason=passed_there("the QUIC handshake", error, same[0], quic.address if quic else ""),
-        )
+        return passed_there("the QUIC handshake", obs, same[0], quic.address if quic else None)
     if connected:
         return Finding(
             verdict=Verdict.QUIC_BLOCKED,
