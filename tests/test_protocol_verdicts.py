@@ -285,6 +285,22 @@ CASES = [
         lambda: config((X,)),
     ),
     Case(
+        "22 one uplink, one relay of the name silent at its own distance while another "
+        "resolver's relay answered: that relay is down (maintenance), not blocked",
+        [
+            stun(
+                relay(X, "doh"),
+                ErrorKind.TIMEOUT,
+                path=located(PathOutcome.AT_DESTINATION, Phase.STUN),
+            ),
+            stun(relay(X, "isp"), address=ANYCAST),
+            stun(udp_canary(X)),
+            *tcp_canaries(X),
+        ],
+        {relay(X, "doh"): Verdict.DOWN, relay(X, "isp"): Verdict.OK},
+        lambda: config((X,)),
+    ),
+    Case(
         "22 one uplink, silence at the relay's own distance: an outage, never blocked",
         [
             stun(relay(X), ErrorKind.TIMEOUT, path=located(PathOutcome.AT_DESTINATION, Phase.STUN)),

@@ -240,6 +240,35 @@ PATH_CASES = [
         lambda: lab_config(networks=(X,)),
     ),
     Case(
+        "14 one uplink: refused at the destination's own distance while another resolver's "
+        "probe connected to another address of the name there: that site is down, not blocked",
+        [
+            located(
+                connect_failed(key(X, "isp"), ErrorKind.REFUSED),
+                PathOutcome.AT_DESTINATION,
+                hop=4,
+            ),
+            ok(key(X, "google"), answers=(REAL_OTHER,)),
+            *canaries_ok(X),
+        ],
+        {key(X, "isp"): Verdict.DOWN},
+        lambda: lab_config(networks=(X,)),
+    ),
+    Case(
+        "13 the same at the destination's distance, while the same address connected on "
+        "another network: a control network still decides, tcp_blocked",
+        [
+            located(
+                connect_failed(key(X, "isp"), ErrorKind.REFUSED),
+                PathOutcome.AT_DESTINATION,
+                hop=4,
+            ),
+            ok(key(C, "isp")),
+            *canaries_ok(C, X),
+        ],
+        {key(X, "isp"): Verdict.TCP_BLOCKED},
+    ),
+    Case(
         "12a one uplink: the handshake timed out while another resolver's probe completed a "
         "verified handshake with the same address on this network: a passing failure, down",
         [

@@ -61,18 +61,25 @@ def same_way(
     reached: list[Observation],
     failed_on: frozenset[str],
     address: Callable[[Observation], str | None],
+    path: PathObservation | None,
 ) -> tuple[list[Observation], list[Observation]]:
     """The peers that got further than `obs` (`reached`), split: those that went the very way
     `obs` failed (the same network, to an address `obs` failed on), and the controls (another
     network, or another address on the same one). A peer of the first kind is no control: it
     shows that address open on that network in the round, so `obs`'s failure passed (a lost
-    packet, a blip)."""
+    packet, a blip). Another address on the same network is no control either when
+    localisation placed the failure at the destination's own distance: that site itself is
+    down (a dead relay among a name's round-robin addresses), the path to it is not cut."""
+    here = path is not None and path.outcome is PathOutcome.AT_DESTINATION
     same: list[Observation] = []
     controls: list[Observation] = []
     for peer in reached:
         where_to = address(peer)
         went = peer.key.network == obs.key.network and where_to is not None
-        (same if went and where_to in failed_on else controls).append(peer)
+        if went and where_to in failed_on:
+            same.append(peer)
+        elif not (here and peer.key.network == obs.key.network):
+            controls.append(peer)
     return same, controls
 
 

@@ -78,7 +78,9 @@ def stun_finding(
         )
     failed_on = frozenset([stun.address] if stun is not None else [])
     reached = [p for p in others if p.stun is not None and p.stun.error is None]
-    same, worked = same_way(obs, reached, failed_on, lambda p: p.stun.address if p.stun else None)
+    same, worked = same_way(
+        obs, reached, failed_on, lambda p: p.stun.address if p.stun else None, path
+    )
     if same and not on_path(path):
         return passed_there("the STUN request", obs, same[0], stun.address if stun else None, path)
     if worked:

@@ -432,7 +432,7 @@ def _connect_finding(
         [obs.address] if obs.address else []
     )
     reached = [p for p in others if _phase_reached(p, Phase.CONNECT)]
-    same, got_further = same_way(obs, reached, failed_on, _address)
+    same, got_further = same_way(obs, reached, failed_on, _address, path)
     if same and not on_path(path):
         return passed_there("TCP connect", obs, same[0], same[0].address, path)
     if got_further:
@@ -533,7 +533,7 @@ def _tls_finding(
     if error in CERT_ERRORS:
         return _certificate_finding(obs, verified_elsewhere, path)
     failed_on = frozenset([obs.address] if obs.address else [])
-    same, verified_elsewhere = same_way(obs, verified_elsewhere, failed_on, _address)
+    same, verified_elsewhere = same_way(obs, verified_elsewhere, failed_on, _address, path)
     if same and not on_path(path):
         # Before the control's rule: the real name itself got through to this address on
         # this network in the round, so no filter of the name holds there.
@@ -627,7 +627,7 @@ def _quic_finding(obs: Observation, others: list[Observation]) -> Finding:
     failed_on = frozenset([quic.address] if quic is not None else [])
     reached = [p for p in others if p.quic is not None and p.quic.connected]
     same, connected = same_way(
-        obs, reached, failed_on, lambda p: p.quic.address if p.quic else None
+        obs, reached, failed_on, lambda p: p.quic.address if p.quic else None, None
     )
     if same:
         return passed_there("the QUIC handshake", obs, same[0], quic.address if quic else None)
