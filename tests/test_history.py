@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.config.loader import load
 from exporter.judge.history import BlockChange, Blocks, Outages, Pages, ThroughputHistory
+from exporter.judge.throttling import throttle_reason
 from exporter.model.judgement import Finding, ServiceState, Verdict
 from exporter.model.observation import ErrorKind, Observation, Phase
 from tests.conftest import AppFactory
@@ -20,6 +23,7 @@ from tests.fakes.clock import FakeClock
 from tests.fakes.observations import FILTER_PAGE, failed, key, ok, page, with_rate
 
 MIB = 1024.0 * 1024.0
+REPO = Path(__file__).resolve().parent.parent
 
 
 def at(obs: Observation, finished: float) -> Observation:
@@ -69,6 +73,25 @@ def test_only_the_last_rounds_are_kept_and_failures_add_nothing() -> None:
     assert history.baselines([at(ok(k), 50.0)]) == {k: (5.0, 9.0)}
     history.record([at(with_rate(ok(k), 9.0), 51.0)], rounds=0)  # baselines turned off
     assert history.baselines([at(ok(k), 60.0)]) == {}
+
+
+def test_a_lasting_throttle_below_the_floor_never_becomes_the_baseline() -> None:
+    """One uplink, 2 MiB/s for 10 rounds, then held at 17 KiB/s for 20 (Russia's 2021
+    rate): with the floor (config.yaml's 64 KiB/s) the throttle is still judged at the end;
+    without one it has become the baseline and reads as nothing."""
+    config = load(str(REPO / "config.yaml"))
+    k = key("default", "cloudflare-doh", "signal", "updates")
+    floors = {"shipped": config.throttling.min_bytes_per_second, "none": 0.0}
+    still: dict[str, bool] = {}
+    for name, floor in floors.items():
+        history = ThroughputHistory()
+        rates = [2.0 * 1024 * 1024] * 10 + [17.0 * 1024] * 20
+        for i, rate in enumerate(rates):
+            history.record([at(with_rate(ok(k), rate), 10.0 + i)], rounds=10, floor=floor)
+        now = at(with_rate(ok(k), 17.0 * 1024), 100.0)
+        still[name] = throttle_reason(now, [], history.baselines([now]), config) is not None
+    assert floors["shipped"] == 64 * 1024
+    assert still == {"shipped": True, "none": False}
 
 
 def test_tuples_no_longer_probed_are_forgotten() -> None:

@@ -52,13 +52,18 @@ class ThroughputHistory:
                 out[obs.key] = tuple(rate for finished, rate in samples if finished != obs.finished)
         return MappingProxyType(out)
 
-    def record(self, observations: Iterable[Observation], rounds: int) -> None:
+    def record(self, observations: Iterable[Observation], rounds: int, floor: float = 0.0) -> None:
         """Add this round's rates, keep the last `rounds` per tuple, and forget tuples that
-        are no longer probed (absent from `observations`)."""
+        are no longer probed (absent from `observations`). A rate below `floor` (bytes/s,
+        `throttling.min_bytes_per_second`) is never learned: less than the service needs is
+        no new normal, so a throttle that lasts stays judged against the rates before it
+        instead of becoming the baseline in a few rounds (one uplink has nothing else)."""
         seen: set[TupleKey] = set()
         for obs in observations:
             seen.add(obs.key)
             rate = None if obs.throughput is None else obs.throughput.bytes_per_second
+            if rate is not None and rate < floor:
+                rate = None
             samples = self._samples.get(obs.key)
             if rounds <= 0:
                 self._samples.pop(obs.key, None)

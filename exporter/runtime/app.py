@@ -362,7 +362,8 @@ class App:
             setup_problems(config),
             self.pages.references(observations),
         )
-        history.record(observations, config.throttling.baseline_rounds)
+        throttling = config.throttling
+        history.record(observations, throttling.baseline_rounds, throttling.min_bytes_per_second)
         self.pages.record(observations, judgement.findings)
         self.store.set_judgement(judgement)
         self.changes.retain(snapshot.series.keys())  # a reload removed the others
