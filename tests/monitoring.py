@@ -152,12 +152,12 @@ def recording_rules() -> list[dict[str, Any]]:
     return [r for r in load_rules() if "record" in r]
 
 
-FOR_LINE = re.compile(r"^(?P<head>\s*for:\s*)(?P<value>\S+)\s*$", re.MULTILINE)
+FOR_LINE = re.compile(r"^(?P<head>\s*(?:keep_firing_)?for:\s*)(?P<value>\S+)\s*$", re.MULTILINE)
 
 
 def shorten_for(text: str, duration: str) -> tuple[str, int]:
-    """The rule file with every `for:` value replaced by `duration` and nothing else changed;
-    and how many were replaced."""
+    """The rule file with every `for:` and `keep_firing_for:` value replaced by `duration` and
+    nothing else changed; and how many were replaced."""
     return FOR_LINE.subn(lambda m: m.group("head") + duration, text)
 
 

@@ -141,11 +141,13 @@ def test_shortening_for_changes_nothing_else() -> None:
         original = yaml.safe_load(path.read_text())
         text, count = monitoring.shorten_for(path.read_text(), "2s")
         shortened = yaml.safe_load(text)
-        assert count == sum(1 for g in original["groups"] for r in g["rules"] if "for" in r)
-        for group in original["groups"]:
-            for rule in group["rules"]:
-                if "for" in rule:
-                    rule["for"] = "2s"
+        durations = ("for", "keep_firing_for")
+        rules = [r for g in original["groups"] for r in g["rules"]]
+        assert count == sum(1 for r in rules for d in durations if d in r)
+        for rule in rules:
+            for duration in durations:
+                if duration in rule:
+                    rule[duration] = "2s"
         assert shortened == original
 
 
