@@ -316,6 +316,31 @@ async def test_the_baseline_comes_from_earlier_rounds(
     assert finding.reason.startswith("throughput 100.0 KiB/s is below 0.25 x this tuple's median")
 
 
+@pytest.mark.parametrize(
+    ("network", "verdict"),
+    [("clean: {}", Verdict.THROTTLED), ("clean: {source_address: 127.0.0.1}", Verdict.OK)],
+    ids=["same-path", "another-path"],
+)
+async def test_a_reload_that_redefines_a_tuple_drops_its_baseline(
+    make_app: AppFactory, clock: FakeClock, tmp_path: Path, network: str, verdict: Verdict
+) -> None:
+    """One network, four rounds at ~10 MiB/s, then a reload, then a 100 KiB/s round. Where
+    the reload left the network as it was, that is `throttled` against its baseline; where
+    it moved it onto another path (a source address: a VPN, say), the old path's rates say
+    nothing of the new one, and the round is judged afresh."""
+    single = CONFIG.replace("  censor: {}\n", "")
+    app, _ = make_app(single)
+    for rate in (10 * MIB, 11 * MIB, 9 * MIB, 10 * MIB, 100 * 1024.0):
+        if rate < MIB:
+            (tmp_path / "config.yaml").write_text(single.replace("clean: {}", network))
+            assert (await app.reload()).ok
+        await clock.advance(60)
+        for obs in round_of({"clean": True}, {"clean": rate}, clock.time()):
+            app.store.record(obs)
+        app._judge()
+    assert app.store.snapshot().judgement.findings[key("clean", "google")].verdict is verdict
+
+
 # --- Pages -----------------------------------------------------------------------------------
 
 
@@ -344,3 +369,11 @@ def test_pages_over_tls_are_not_kept_and_unprobed_tuples_are_forgotten() -> None
     assert len(pages) == 1
     pages.record([over_tls], _judged((over_tls, Verdict.OK)))
     assert len(pages) == 0
+
+
+def test_forgetting_a_tuple_drops_its_page_reference_only() -> None:
+    pages = Pages()
+    a, b = at(page(key("a")), 10.0), at(page(key("b")), 10.0)
+    pages.record([a, b], _judged((a, Verdict.OK), (b, Verdict.OK)))
+    pages.forget([a.key])
+    assert set(pages.references([at(a, 20.0), at(b, 20.0)])) == {b.key}

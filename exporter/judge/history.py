@@ -78,6 +78,12 @@ class ThroughputHistory:
         for key in [k for k in self._samples if k not in seen]:
             del self._samples[key]
 
+    def forget(self, keys: Iterable[TupleKey]) -> None:
+        """Drop the rates of `keys`: a reload changed what their tuples measure (the
+        network, the endpoint, the download), so the rates before say nothing of them."""
+        for key in keys:
+            self._samples.pop(key, None)
+
 
 class Pages:
     """The last page each plain-HTTP tuple got on a round that judged it `ok`: what the
@@ -119,6 +125,12 @@ class Pages:
                 self._pages[obs.key] = (obs.finished, shape)
         for key in [k for k in self._pages if k not in seen]:
             del self._pages[key]
+
+    def forget(self, keys: Iterable[TupleKey]) -> None:
+        """Drop the pages of `keys`: a reload changed what their tuples fetch or through
+        which network, so the page before is no reference."""
+        for key in keys:
+            self._pages.pop(key, None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -465,7 +465,12 @@ class App:
                 self._apply_web_config(web_config)
             old = self.scheduler.prober
             self.store.set_phase_histograms(config.metrics.phase_histograms)
-            self.scheduler.update(config, expand(config), prober=prober)
+            before = {t.key: t for t in self.scheduler.targets()}
+            targets = expand(config)
+            changed = [t.key for t in targets if before.get(t.key, t) != t]
+            self.throughput_history.forget(changed)
+            self.pages.forget(changed)
+            self.scheduler.update(config, targets, prober=prober)
             self._collector.expect(target.key for target in self.scheduler.targets())
             self._old_probers.append(old)
             task = asyncio.create_task(self._retire(old), name="retire prober")
