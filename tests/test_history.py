@@ -375,5 +375,24 @@ def test_forgetting_a_tuple_drops_its_page_reference_only() -> None:
     pages = Pages()
     a, b = at(page(key("a")), 10.0), at(page(key("b")), 10.0)
     pages.record([a, b], _judged((a, Verdict.OK), (b, Verdict.OK)))
-    pages.forget([a.key])
+    pages.forget([a.key], now=15.0)
     assert set(pages.references([at(a, 20.0), at(b, 20.0)])) == {b.key}
+    # The store still holds a's last observation from before: judged again, it is not kept.
+    pages.record([a, b], _judged((a, Verdict.OK), (b, Verdict.OK)))
+    assert set(pages.references([at(a, 20.0), at(b, 20.0)])) == {b.key}
+    later = at(page(key("a")), 16.0)
+    pages.record([later, b], _judged((later, Verdict.OK), (b, Verdict.OK)))
+    assert set(pages.references([at(a, 20.0), at(b, 20.0)])) == {a.key, b.key}
+
+
+def test_forgetting_a_tuple_drops_its_rates_and_ignores_its_observations_from_before() -> None:
+    history = ThroughputHistory()
+    k = key("censor", "google")
+    old = [at(with_rate(ok(k), 10 * MIB), 10.0 + i) for i in range(4)]
+    for obs in old:
+        history.record([obs], rounds=10)
+    history.forget([k], now=20.0)
+    history.record([old[-1]], rounds=10)  # the store's last one, judged again after a reload
+    assert history.baselines([at(ok(k), 30.0)]) == {}
+    history.record([at(with_rate(ok(k), 1.0), 21.0)], rounds=10)
+    assert history.baselines([at(ok(k), 30.0)]) == {k: (1.0,)}

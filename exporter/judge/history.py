@@ -36,6 +36,8 @@ class ThroughputHistory:
     def __init__(self) -> None:
         # key -> (finished, rate) of its last observations with a measured rate
         self._samples: dict[TupleKey, deque[tuple[float, float]]] = {}
+        # key -> when a reload changed the tuple: its observations from before are not kept
+        self._after: dict[TupleKey, float] = {}
 
     def __len__(self) -> int:
         """Tuples with rates kept."""
@@ -62,7 +64,7 @@ class ThroughputHistory:
         for obs in observations:
             seen.add(obs.key)
             rate = None if obs.throughput is None else obs.throughput.bytes_per_second
-            if rate is not None and rate < floor:
+            if rate is not None and (rate < floor or obs.finished < self._after.get(obs.key, 0)):
                 rate = None
             samples = self._samples.get(obs.key)
             if rounds <= 0:
@@ -77,12 +79,17 @@ class ThroughputHistory:
                 samples.append((obs.finished, rate))
         for key in [k for k in self._samples if k not in seen]:
             del self._samples[key]
+        for key in [k for k in self._after if k not in seen]:
+            del self._after[key]
 
-    def forget(self, keys: Iterable[TupleKey]) -> None:
-        """Drop the rates of `keys`: a reload changed what their tuples measure (the
-        network, the endpoint, the download), so the rates before say nothing of them."""
+    def forget(self, keys: Iterable[TupleKey], now: float) -> None:
+        """Drop the rates of `keys` and ignore their observations that finished before `now`
+        (unix seconds; the store keeps the last one until the tuple is probed again): a
+        reload changed what their tuples measure (the network, the endpoint, the download),
+        so the rates before say nothing of them."""
         for key in keys:
             self._samples.pop(key, None)
+            self._after[key] = now
 
 
 class Pages:
@@ -94,6 +101,8 @@ class Pages:
     def __init__(self) -> None:
         # key -> (finished of the observation, its page's shape)
         self._pages: dict[TupleKey, tuple[float, ResponseShape]] = {}
+        # key -> when a reload changed the tuple: its observations from before are not kept
+        self._after: dict[TupleKey, float] = {}
 
     def __len__(self) -> int:
         return len(self._pages)
@@ -118,6 +127,8 @@ class Pages:
             finding = findings.get(obs.key)
             if finding is None or finding.verdict is not Verdict.OK:
                 continue
+            if obs.finished < self._after.get(obs.key, 0):
+                continue
             if obs.tls is not None or obs.http is None:
                 continue  # over TLS the page is the name's holder's: nothing to compare
             shape = ResponseShape.of(obs.http)
@@ -125,12 +136,16 @@ class Pages:
                 self._pages[obs.key] = (obs.finished, shape)
         for key in [k for k in self._pages if k not in seen]:
             del self._pages[key]
+        for key in [k for k in self._after if k not in seen]:
+            del self._after[key]
 
-    def forget(self, keys: Iterable[TupleKey]) -> None:
-        """Drop the pages of `keys`: a reload changed what their tuples fetch or through
-        which network, so the page before is no reference."""
+    def forget(self, keys: Iterable[TupleKey], now: float) -> None:
+        """Drop the pages of `keys` and ignore their observations that finished before `now`
+        (unix seconds): a reload changed what their tuples fetch or through which network,
+        so the page before is no reference."""
         for key in keys:
             self._pages.pop(key, None)
+            self._after[key] = now
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

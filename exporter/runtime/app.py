@@ -468,8 +468,8 @@ class App:
             before = {t.key: t for t in self.scheduler.targets()}
             targets = expand(config)
             changed = [t.key for t in targets if before.get(t.key, t) != t]
-            self.throughput_history.forget(changed)
-            self.pages.forget(changed)
+            self.throughput_history.forget(changed, self._clock.time())
+            self.pages.forget(changed, self._clock.time())
             self.scheduler.update(config, targets, prober=prober)
             self._collector.expect(target.key for target in self.scheduler.targets())
             self._old_probers.append(old)
